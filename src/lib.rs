@@ -1,0 +1,12 @@
+//! Partnerbook's core: records, validation, the local store and (later) sync
+//! and export. No Tauri here: the CLI, the desktop shell and the benchmarks all
+//! build on this crate alone.
+
+pub mod model;
+pub mod paths;
+pub mod store;
+pub mod validate;
+
+pub use model::*;
+pub use store::{Store, StoreError};
+pub use validate::{FieldError, ValidationReport};

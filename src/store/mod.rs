@@ -1,0 +1,266 @@
+//! The local SQLite store: one file, WAL mode, foreign keys on, schema from
+//! `migrations/` applied at open. Every change writes the record and its
+//! outbox entry in one transaction.
+
+mod organizations;
+mod outbox;
+mod partners;
+mod search;
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use rusqlite_migration::{M, Migrations};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use organizations::OrganizationQuery;
+pub use outbox::{Entity, OutboxEntry, OutboxState, Op};
+pub use partners::{PartnerQuery, PartnerSort};
+
+use crate::validate::ValidationReport;
+
+/// The schema, one numbered file per version, embedded in the binary.
+static MIGRATIONS: LazyLock<Migrations<'static>> =
+    LazyLock::new(|| Migrations::new(vec![M::up(include_str!("../../migrations/0001_initial.sql"))]));
+
+/// The schema version this build writes.
+pub fn schema_version() -> usize {
+    let conn = Connection::open_in_memory().expect("an in-memory database always opens");
+    migrations_len(&MIGRATIONS, &conn).expect("an empty database has version 0")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Invalid(#[from] ValidationReport),
+    #[error("No {kind} matches {key:?}.")]
+    NotFound { kind: &'static str, key: String },
+    #[error("{key:?} matches more than one {kind}; type more of its key.")]
+    Ambiguous { kind: &'static str, key: String },
+    #[error("This {kind} was deleted on {at}; it can no longer be changed.")]
+    Deleted { kind: &'static str, at: DateTime<Utc> },
+    #[error(
+        "{} is not a Partnerbook database, or it is damaged. It was left untouched: \
+         move it aside (keep it if it holds data) or choose another file with --db.",
+        path.display()
+    )]
+    NotADatabase { path: PathBuf },
+    #[error(
+        "{} was written by a newer Partnerbook (schema version {found}; this one knows up to {supported}). \
+         Install the newer Partnerbook; the file was left untouched.",
+        path.display()
+    )]
+    TooNew { path: PathBuf, found: usize, supported: usize },
+    #[error("Could not update the database {} to this version of Partnerbook; it was left as it was. Cause: {cause}", path.display())]
+    Migration { path: PathBuf, cause: String },
+    #[error(
+        "The database is busy: another Partnerbook window or command is using it. \
+         Close it or wait a moment, then try again. Nothing was changed."
+    )]
+    Locked,
+    #[error("Could not create the folder {}: {source}", path.display())]
+    CreateDir { path: PathBuf, source: std::io::Error },
+    #[error("The database file is damaged ({0}). Nothing was changed; restore it from a backup.")]
+    Damaged(String),
+    #[error("Database error: {0}")]
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked,
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Damaged(e.to_string()),
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// How to open a store; the defaults suit the app and the CLI.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// How long a write waits for another process holding the database.
+    pub busy_timeout: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { busy_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// One page of a list, with the total the filters match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path` and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        Self::open_with(path, &OpenOptions::default())
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, options: &OpenOptions) -> Result<Store> {
+        Self::open_migrating(path.as_ref(), options, &MIGRATIONS)
+    }
+
+    /// A private database in memory, for tests and benchmarks.
+    pub fn open_in_memory() -> Result<Store> {
+        let mut conn = Connection::open_in_memory()?;
+        configure(&conn, &OpenOptions::default())?;
+        MIGRATIONS
+            .to_latest(&mut conn)
+            .map_err(|e| StoreError::Migration { path: ":memory:".into(), cause: e.to_string() })?;
+        Ok(Store { conn, path: PathBuf::from(":memory:") })
+    }
+
+    /// Opens with an explicit migration list (tests use a broken one to show a
+    /// failed upgrade leaves the file as it was).
+    #[doc(hidden)]
+    pub fn open_migrating(path: &Path, options: &OpenOptions, migrations: &Migrations<'_>) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(options.busy_timeout)?;
+
+        // Read before anything writes: a file that is not a database, or one from a
+        // newer version, must be refused without a single byte changed.
+        let found: usize = match conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)) {
+            Ok(v) => v as usize,
+            Err(e) if matches!(e.sqlite_error_code(), Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)) => {
+                return Err(StoreError::NotADatabase { path: path.to_path_buf() });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let supported = migrations_len(migrations, &conn)?;
+        if found > supported {
+            return Err(StoreError::TooNew { path: path.to_path_buf(), found, supported });
+        }
+        configure(&conn, options)?;
+        migrations.to_latest(&mut conn).map_err(|e| match e {
+            rusqlite_migration::Error::RusqliteError { err, .. } if is_busy(&err) => StoreError::Locked,
+            e => StoreError::Migration { path: path.to_path_buf(), cause: e.to_string() },
+        })?;
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A write transaction that takes the lock up front, so two processes
+    /// never deadlock upgrading read locks.
+    fn write(&mut self) -> Result<rusqlite::Transaction<'_>> {
+        Ok(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    /// Direct access for tools that need plain SQL (benchmarks, diagnostics).
+    #[doc(hidden)]
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
+}
+
+/// The newest version `migrations` defines: pending count plus the file's own version
+/// (rusqlite_migration exposes no length directly).
+fn migrations_len(migrations: &Migrations<'_>, conn: &Connection) -> Result<usize> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let pending = migrations
+        .pending_migrations(conn)
+        .map_err(|e| StoreError::Migration { path: PathBuf::new(), cause: e.to_string() })?;
+    Ok((found + i64::from(pending)).max(0) as usize)
+}
+
+fn configure(conn: &Connection, options: &OpenOptions) -> Result<()> {
+    conn.busy_timeout(options.busy_timeout)?;
+    // WAL: readers never block the writer. FULL: a commit survives power loss,
+    // which is the promise "saved at once" makes.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+        tracing::warn!(mode, "could not switch the database to WAL mode");
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    Ok(())
+}
+
+/// Now, to the millisecond (what we store).
+pub(crate) fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+pub(crate) fn time_text(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn conversion_error(index: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+}
+
+pub(crate) fn parse_time(index: usize, text: &str) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(|e| conversion_error(index, e))
+}
+
+pub(crate) fn opt_time(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    row.get::<_, Option<String>>(index)?.map(|t| parse_time(index, &t)).transpose()
+}
+
+pub(crate) fn uuid_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
+    Uuid::parse_str(&row.get::<_, String>(index)?).map_err(|e| conversion_error(index, e))
+}
+
+pub(crate) fn opt_uuid(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<Uuid>> {
+    row.get::<_, Option<String>>(index)?.map(|t| Uuid::parse_str(&t).map_err(|e| conversion_error(index, e))).transpose()
+}
+
+pub(crate) fn parse_text<T: std::str::FromStr<Err = String>>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    text.parse::<T>().map_err(|e| conversion_error(index, std::io::Error::other(e)))
+}
+
+pub(crate) fn json_at<T: serde::de::DeserializeOwned>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<T>> {
+    row.get::<_, Option<String>>(index)?
+        .map(|t| serde_json::from_str(&t).map_err(|e| conversion_error(index, e)))
+        .transpose()
+}
+
+/// Resolves a full key or a unique prefix of one (as `git` does with hashes).
+fn resolve_key(conn: &Connection, table: &str, kind: &'static str, text: &str) -> Result<Uuid> {
+    let text = text.trim().to_lowercase();
+    if let Ok(key) = Uuid::parse_str(&text) {
+        return Ok(key);
+    }
+    let not_found = || StoreError::NotFound { kind, key: text.clone() };
+    if text.len() < 4 || !text.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(not_found());
+    }
+    let sql = format!("SELECT key FROM {table} WHERE key >= ?1 AND key < ?1 || 'g' ORDER BY key LIMIT 2");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let keys: Vec<String> = stmt.query_map([&text], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    match keys.as_slice() {
+        [one] => Uuid::parse_str(one).map_err(|_| not_found()),
+        [] => Err(not_found()),
+        _ => Err(StoreError::Ambiguous { kind, key: text }),
+    }
+}

@@ -1,0 +1,295 @@
+//! Organization records and their contacts (stored in their own table, in order).
+
+use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::outbox::{self, Entity, Op};
+use super::{Page, Result, Store, StoreError, json_at, opt_time, parse_text, parse_time, time_text, uuid_at};
+use crate::model::{
+    Contact, Location, OrgType, Organization, OrganizationDraft, OrganizationFields, OrganizationServerFields, SyncState,
+};
+
+/// Filters and page for an organization list (sorted by name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrganizationQuery {
+    /// Type-ahead text matched against name, billing email and city.
+    pub search: Option<String>,
+    pub org_type: Option<OrgType>,
+    pub country: Option<String>,
+    pub sync_state: Option<SyncState>,
+    pub include_deleted: bool,
+    pub descending: bool,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl Default for OrganizationQuery {
+    fn default() -> Self {
+        OrganizationQuery {
+            search: None,
+            org_type: None,
+            country: None,
+            sync_state: None,
+            include_deleted: false,
+            descending: false,
+            limit: 100,
+            offset: 0,
+        }
+    }
+}
+
+const COLUMNS: &str = "o.rowid, o.key, o.name, o.org_type, o.address, o.address2, o.city, o.province, o.postal, \
+     o.country, o.phone, o.billing_email, o.office_id, o.linked_to, o.description, o.latitude, o.longitude, \
+     o.server_created_at, o.server_updated_at, o.sync_state, o.sync_error, o.created_at, o.updated_at, o.deleted_at";
+
+/// An organization row without its contacts, and the rowid to fetch them by.
+fn org_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Organization)> {
+    let location = match (row.get::<_, Option<f64>>(15)?, row.get::<_, Option<f64>>(16)?) {
+        (Some(latitude), Some(longitude)) => Some(Location { latitude, longitude }),
+        _ => None,
+    };
+    let org = Organization {
+        key: uuid_at(row, 1)?,
+        fields: OrganizationFields {
+            name: row.get(2)?,
+            org_type: serde_json::from_value(serde_json::Value::String(row.get(3)?))
+                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e)))?,
+            address: row.get(4)?,
+            address2: row.get(5)?,
+            city: row.get(6)?,
+            province: row.get(7)?,
+            postal: row.get(8)?,
+            country: row.get(9)?,
+            phone: row.get(10)?,
+            billing_email: row.get(11)?,
+            office_id: row.get(12)?,
+            linked_to: row.get(13)?,
+            description: row.get(14)?,
+            location,
+            contacts: Vec::new(),
+        },
+        server: OrganizationServerFields { created_at: opt_time(row, 17)?, updated_at: opt_time(row, 18)? },
+        sync_state: parse_text(row, 19)?,
+        sync_error: json_at(row, 20)?,
+        created_locally_at: parse_time(21, &row.get::<_, String>(21)?)?,
+        updated_locally_at: parse_time(22, &row.get::<_, String>(22)?)?,
+        deleted_at: opt_time(row, 23)?,
+    };
+    Ok((row.get(0)?, org))
+}
+
+fn contacts_of(conn: &Connection, rowid: i64) -> Result<Vec<Contact>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT first_name, last_name, email, phone, work_phone FROM contacts WHERE org_rowid = ?1 ORDER BY position",
+    )?;
+    let rows = stmt.query_map([rowid], |r| {
+        Ok(Contact { first_name: r.get(0)?, last_name: r.get(1)?, email: r.get(2)?, phone: r.get(3)?, work_phone: r.get(4)? })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn write_contacts(tx: &Transaction<'_>, rowid: i64, contacts: &[Contact]) -> Result<()> {
+    tx.prepare_cached("DELETE FROM contacts WHERE org_rowid = ?1")?.execute([rowid])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO contacts (org_rowid, position, first_name, last_name, email, phone, work_phone)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (position, c) in contacts.iter().enumerate() {
+        insert.execute(params![rowid, position as i64, c.first_name, c.last_name, c.email, c.phone, c.work_phone])?;
+    }
+    Ok(())
+}
+
+/// The body sync sends: the fields plus the client-chosen `id`; `linkedTo` is the
+/// server's to set, so it is left out.
+fn payload(key: Uuid, fields: &OrganizationFields) -> String {
+    let mut body = serde_json::to_value(fields).expect("organization fields always serialize");
+    if let Some(map) = body.as_object_mut() {
+        map.remove("linkedTo");
+        map.insert("id".into(), serde_json::Value::String(key.to_string()));
+    }
+    body.to_string()
+}
+
+impl ToSql for OrgType {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.code().into())
+    }
+}
+
+/// The 13 columns written from the fields, in table order (`name` .. `description`).
+fn field_params(f: &OrganizationFields) -> [&dyn ToSql; 13] {
+    [
+        &f.name,
+        &f.org_type,
+        &f.address,
+        &f.address2,
+        &f.city,
+        &f.province,
+        &f.postal,
+        &f.country,
+        &f.phone,
+        &f.billing_email,
+        &f.office_id,
+        &f.linked_to,
+        &f.description,
+    ]
+}
+
+impl Store {
+    /// Validates and saves a new organization, its contacts and its outbox entry, in one transaction.
+    pub fn create_organization(&mut self, draft: &OrganizationDraft) -> Result<Organization> {
+        let fields = draft.validate_fields()?;
+        let key = Uuid::now_v7();
+        let now = time_text(&super::now());
+        let tx = self.write()?;
+        let p = field_params(&fields);
+        tx.prepare_cached(
+            "INSERT INTO organizations (key, name, org_type, address, address2, city, province, postal, country, phone,
+                                        billing_email, office_id, linked_to, description, latitude, longitude,
+                                        sync_state, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 'pending', ?17, ?17)",
+        )?
+        .execute(params![
+            key.to_string(),
+            p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12],
+            fields.location.map(|l| l.latitude),
+            fields.location.map(|l| l.longitude),
+            now,
+        ])?;
+        let rowid = tx.last_insert_rowid();
+        write_contacts(&tx, rowid, &fields.contacts)?;
+        outbox::enqueue(&tx, Entity::Organization, key, Op::Create, &payload(key, &fields))?;
+        let org = get(&tx, key)?.expect("inserted above");
+        tx.commit()?;
+        Ok(org)
+    }
+
+    /// Replaces an organization's fields and contacts; unchanged fields are a no-op.
+    pub fn update_organization(&mut self, key: Uuid, draft: &OrganizationDraft) -> Result<Organization> {
+        let fields = draft.validate_fields()?;
+        let tx = self.write()?;
+        let current = live(&tx, key)?;
+        if current.fields == fields {
+            return Ok(current);
+        }
+        let p = field_params(&fields);
+        let rowid: i64 = tx
+            .prepare_cached(
+                "UPDATE organizations SET name = ?2, org_type = ?3, address = ?4, address2 = ?5, city = ?6, province = ?7,
+                        postal = ?8, country = ?9, phone = ?10, billing_email = ?11, office_id = ?12, linked_to = ?13,
+                        description = ?14, latitude = ?15, longitude = ?16, updated_at = ?17
+                 WHERE key = ?1 RETURNING rowid",
+            )?
+            .query_row(
+                params![
+                    key.to_string(),
+                    p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12],
+                    fields.location.map(|l| l.latitude),
+                    fields.location.map(|l| l.longitude),
+                    time_text(&super::now()),
+                ],
+                |r| r.get(0),
+            )?;
+        write_contacts(&tx, rowid, &fields.contacts)?;
+        outbox::enqueue(&tx, Entity::Organization, key, Op::Update, &payload(key, &fields))?;
+        outbox::refresh_sync_state(&tx, Entity::Organization, key)?;
+        let org = get(&tx, key)?.expect("updated above");
+        tx.commit()?;
+        Ok(org)
+    }
+
+    /// Marks an organization deleted (contacts kept for history) and queues the delete.
+    pub fn delete_organization(&mut self, key: Uuid) -> Result<Organization> {
+        let tx = self.write()?;
+        live(&tx, key)?;
+        tx.prepare_cached("UPDATE organizations SET deleted_at = ?2, updated_at = ?2 WHERE key = ?1")?
+            .execute(params![key.to_string(), time_text(&super::now())])?;
+        outbox::enqueue(&tx, Entity::Organization, key, Op::Delete, &serde_json::json!({"id": key}).to_string())?;
+        outbox::refresh_sync_state(&tx, Entity::Organization, key)?;
+        let org = get(&tx, key)?.expect("updated above");
+        tx.commit()?;
+        Ok(org)
+    }
+
+    pub fn organization(&self, key: Uuid) -> Result<Organization> {
+        get(&self.conn, key)?.ok_or_else(|| StoreError::NotFound { kind: "organization", key: key.to_string() })
+    }
+
+    pub fn resolve_organization_key(&self, text: &str) -> Result<Uuid> {
+        super::resolve_key(&self.conn, "organizations", "organization", text)
+    }
+
+    /// A page of organizations with their contacts, sorted by name.
+    pub fn list_organizations(&self, query: &OrganizationQuery) -> Result<Page<Organization>> {
+        let mut from = String::from("FROM organizations o");
+        let mut conditions: Vec<&str> = Vec::new();
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(fts) = query.search.as_deref().and_then(super::search::prefix_query) {
+            from.push_str(" JOIN organizations_fts f ON f.rowid = o.rowid");
+            conditions.push("organizations_fts MATCH ?");
+            args.push(Box::new(fts));
+        }
+        if !query.include_deleted {
+            conditions.push("o.deleted_at IS NULL");
+        }
+        if let Some(t) = query.org_type {
+            conditions.push("o.org_type = ?");
+            args.push(Box::new(t.code()));
+        }
+        if let Some(country) = &query.country {
+            conditions.push("o.country = ?");
+            args.push(Box::new(country.trim().to_uppercase()));
+        }
+        if let Some(state) = query.sync_state {
+            conditions.push("o.sync_state = ?");
+            args.push(Box::new(state.as_str()));
+        }
+        let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+        let arg_refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+        let total: i64 =
+            self.conn.prepare_cached(&format!("SELECT count(*) {from}{filter}"))?.query_row(&arg_refs[..], |r| r.get(0))?;
+        let direction = if query.descending { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT {COLUMNS} {from}{filter} ORDER BY o.name COLLATE NOCASE {direction}, o.rowid {direction} LIMIT {} OFFSET {}",
+            query.limit, query.offset
+        );
+        let rows = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_map(&arg_refs[..], org_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let items = rows
+            .into_iter()
+            .map(|(rowid, mut org)| {
+                org.fields.contacts = contacts_of(&self.conn, rowid)?;
+                Ok(org)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, total: total as u64, limit: query.limit, offset: query.offset })
+    }
+}
+
+fn get(conn: &Connection, key: Uuid) -> Result<Option<Organization>> {
+    let found = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM organizations o WHERE o.key = ?1"))?
+        .query_row([key.to_string()], org_from_row)
+        .optional()?;
+    match found {
+        Some((rowid, mut org)) => {
+            org.fields.contacts = contacts_of(conn, rowid)?;
+            Ok(Some(org))
+        }
+        None => Ok(None),
+    }
+}
+
+fn live(conn: &Connection, key: Uuid) -> Result<Organization> {
+    let org = get(conn, key)?.ok_or_else(|| StoreError::NotFound { kind: "organization", key: key.to_string() })?;
+    match org.deleted_at {
+        Some(at) => Err(StoreError::Deleted { kind: "organization", at }),
+        None => Ok(org),
+    }
+}

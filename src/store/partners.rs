@@ -1,0 +1,257 @@
+//! Partner records: create, update, soft-delete, get, list and search.
+
+use rusqlite::{OptionalExtension, ToSql, params};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::outbox::{self, Entity, Op};
+use super::{Page, Result, Store, StoreError, json_at, opt_time, opt_uuid, parse_text, parse_time, time_text, uuid_at};
+use crate::model::{Partner, PartnerDraft, PartnerFields, PartnerPatch, PartnerServerFields, PartnerType, SyncState};
+
+/// Sort orders for partner lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartnerSort {
+    #[default]
+    CompanyName,
+    Email,
+    SalesAmount,
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl PartnerSort {
+    fn column(self) -> &'static str {
+        match self {
+            PartnerSort::CompanyName => "p.company_name COLLATE NOCASE",
+            PartnerSort::Email => "p.email COLLATE NOCASE",
+            PartnerSort::SalesAmount => "p.sales_amount",
+            PartnerSort::CreatedAt => "p.created_at",
+            PartnerSort::UpdatedAt => "p.updated_at",
+        }
+    }
+}
+
+/// Filters, order and page for a partner list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PartnerQuery {
+    /// Type-ahead text: every word must prefix-match a word of the company name or email.
+    pub search: Option<String>,
+    pub partner_type: Option<PartnerType>,
+    pub target_org_id: Option<Uuid>,
+    pub sync_state: Option<SyncState>,
+    pub include_deleted: bool,
+    pub sort: PartnerSort,
+    pub descending: bool,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl Default for PartnerQuery {
+    fn default() -> Self {
+        PartnerQuery {
+            search: None,
+            partner_type: None,
+            target_org_id: None,
+            sync_state: None,
+            include_deleted: false,
+            sort: PartnerSort::default(),
+            descending: false,
+            limit: 100,
+            offset: 0,
+        }
+    }
+}
+
+const COLUMNS: &str = "p.key, p.target_org_id, p.company_name, p.sales_amount, p.partner_type, p.email, p.frequency, \
+     p.payment_terms, p.server_id, p.server_created_at, p.server_updated_at, p.invitation_status, \
+     p.guest_organization_id, p.sync_state, p.sync_error, p.created_at, p.updated_at, p.deleted_at";
+
+fn partner_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Partner> {
+    let invitation_status = row
+        .get::<_, Option<String>>(11)?
+        .map(|s| serde_json::from_value(serde_json::Value::String(s)))
+        .transpose()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, Box::new(e)))?;
+    Ok(Partner {
+        key: uuid_at(row, 0)?,
+        target_org_id: opt_uuid(row, 1)?,
+        fields: PartnerFields {
+            company_name: row.get(2)?,
+            sales_amount: row.get(3)?,
+            partner_type: parse_text(row, 4)?,
+            email: row.get(5)?,
+            frequency: row.get(6)?,
+            payment_terms: row.get(7)?,
+        },
+        server: PartnerServerFields {
+            id: opt_uuid(row, 8)?,
+            created_at: opt_time(row, 9)?,
+            updated_at: opt_time(row, 10)?,
+            invitation_status,
+            guest_organization_id: opt_uuid(row, 12)?,
+        },
+        sync_state: parse_text(row, 13)?,
+        sync_error: json_at(row, 14)?,
+        created_locally_at: parse_time(15, &row.get::<_, String>(15)?)?,
+        updated_locally_at: parse_time(16, &row.get::<_, String>(16)?)?,
+        deleted_at: opt_time(row, 17)?,
+    })
+}
+
+fn payload(fields: &PartnerFields) -> String {
+    serde_json::to_string(fields).expect("partner fields always serialize")
+}
+
+impl Store {
+    /// Validates and saves a new partner with its outbox entry, in one transaction.
+    pub fn create_partner(&mut self, draft: &PartnerDraft, target_org_id: Option<Uuid>) -> Result<Partner> {
+        let fields = draft.validate_fields()?;
+        let key = Uuid::now_v7();
+        let now = time_text(&super::now());
+        let tx = self.write()?;
+        tx.prepare_cached(
+            "INSERT INTO partners (key, target_org_id, company_name, sales_amount, partner_type, email, frequency,
+                                   payment_terms, sync_state, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9)",
+        )?
+        .execute(params![
+            key.to_string(),
+            target_org_id.map(|t| t.to_string()),
+            fields.company_name,
+            fields.sales_amount,
+            fields.partner_type.as_str(),
+            fields.email,
+            fields.frequency,
+            fields.payment_terms,
+            now,
+        ])?;
+        outbox::enqueue(&tx, Entity::Partner, key, Op::Create, &payload(&fields))?;
+        let partner = get(&tx, key)?.expect("inserted above");
+        tx.commit()?;
+        Ok(partner)
+    }
+
+    /// Replaces a partner's fields with a validated draft. Saving unchanged
+    /// fields is a no-op: nothing is queued for the server.
+    pub fn update_partner(&mut self, key: Uuid, draft: &PartnerDraft) -> Result<Partner> {
+        let fields = draft.validate_fields()?;
+        let tx = self.write()?;
+        let current = live(&tx, key)?;
+        if current.fields == fields {
+            return Ok(current);
+        }
+        tx.prepare_cached(
+            "UPDATE partners SET company_name = ?2, sales_amount = ?3, partner_type = ?4, email = ?5, frequency = ?6,
+                                 payment_terms = ?7, updated_at = ?8
+             WHERE key = ?1",
+        )?
+        .execute(params![
+            key.to_string(),
+            fields.company_name,
+            fields.sales_amount,
+            fields.partner_type.as_str(),
+            fields.email,
+            fields.frequency,
+            fields.payment_terms,
+            time_text(&super::now()),
+        ])?;
+        outbox::enqueue(&tx, Entity::Partner, key, Op::Update, &payload(&fields))?;
+        outbox::refresh_sync_state(&tx, Entity::Partner, key)?;
+        let partner = get(&tx, key)?.expect("updated above");
+        tx.commit()?;
+        Ok(partner)
+    }
+
+    /// Applies a patch (only the given fields change), validating the result.
+    pub fn edit_partner(&mut self, key: Uuid, patch: &PartnerPatch) -> Result<Partner> {
+        let current = self.partner(key)?;
+        if let Some(at) = current.deleted_at {
+            return Err(StoreError::Deleted { kind: "partner", at });
+        }
+        self.update_partner(key, &patch.apply_to(&current.fields))
+    }
+
+    /// Marks a partner deleted and queues the delete. A partner never sent is
+    /// simply dropped from the queue: the server never hears of it.
+    pub fn delete_partner(&mut self, key: Uuid) -> Result<Partner> {
+        let tx = self.write()?;
+        live(&tx, key)?;
+        tx.prepare_cached("UPDATE partners SET deleted_at = ?2, updated_at = ?2 WHERE key = ?1")?
+            .execute(params![key.to_string(), time_text(&super::now())])?;
+        outbox::enqueue(&tx, Entity::Partner, key, Op::Delete, "{}")?;
+        outbox::refresh_sync_state(&tx, Entity::Partner, key)?;
+        let partner = get(&tx, key)?.expect("updated above");
+        tx.commit()?;
+        Ok(partner)
+    }
+
+    /// One partner, deleted or not.
+    pub fn partner(&self, key: Uuid) -> Result<Partner> {
+        get(&self.conn, key)?.ok_or_else(|| StoreError::NotFound { kind: "partner", key: key.to_string() })
+    }
+
+    /// A partner's full key from the key or a unique prefix of it.
+    pub fn resolve_partner_key(&self, text: &str) -> Result<Uuid> {
+        super::resolve_key(&self.conn, "partners", "partner", text)
+    }
+
+    /// A page of partners matching `query`, with the total count.
+    pub fn list_partners(&self, query: &PartnerQuery) -> Result<Page<Partner>> {
+        let mut from = String::from("FROM partners p");
+        let mut conditions: Vec<&str> = Vec::new();
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(fts) = query.search.as_deref().and_then(super::search::prefix_query) {
+            from.push_str(" JOIN partners_fts f ON f.rowid = p.rowid");
+            conditions.push("partners_fts MATCH ?");
+            args.push(Box::new(fts));
+        }
+        if !query.include_deleted {
+            conditions.push("p.deleted_at IS NULL");
+        }
+        if let Some(t) = query.partner_type {
+            conditions.push("p.partner_type = ?");
+            args.push(Box::new(t.as_str()));
+        }
+        if let Some(org) = query.target_org_id {
+            conditions.push("p.target_org_id = ?");
+            args.push(Box::new(org.to_string()));
+        }
+        if let Some(state) = query.sync_state {
+            conditions.push("p.sync_state = ?");
+            args.push(Box::new(state.as_str()));
+        }
+        let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+        let arg_refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+
+        let total: i64 =
+            self.conn.prepare_cached(&format!("SELECT count(*) {from}{filter}"))?.query_row(&arg_refs[..], |r| r.get(0))?;
+        let direction = if query.descending { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT {COLUMNS} {from}{filter} ORDER BY {} {direction}, p.rowid {direction} LIMIT {} OFFSET {}",
+            query.sort.column(),
+            query.limit,
+            query.offset
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let items = stmt.query_map(&arg_refs[..], partner_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Page { items, total: total as u64, limit: query.limit, offset: query.offset })
+    }
+}
+
+fn get(conn: &rusqlite::Connection, key: Uuid) -> Result<Option<Partner>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM partners p WHERE p.key = ?1"))?
+        .query_row([key.to_string()], partner_from_row)
+        .optional()?)
+}
+
+/// The partner, refusing one that does not exist or was deleted.
+fn live(conn: &rusqlite::Connection, key: Uuid) -> Result<Partner> {
+    let partner = get(conn, key)?.ok_or_else(|| StoreError::NotFound { kind: "partner", key: key.to_string() })?;
+    match partner.deleted_at {
+        Some(at) => Err(StoreError::Deleted { kind: "partner", at }),
+        None => Ok(partner),
+    }
+}
