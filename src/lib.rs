@@ -8,5 +8,5 @@ pub mod store;
 pub mod validate;
 
 pub use model::*;
-pub use store::{Store, StoreError};
+pub use store::{ErrorBody, Store, StoreError};
 pub use validate::{FieldError, ValidationReport};

@@ -32,7 +32,7 @@ impl fmt::Display for ValidationReport {
         let n = self.fields.len();
         write!(f, "{n} field{} need{} fixing", if n == 1 { "" } else { "s" }, if n == 1 { "s" } else { "" })?;
         for e in &self.fields {
-            write!(f, "\n  {}: {}", e.field, e.message)?;
+            write!(f, "\n  - {} [{}]", e.message, e.field)?;
         }
         Ok(())
     }

@@ -171,6 +171,17 @@ impl Store {
         Ok(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 
+    /// Partners and organizations that are not deleted.
+    pub fn record_counts(&self) -> Result<(u64, u64)> {
+        let (p, o): (i64, i64) = self.conn.query_row(
+            "SELECT (SELECT count(*) FROM partners WHERE deleted_at IS NULL),
+                    (SELECT count(*) FROM organizations WHERE deleted_at IS NULL)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((p as u64, o as u64))
+    }
+
     /// Direct access for tools that need plain SQL (benchmarks, diagnostics).
     #[doc(hidden)]
     pub fn connection(&self) -> &Connection {
@@ -262,5 +273,45 @@ fn resolve_key(conn: &Connection, table: &str, kind: &'static str, text: &str) -
         [one] => Uuid::parse_str(one).map_err(|_| not_found()),
         [] => Err(not_found()),
         _ => Err(StoreError::Ambiguous { kind, key: text }),
+    }
+}
+
+/// A store error as data, for the IPC boundary and `--json` output:
+/// `{kind, message, fields: [{field, code, message}]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub kind: String,
+    pub message: String,
+    #[serde(default)]
+    pub fields: Vec<crate::validate::FieldError>,
+}
+
+impl StoreError {
+    /// A stable, machine-readable name for the kind of error.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Invalid(_) => "validation",
+            StoreError::NotFound { .. } => "not_found",
+            StoreError::Ambiguous { .. } => "ambiguous",
+            StoreError::Deleted { .. } => "deleted",
+            StoreError::NotADatabase { .. } => "not_a_database",
+            StoreError::TooNew { .. } => "too_new",
+            StoreError::Migration { .. } => "migration",
+            StoreError::Locked => "locked",
+            StoreError::CreateDir { .. } => "io",
+            StoreError::Damaged(_) => "damaged",
+            StoreError::Sqlite(_) => "database",
+        }
+    }
+
+    pub fn to_body(&self) -> ErrorBody {
+        let (message, fields) = match self {
+            StoreError::Invalid(report) => (
+                "Some fields need fixing before this can be saved.".to_string(),
+                report.fields.clone(),
+            ),
+            other => (other.to_string(), Vec::new()),
+        };
+        ErrorBody { kind: self.kind().to_string(), message, fields }
     }
 }

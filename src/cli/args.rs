@@ -1,0 +1,214 @@
+//! The command line's shape (clap derive). `docs/cli.md` documents it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "partnerbook",
+    version,
+    about = "Partnerbook: business partners and organizations, saved locally and synced to the central API.",
+    after_help = "Exit codes: 0 done, 1 failed, 2 bad usage, 3 invalid field values (nothing written), 4 not found."
+)]
+pub struct Cli {
+    /// Database file [default: the platform's app-data directory]
+    #[arg(long, global = true, env = "PARTNERBOOK_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// Print machine-readable JSON (see docs/cli.md for the shapes)
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Business partners (customers and suppliers)
+    #[command(subcommand)]
+    Partner(PartnerCommand),
+    /// Organizations and their contacts
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Changes waiting to be sent to the central API
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+    /// Where the database is, its schema version and what it holds
+    Info,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PartnerCommand {
+    /// Add a partner (every field is checked; nothing is saved if one is wrong)
+    Add {
+        #[command(flatten)]
+        fields: PartnerFieldArgs,
+        /// Organization (UUID) this partner belongs to [default: your own]
+        #[arg(long, value_name = "UUID")]
+        target_org: Option<String>,
+    },
+    /// List partners, sorted and filtered
+    List(PartnerListArgs),
+    /// Show one partner (by key, or a unique start of it)
+    Show { id: String },
+    /// Change some fields of a partner
+    Edit {
+        id: String,
+        #[command(flatten)]
+        fields: PartnerFieldArgs,
+    },
+    /// Delete a partner (the delete is synced too)
+    Delete { id: String },
+}
+
+/// The six partner fields; each optional so that every missing one is reported at once.
+#[derive(Debug, Args)]
+pub struct PartnerFieldArgs {
+    /// Company name, 1-100 characters
+    #[arg(long, allow_hyphen_values = true)]
+    pub company_name: Option<String>,
+    /// Sales amount, a whole number from 0 to 2147483647
+    #[arg(long, allow_hyphen_values = true)]
+    pub sales_amount: Option<String>,
+    /// customer or supplier
+    #[arg(long, allow_hyphen_values = true)]
+    pub partner_type: Option<String>,
+    /// Email address, up to 100 characters
+    #[arg(long, allow_hyphen_values = true)]
+    pub email: Option<String>,
+    /// Frequency, 1-30 characters (e.g. "monthly")
+    #[arg(long, allow_hyphen_values = true)]
+    pub frequency: Option<String>,
+    /// Payment terms, 1-50 characters (e.g. "net 30")
+    #[arg(long, allow_hyphen_values = true)]
+    pub payment_terms: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PartnerSortArg {
+    CompanyName,
+    Email,
+    SalesAmount,
+    Created,
+    Updated,
+}
+
+#[derive(Debug, Args)]
+pub struct PartnerListArgs {
+    /// Type-ahead search: words matched at the start of words in company name or email
+    #[arg(long, short)]
+    pub search: Option<String>,
+    /// Only customers or only suppliers
+    #[arg(long = "type", value_name = "customer|supplier")]
+    pub partner_type: Option<String>,
+    /// Only partners of this organization (UUID)
+    #[arg(long, value_name = "UUID")]
+    pub target_org: Option<String>,
+    /// Only records in this sync state: pending, synced, rejected, conflict
+    #[arg(long, value_name = "STATE")]
+    pub sync_state: Option<String>,
+    #[arg(long, value_enum, default_value = "company-name")]
+    pub sort: PartnerSortArg,
+    /// Sort descending
+    #[arg(long)]
+    pub desc: bool,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+    /// Include deleted partners
+    #[arg(long)]
+    pub deleted: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Add an organization with at least one contact
+    Add(OrgFieldArgs),
+    /// List organizations
+    List(OrgListArgs),
+    /// Show one organization with its contacts
+    Show { id: String },
+    /// Change some fields; --contact/--contacts-file replace the whole contact list;
+    /// an empty value ("") clears an optional field
+    Edit {
+        id: String,
+        #[command(flatten)]
+        fields: OrgFieldArgs,
+    },
+    /// Delete an organization (the delete is synced too)
+    Delete { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct OrgFieldArgs {
+    #[arg(long, allow_hyphen_values = true)]
+    pub name: Option<String>,
+    /// F (Factory), S (Supplier), B (Brand), R (Retailer) or V (Vendor)
+    #[arg(long = "type", allow_hyphen_values = true)]
+    pub org_type: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub address: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub address2: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub city: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub province: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub postal: Option<String>,
+    /// ISO 3166-1 alpha-2 code, e.g. US, DE, VN
+    #[arg(long, allow_hyphen_values = true)]
+    pub country: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub phone: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub billing_email: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub office_id: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub description: Option<String>,
+    /// -90 to 90 (give --longitude too; "" for both clears the location)
+    #[arg(long, allow_hyphen_values = true)]
+    pub latitude: Option<String>,
+    /// -180 to 180
+    #[arg(long, allow_hyphen_values = true)]
+    pub longitude: Option<String>,
+    /// A contact as "First;Last;email;phone;workPhone" (later parts optional); repeatable
+    #[arg(long = "contact", allow_hyphen_values = true, value_name = "F;L;E;P;W")]
+    pub contacts: Vec<String>,
+    /// Contacts from a JSON file: [{"firstName": .., "lastName": .., "email": .., "phone": .., "workPhone": ..}]
+    #[arg(long, value_name = "FILE")]
+    pub contacts_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OrgListArgs {
+    /// Type-ahead search on name, billing email and city
+    #[arg(long, short)]
+    pub search: Option<String>,
+    /// F, S, B, R or V
+    #[arg(long = "type")]
+    pub org_type: Option<String>,
+    /// ISO country code
+    #[arg(long)]
+    pub country: Option<String>,
+    #[arg(long, value_name = "STATE")]
+    pub sync_state: Option<String>,
+    #[arg(long)]
+    pub desc: bool,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+    #[arg(long)]
+    pub deleted: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Every change waiting to be sent, oldest first
+    List,
+}

@@ -1,0 +1,260 @@
+//! The `partnerbook` command: parses arguments, calls the core, prints results.
+
+pub mod args;
+mod print;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use partnerbook::store::{ErrorBody, OrganizationQuery, PartnerQuery, PartnerSort};
+use partnerbook::{
+    Contact, FieldError, LocationDraft, OrganizationDraft, PartnerDraft, PartnerPatch, Store, StoreError, SyncState,
+    ValidationReport,
+};
+use uuid::Uuid;
+
+use args::*;
+
+/// Errors of the command-line layer, each with its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(ValidationReport),
+    #[error("{0}")]
+    Usage(String),
+    #[error("Could not read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("No database path: set --db or PARTNERBOOK_DB (the platform has no app-data directory).")]
+    NoDatabasePath,
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Invalid(_) | CliError::Store(StoreError::Invalid(_)) => 3,
+            CliError::Store(StoreError::NotFound { .. } | StoreError::Ambiguous { .. }) => 4,
+            CliError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+
+    fn body(&self) -> ErrorBody {
+        match self {
+            CliError::Store(e) => e.to_body(),
+            CliError::Invalid(report) => StoreError::Invalid(report.clone()).to_body(),
+            CliError::Usage(m) => ErrorBody { kind: "usage".into(), message: m.clone(), fields: vec![] },
+            other => ErrorBody { kind: "io".into(), message: other.to_string(), fields: vec![] },
+        }
+    }
+
+    /// Reports the error on stderr: JSON (`{"error": {kind, message, fields}}`) or words.
+    pub fn report(&self, json: bool) -> ExitCode {
+        if json {
+            eprintln!("{}", serde_json::json!({ "error": self.body() }));
+        } else {
+            match self {
+                CliError::Store(StoreError::Invalid(r)) | CliError::Invalid(r) => {
+                    eprintln!("Not saved: {r}");
+                }
+                other => eprintln!("Error: {other}"),
+            }
+        }
+        ExitCode::from(self.exit_code())
+    }
+}
+
+type Result<T> = std::result::Result<T, CliError>;
+
+pub fn run(cli: Cli) -> Result<()> {
+    let json = cli.json;
+    let path = partnerbook::paths::database_path(cli.db).ok_or(CliError::NoDatabasePath)?;
+    let mut store = Store::open(&path)?;
+    match cli.command {
+        Command::Partner(cmd) => partner(&mut store, cmd, json),
+        Command::Org(cmd) => org(&mut store, cmd, json),
+        Command::Outbox(OutboxCommand::List) => {
+            print::outbox(&store.outbox()?, json);
+            Ok(())
+        }
+        Command::Info => {
+            print::info(&store, json)?;
+            Ok(())
+        }
+    }
+}
+
+fn partner(store: &mut Store, cmd: PartnerCommand, json: bool) -> Result<()> {
+    match cmd {
+        PartnerCommand::Add { fields, target_org } => {
+            let draft = PartnerDraft {
+                company_name: fields.company_name.unwrap_or_default(),
+                sales_amount: fields.sales_amount.unwrap_or_default(),
+                partner_type: fields.partner_type.unwrap_or_default(),
+                email: fields.email.unwrap_or_default(),
+                frequency: fields.frequency.unwrap_or_default(),
+                payment_terms: fields.payment_terms.unwrap_or_default(),
+            };
+            // Check the target organization with the fields, so one run lists every problem.
+            let target = target_org.as_deref().map(|t| Uuid::parse_str(t.trim()));
+            let mut report = draft.validate_fields().err().unwrap_or(ValidationReport { fields: vec![] });
+            if let Some(Err(_)) = target {
+                report.fields.push(FieldError {
+                    field: "target_org_id".into(),
+                    code: "invalid_uuid".into(),
+                    message: "Target organization must be an organization ID like 3c90c3cc-0d44-4b50-8888-8dd25736052a."
+                        .into(),
+                });
+            }
+            if !report.fields.is_empty() {
+                return Err(CliError::Invalid(report));
+            }
+            let partner = store.create_partner(&draft, target.and_then(|t| t.ok()))?;
+            print::partner_saved(&partner, "Added", json);
+        }
+        PartnerCommand::List(a) => {
+            let query = PartnerQuery {
+                search: a.search,
+                partner_type: a.partner_type.map(|t| t.trim().to_lowercase().parse()).transpose().map_err(CliError::Usage)?,
+                target_org_id: a
+                    .target_org
+                    .map(|t| Uuid::parse_str(t.trim()))
+                    .transpose()
+                    .map_err(|e| CliError::Usage(format!("--target-org: {e}")))?,
+                sync_state: parse_state(a.sync_state)?,
+                include_deleted: a.deleted,
+                sort: match a.sort {
+                    PartnerSortArg::CompanyName => PartnerSort::CompanyName,
+                    PartnerSortArg::Email => PartnerSort::Email,
+                    PartnerSortArg::SalesAmount => PartnerSort::SalesAmount,
+                    PartnerSortArg::Created => PartnerSort::CreatedAt,
+                    PartnerSortArg::Updated => PartnerSort::UpdatedAt,
+                },
+                descending: a.desc,
+                limit: a.limit,
+                offset: a.offset,
+            };
+            print::partners(&store.list_partners(&query)?, json);
+        }
+        PartnerCommand::Show { id } => {
+            let key = store.resolve_partner_key(&id)?;
+            print::partner(&store.partner(key)?, json);
+        }
+        PartnerCommand::Edit { id, fields } => {
+            let key = store.resolve_partner_key(&id)?;
+            let patch = PartnerPatch {
+                company_name: fields.company_name,
+                sales_amount: fields.sales_amount,
+                partner_type: fields.partner_type,
+                email: fields.email,
+                frequency: fields.frequency,
+                payment_terms: fields.payment_terms,
+            };
+            if patch.is_empty() {
+                return Err(CliError::Usage("Nothing to change: give at least one field, e.g. --email.".into()));
+            }
+            let partner = store.edit_partner(key, &patch)?;
+            print::partner_saved(&partner, "Saved", json);
+        }
+        PartnerCommand::Delete { id } => {
+            let key = store.resolve_partner_key(&id)?;
+            let partner = store.delete_partner(key)?;
+            print::partner_saved(&partner, "Deleted", json);
+        }
+    }
+    Ok(())
+}
+
+fn parse_state(state: Option<String>) -> Result<Option<SyncState>> {
+    state.map(|s| s.trim().to_lowercase().parse()).transpose().map_err(CliError::Usage)
+}
+
+fn org(store: &mut Store, cmd: OrgCommand, json: bool) -> Result<()> {
+    match cmd {
+        OrgCommand::Add(fields) => {
+            let draft = org_draft(OrganizationDraft::default(), fields)?;
+            let org = store.create_organization(&draft)?;
+            print::organization_saved(&org, "Added", json);
+        }
+        OrgCommand::List(a) => {
+            let query = OrganizationQuery {
+                search: a.search,
+                org_type: a.org_type.map(|t| t.trim().parse()).transpose().map_err(CliError::Usage)?,
+                country: a.country,
+                sync_state: parse_state(a.sync_state)?,
+                include_deleted: a.deleted,
+                descending: a.desc,
+                limit: a.limit,
+                offset: a.offset,
+            };
+            print::organizations(&store.list_organizations(&query)?, json);
+        }
+        OrgCommand::Show { id } => {
+            let key = store.resolve_organization_key(&id)?;
+            print::organization(&store.organization(key)?, json);
+        }
+        OrgCommand::Edit { id, fields } => {
+            let key = store.resolve_organization_key(&id)?;
+            let current = store.organization(key)?;
+            let draft = org_draft(current.fields.to_draft(), fields)?;
+            let org = store.update_organization(key, &draft)?;
+            print::organization_saved(&org, "Saved", json);
+        }
+        OrgCommand::Delete { id } => {
+            let key = store.resolve_organization_key(&id)?;
+            let org = store.delete_organization(key)?;
+            print::organization_saved(&org, "Deleted", json);
+        }
+    }
+    Ok(())
+}
+
+/// Lays the given flags over `base` (empty for add, the current record for edit).
+fn org_draft(mut d: OrganizationDraft, a: OrgFieldArgs) -> Result<OrganizationDraft> {
+    let replace = |slot: &mut String, v: Option<String>| {
+        if let Some(v) = v {
+            *slot = v;
+        }
+    };
+    replace(&mut d.name, a.name);
+    replace(&mut d.org_type, a.org_type);
+    replace(&mut d.address, a.address);
+    replace(&mut d.country, a.country);
+    replace(&mut d.phone, a.phone);
+    let replace_opt = |slot: &mut Option<String>, v: Option<String>| {
+        if v.is_some() {
+            *slot = v;
+        }
+    };
+    replace_opt(&mut d.address2, a.address2);
+    replace_opt(&mut d.city, a.city);
+    replace_opt(&mut d.province, a.province);
+    replace_opt(&mut d.postal, a.postal);
+    replace_opt(&mut d.billing_email, a.billing_email);
+    replace_opt(&mut d.office_id, a.office_id);
+    replace_opt(&mut d.description, a.description);
+    if a.latitude.is_some() || a.longitude.is_some() {
+        let old = d.location.take().unwrap_or_default();
+        d.location = Some(LocationDraft {
+            latitude: a.latitude.unwrap_or(old.latitude),
+            longitude: a.longitude.unwrap_or(old.longitude),
+        });
+    }
+    let mut contacts: Vec<Contact> = Vec::new();
+    if let Some(path) = &a.contacts_file {
+        let text = std::fs::read_to_string(path).map_err(|source| CliError::Read { path: path.clone(), source })?;
+        let from_file: Vec<Contact> = serde_json::from_str(&text).map_err(|e| {
+            CliError::Usage(format!(
+                "{}: not a JSON list of contacts ({e}). Expected [{{\"firstName\": \"Ann\", \"email\": \"ann@example.com\"}}].",
+                path.display()
+            ))
+        })?;
+        contacts.extend(from_file);
+    }
+    contacts.extend(a.contacts.iter().map(|c| Contact::from_semicolon_list(c)));
+    if !contacts.is_empty() {
+        d.contacts = contacts;
+    }
+    Ok(d)
+}

@@ -1,0 +1,234 @@
+//! Output: aligned text for people, JSON (the documented shapes) for scripts.
+
+use partnerbook::store::{OutboxEntry, Page};
+use partnerbook::{Organization, Partner, Store, StoreError};
+use serde::Serialize;
+
+fn json<T: Serialize + ?Sized>(value: &T) {
+    println!("{}", serde_json::to_string_pretty(value).expect("records always serialize"));
+}
+
+/// Stored text is shown verbatim, except control characters, which are escaped
+/// so a hostile value cannot drive the terminal.
+fn safe(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+/// `safe`, cut to `width` characters with an ellipsis, padded to `width`.
+fn cell(text: &str, width: usize) -> String {
+    let text = safe(text);
+    let n = text.chars().count();
+    if n > width {
+        let cut: String = text.chars().take(width.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        format!("{text}{}", " ".repeat(width - n))
+    }
+}
+
+fn short(key: &uuid::Uuid) -> String {
+    key.to_string()[..13].to_string()
+}
+
+fn state_text(state: partnerbook::SyncState, error: &Option<partnerbook::SyncError>) -> String {
+    match error {
+        Some(e) => format!("{state}: {}", safe(&e.message)),
+        None => state.to_string(),
+    }
+}
+
+pub fn partner_saved(p: &Partner, verb: &str, as_json: bool) {
+    if as_json {
+        json(p);
+    } else {
+        println!("{verb} partner {} ({}), {}.", p.key, safe(&p.fields.company_name), p.sync_state);
+    }
+}
+
+pub fn partners(page: &Page<Partner>, as_json: bool) {
+    if as_json {
+        return json(page);
+    }
+    if page.items.is_empty() {
+        println!("No partners match.");
+        return;
+    }
+    println!("{}  {}  {}  {}  {:>12}  STATE", cell("KEY", 13), cell("COMPANY", 30), cell("TYPE", 8), cell("EMAIL", 30), "SALES");
+    for p in &page.items {
+        let f = &p.fields;
+        println!(
+            "{}  {}  {}  {}  {:>12}  {}{}",
+            short(&p.key),
+            cell(&f.company_name, 30),
+            cell(f.partner_type.as_str(), 8),
+            cell(&f.email, 30),
+            f.sales_amount,
+            p.sync_state,
+            if p.deleted_at.is_some() { " (deleted)" } else { "" }
+        );
+    }
+    footer(page, "partner");
+}
+
+fn footer<T>(page: &Page<T>, noun: &str) {
+    let shown = page.items.len() as u64;
+    let first = page.offset + 1;
+    let last = page.offset + shown;
+    let plural = if page.total == 1 { "" } else { "s" };
+    println!("{first}-{last} of {} {noun}{plural}", page.total);
+}
+
+fn line(label: &str, value: impl AsRef<str>) {
+    println!("{label:<16}{}", value.as_ref());
+}
+
+fn opt(value: &Option<String>) -> String {
+    value.as_deref().map(safe).unwrap_or_else(|| "-".into())
+}
+
+pub fn partner(p: &Partner, as_json: bool) {
+    if as_json {
+        return json(p);
+    }
+    let f = &p.fields;
+    line("Key", p.key.to_string());
+    line("Company name", safe(&f.company_name));
+    line("Sales amount", f.sales_amount.to_string());
+    line("Partner type", f.partner_type.as_str());
+    line("Email", safe(&f.email));
+    line("Frequency", safe(&f.frequency));
+    line("Payment terms", safe(&f.payment_terms));
+    line("Organization", p.target_org_id.map(|t| t.to_string()).unwrap_or_else(|| "your own".into()));
+    line("Sync", state_text(p.sync_state, &p.sync_error));
+    line("Server ID", p.server.id.map(|i| i.to_string()).unwrap_or_else(|| "not on the server yet".into()));
+    line("Saved", p.updated_locally_at.to_rfc3339());
+    if let Some(at) = p.deleted_at {
+        line("Deleted", at.to_rfc3339());
+    }
+}
+
+pub fn organization_saved(o: &Organization, verb: &str, as_json: bool) {
+    if as_json {
+        json(o);
+    } else {
+        println!("{verb} organization {} ({}), {}.", o.key, safe(&o.fields.name), o.sync_state);
+    }
+}
+
+pub fn organizations(page: &Page<Organization>, as_json: bool) {
+    if as_json {
+        return json(page);
+    }
+    if page.items.is_empty() {
+        println!("No organizations match.");
+        return;
+    }
+    println!("{}  {}  TYPE  {}  {}  STATE", cell("KEY", 13), cell("NAME", 30), cell("COUNTRY", 7), cell("CONTACT", 24));
+    for o in &page.items {
+        let f = &o.fields;
+        let contact = f.contacts.first().map(|c| c.first_name.as_str()).unwrap_or("");
+        println!(
+            "{}  {}  {}     {}  {}  {}{}",
+            short(&o.key),
+            cell(&f.name, 30),
+            f.org_type.code(),
+            cell(&f.country, 7),
+            cell(contact, 24),
+            o.sync_state,
+            if o.deleted_at.is_some() { " (deleted)" } else { "" }
+        );
+    }
+    footer(page, "organization");
+}
+
+pub fn organization(o: &Organization, as_json: bool) {
+    if as_json {
+        return json(o);
+    }
+    let f = &o.fields;
+    line("Key / id", o.key.to_string());
+    line("Name", safe(&f.name));
+    line("Type", format!("{} ({})", f.org_type.code(), f.org_type.label()));
+    line("Address", safe(&f.address));
+    line("Address 2", opt(&f.address2));
+    line("City", opt(&f.city));
+    line("Province", opt(&f.province));
+    line("Postal code", opt(&f.postal));
+    let country = partnerbook::country_name(&f.country).unwrap_or("");
+    line("Country", format!("{} ({country})", f.country));
+    line("Phone", safe(&f.phone));
+    line("Billing email", opt(&f.billing_email));
+    line("Office ID", opt(&f.office_id));
+    line("Linked to", opt(&f.linked_to));
+    line("Description", opt(&f.description));
+    line("Location", f.location.map(|l| format!("{}, {}", l.latitude, l.longitude)).unwrap_or_else(|| "-".into()));
+    for (i, c) in f.contacts.iter().enumerate() {
+        let name = [Some(c.first_name.clone()), c.last_name.clone()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+        let extra = [&c.email, &c.phone, &c.work_phone].into_iter().flatten().map(|s| safe(s)).collect::<Vec<_>>();
+        line(&format!("Contact {}", i + 1), format!("{} {}", safe(&name), extra.join(", ")).trim_end());
+    }
+    line("Sync", state_text(o.sync_state, &o.sync_error));
+    line("Saved", o.updated_locally_at.to_rfc3339());
+    if let Some(at) = o.deleted_at {
+        line("Deleted", at.to_rfc3339());
+    }
+}
+
+pub fn outbox(entries: &[OutboxEntry], as_json: bool) {
+    if as_json {
+        return json(entries);
+    }
+    if entries.is_empty() {
+        println!("Nothing waiting: every change is on the central API.");
+        return;
+    }
+    println!("{:>6}  {}  {}  {}  {:>8}  LAST ERROR", "SEQ", cell("ENTITY", 12), cell("RECORD", 13), cell("CHANGE", 6), "ATTEMPTS");
+    for e in entries {
+        println!(
+            "{:>6}  {}  {}  {}  {:>8}  {}",
+            e.seq,
+            cell(e.entity.as_str(), 12),
+            short(&e.record_key),
+            cell(e.op.as_str(), 6),
+            e.attempts,
+            e.last_error.as_deref().map(safe).unwrap_or_default()
+        );
+    }
+    println!("{} change{} waiting", entries.len(), if entries.len() == 1 { "" } else { "s" });
+}
+
+#[derive(Serialize)]
+struct Info {
+    database: String,
+    schema_version: usize,
+    partners: u64,
+    organizations: u64,
+    pending_changes: u64,
+    oldest_pending_change: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+pub fn info(store: &Store, as_json: bool) -> Result<(), StoreError> {
+    let (partners, organizations) = store.record_counts()?;
+    let (pending_changes, oldest_pending_change) = store.outbox_summary()?;
+    let info = Info {
+        database: store.path().display().to_string(),
+        schema_version: partnerbook::store::schema_version(),
+        partners,
+        organizations,
+        pending_changes,
+        oldest_pending_change,
+    };
+    if as_json {
+        json(&info);
+    } else {
+        line("Database", &info.database);
+        line("Schema version", info.schema_version.to_string());
+        line("Partners", info.partners.to_string());
+        line("Organizations", info.organizations.to_string());
+        line("Pending changes", info.pending_changes.to_string());
+        if let Some(t) = info.oldest_pending_change {
+            line("Oldest pending", t.to_rfc3339());
+        }
+    }
+    Ok(())
+}
