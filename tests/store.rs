@@ -1,0 +1,300 @@
+//! The store against real SQLite files: records, outbox, search, hostile values.
+
+use partnerbook::store::{Entity, Op, OrganizationQuery, PartnerQuery, PartnerSort};
+use partnerbook::{
+    Contact, LocationDraft, OrgType, OrganizationDraft, PartnerDraft, PartnerPatch, PartnerType, Store, StoreError,
+    SyncState,
+};
+use tempfile::TempDir;
+
+fn store() -> (TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("partnerbook.db")).unwrap();
+    (dir, store)
+}
+
+fn draft(name: &str, email: &str) -> PartnerDraft {
+    PartnerDraft {
+        company_name: name.into(),
+        sales_amount: "1000".into(),
+        partner_type: "customer".into(),
+        email: email.into(),
+        frequency: "monthly".into(),
+        payment_terms: "net 30".into(),
+    }
+}
+
+fn org_draft(name: &str) -> OrganizationDraft {
+    OrganizationDraft {
+        name: name.into(),
+        org_type: "F".into(),
+        address: "1 Main St".into(),
+        country: "VN".into(),
+        phone: "+84 123".into(),
+        contacts: vec![
+            Contact { first_name: "Lan".into(), last_name: Some("Nguyen".into()), ..Default::default() },
+            Contact { first_name: "Minh".into(), email: Some("minh@factory.example".into()), ..Default::default() },
+        ],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn partner_lifecycle_writes_outbox_in_the_same_transaction() {
+    let (_dir, mut store) = store();
+    let p = store.create_partner(&draft("Acme", "a@acme.example"), None).unwrap();
+    assert_eq!(p.sync_state, SyncState::Pending);
+    assert_eq!(p.key.get_version_num(), 7);
+    let outbox = store.outbox().unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].op, Op::Create);
+    assert_eq!(outbox[0].payload["company_name"], "Acme");
+    assert_eq!(outbox[0].payload["sales_amount"], 1000);
+
+    // Editing a create that was never sent keeps one create, with the new body.
+    let p2 = store.edit_partner(p.key, &PartnerPatch { sales_amount: Some("5".into()), ..Default::default() }).unwrap();
+    assert_eq!(p2.fields.sales_amount, 5);
+    let outbox = store.outbox().unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].op, Op::Create);
+    assert_eq!(outbox[0].payload["sales_amount"], 5);
+
+    // Saving the same values again queues nothing.
+    store.update_partner(p.key, &p2.fields.to_draft()).unwrap();
+    assert_eq!(store.outbox().unwrap().len(), 1);
+
+    // Deleting a never-sent partner: nothing is left to tell the server.
+    let deleted = store.delete_partner(p.key).unwrap();
+    assert!(deleted.deleted_at.is_some());
+    assert!(store.outbox().unwrap().is_empty());
+    assert_eq!(deleted.sync_state, SyncState::Synced);
+    assert!(store.list_partners(&PartnerQuery::default()).unwrap().items.is_empty());
+    let with_deleted = PartnerQuery { include_deleted: true, ..Default::default() };
+    assert_eq!(store.list_partners(&with_deleted).unwrap().total, 1);
+    assert!(matches!(store.delete_partner(p.key), Err(StoreError::Deleted { .. })));
+    assert!(matches!(
+        store.update_partner(p.key, &draft("X", "x@x.example")),
+        Err(StoreError::Deleted { .. })
+    ));
+}
+
+#[test]
+fn a_sent_create_is_never_rewritten() {
+    let (_dir, mut store) = store();
+    let p = store.create_partner(&draft("Acme", "a@acme.example"), None).unwrap();
+    let seq = store.outbox().unwrap()[0].seq;
+    store.mark_attempt(seq, None, Some("timed out")).unwrap();
+    store.edit_partner(p.key, &PartnerPatch { frequency: Some("weekly".into()), ..Default::default() }).unwrap();
+    let outbox = store.outbox_for(Entity::Partner, p.key).unwrap();
+    assert_eq!(outbox.iter().map(|e| e.op).collect::<Vec<_>>(), vec![Op::Create, Op::Update]);
+    assert_eq!(outbox[0].payload["frequency"], "monthly", "the attempted body stays as sent");
+    assert_eq!(outbox[1].payload["frequency"], "weekly");
+    assert_ne!(outbox[0].idempotency_key(), outbox[1].idempotency_key());
+    // A second edit folds into the unsent update.
+    store.edit_partner(p.key, &PartnerPatch { frequency: Some("daily".into()), ..Default::default() }).unwrap();
+    let outbox = store.outbox_for(Entity::Partner, p.key).unwrap();
+    assert_eq!(outbox.len(), 2);
+    assert_eq!(outbox[1].payload["frequency"], "daily");
+    // Delete after a sent create: the delete must be queued.
+    store.delete_partner(p.key).unwrap();
+    let ops: Vec<_> = store.outbox_for(Entity::Partner, p.key).unwrap().iter().map(|e| e.op).collect();
+    assert_eq!(ops, vec![Op::Create, Op::Delete]);
+}
+
+#[test]
+fn invalid_input_writes_nothing() {
+    let (_dir, mut store) = store();
+    let mut bad = draft("", "not-an-email");
+    bad.sales_amount = "-1".into();
+    let err = store.create_partner(&bad, None).unwrap_err();
+    let StoreError::Invalid(report) = err else { panic!("expected a validation error") };
+    let fields: Vec<_> = report.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["company_name", "sales_amount", "email"]);
+    assert!(store.outbox().unwrap().is_empty());
+    assert_eq!(store.list_partners(&PartnerQuery::default()).unwrap().total, 0);
+}
+
+#[test]
+fn hostile_strings_are_stored_and_returned_verbatim() {
+    let (_dir, mut store) = store();
+    let hostile = [
+        "'); DROP TABLE partners;--",
+        "<img src=x onerror=alert(1)>",
+        "=HYPERLINK(\"http://evil.example\")",
+        "Robert\"; DELETE FROM outbox; --",
+        "tab\there and\nnewline",
+        "\u{202e}rtl override",
+        "%s%n%x",
+    ];
+    for (i, h) in hostile.iter().enumerate() {
+        let mut d = draft(h, &format!("h{i}@evil.example"));
+        d.frequency = h.chars().take(30).collect();
+        d.payment_terms = h.chars().take(50).collect();
+        let p = store.create_partner(&d, None).unwrap();
+        let back = store.partner(p.key).unwrap();
+        assert_eq!(back.fields.company_name, *h);
+        assert_eq!(back.fields.frequency, h.chars().take(30).collect::<String>().trim());
+    }
+    assert_eq!(store.list_partners(&PartnerQuery::default()).unwrap().total, hostile.len() as u64);
+    // The injection attempts did not touch the schema.
+    assert_eq!(store.outbox().unwrap().len(), hostile.len());
+}
+
+#[test]
+fn non_ascii_lengths_count_characters() {
+    let (_dir, mut store) = store();
+    for (text, ok) in [("é".repeat(100), true), ("é".repeat(101), false), ("株".repeat(100), true), ("😀".repeat(100), true), ("😀".repeat(101), false)] {
+        let result = store.create_partner(&draft(&text, "u@unicode.example"), None);
+        assert_eq!(result.is_ok(), ok, "{} chars of {:?}", text.chars().count(), text.chars().next());
+        if let Ok(p) = result {
+            assert_eq!(store.partner(p.key).unwrap().fields.company_name, text);
+        }
+    }
+}
+
+#[test]
+fn search_is_prefix_on_words_of_name_and_email() {
+    let (_dir, mut store) = store();
+    for (name, email) in [
+        ("Acme Corporation", "sales@acme.example"),
+        ("Café Müller GmbH", "info@mueller.example"),
+        ("株式会社サンプル", "contact@sample.example"),
+        ("Globex", "jsmith@globex.example"),
+        ("Initech 🚀 Labs", "bill@initech.example"),
+    ] {
+        store.create_partner(&draft(name, email), None).unwrap();
+    }
+    fn found(store: &Store, text: &str) -> Vec<String> {
+        let q = PartnerQuery { search: Some(text.into()), ..Default::default() };
+        store.list_partners(&q).unwrap().items.into_iter().map(|p| p.fields.company_name).collect()
+    }
+    assert_eq!(found(&store, "acm"), ["Acme Corporation"]);
+    assert_eq!(found(&store, "corp"), ["Acme Corporation"], "any word of the name");
+    assert_eq!(found(&store, "cafe"), ["Café Müller GmbH"], "diacritics folded");
+    assert_eq!(found(&store, "MÜLL"), ["Café Müller GmbH"], "case folded");
+    assert_eq!(found(&store, "株式"), ["株式会社サンプル"]);
+    assert_eq!(found(&store, "jsmi"), ["Globex"], "email words");
+    assert_eq!(found(&store, "jsmith@glo"), ["Globex"], "typed email prefix");
+    assert_eq!(found(&store, "lab"), ["Initech 🚀 Labs"]);
+    assert!(found(&store, "zzz").is_empty());
+    assert!(found(&store, "\" OR 1=1 --").is_empty(), "FTS syntax is treated as words");
+    assert_eq!(found(&store, "  ").len(), 5, "blank search means no filter");
+
+    // Search follows edits and deletes.
+    let globex = store.list_partners(&PartnerQuery { search: Some("globex".into()), ..Default::default() }).unwrap();
+    let key = globex.items[0].key;
+    store.edit_partner(key, &PartnerPatch { company_name: Some("Umbrella".into()), ..Default::default() }).unwrap();
+    assert_eq!(found(&store, "umbr"), ["Umbrella"]);
+    assert!(found(&store, "glob").iter().all(|n| n != "Globex"));
+    store.delete_partner(key).unwrap();
+    assert!(found(&store, "umbr").is_empty());
+}
+
+#[test]
+fn lists_page_sort_and_filter() {
+    let (_dir, mut store) = store();
+    let org = uuid::Uuid::now_v7();
+    for i in 0..25 {
+        let mut d = draft(&format!("Company {i:02}"), &format!("c{i}@x.example"));
+        d.sales_amount = (i * 10).to_string();
+        d.partner_type = if i % 2 == 0 { "customer" } else { "supplier" }.into();
+        store.create_partner(&d, (i % 5 == 0).then_some(org)).unwrap();
+    }
+    let page = store.list_partners(&PartnerQuery { limit: 10, offset: 20, ..Default::default() }).unwrap();
+    assert_eq!(page.total, 25);
+    assert_eq!(page.items.len(), 5);
+    assert_eq!(page.items[0].fields.company_name, "Company 20");
+
+    let q = PartnerQuery { sort: PartnerSort::SalesAmount, descending: true, limit: 3, ..Default::default() };
+    let top: Vec<_> = store.list_partners(&q).unwrap().items.iter().map(|p| p.fields.sales_amount).collect();
+    assert_eq!(top, [240, 230, 220]);
+
+    let q = PartnerQuery { partner_type: Some(PartnerType::Supplier), ..Default::default() };
+    assert_eq!(store.list_partners(&q).unwrap().total, 12);
+    let q = PartnerQuery { target_org_id: Some(org), ..Default::default() };
+    assert_eq!(store.list_partners(&q).unwrap().total, 5);
+    let q = PartnerQuery { sync_state: Some(SyncState::Synced), ..Default::default() };
+    assert_eq!(store.list_partners(&q).unwrap().total, 0);
+    let q = PartnerQuery { sync_state: Some(SyncState::Pending), search: Some("company 1".into()), ..Default::default() };
+    assert_eq!(store.list_partners(&q).unwrap().total, 10, "every word must match: '1' prefixes 10-19");
+}
+
+#[test]
+fn key_prefixes_resolve_like_git_hashes() {
+    let (_dir, mut store) = store();
+    let p = store.create_partner(&draft("Acme", "a@acme.example"), None).unwrap();
+    let text = p.key.to_string();
+    assert_eq!(store.resolve_partner_key(&text[..8]).unwrap(), p.key);
+    assert_eq!(store.resolve_partner_key(&text.to_uppercase()).unwrap(), p.key);
+    assert!(matches!(store.resolve_partner_key("ffffffff"), Err(StoreError::NotFound { .. })));
+    assert!(matches!(store.resolve_partner_key("'; --"), Err(StoreError::NotFound { .. })));
+    store.create_partner(&draft("Other", "o@acme.example"), None).unwrap();
+    // Two v7 keys made in the same millisecond share their first 12 hex digits.
+    assert!(matches!(store.resolve_partner_key(&text[..4]), Err(StoreError::Ambiguous { .. })));
+}
+
+#[test]
+fn organizations_keep_contacts_in_order() {
+    let (_dir, mut store) = store();
+    let mut d = org_draft("Saigon Textiles");
+    d.location = Some(LocationDraft { latitude: "10.7769".into(), longitude: "106.7009".into() });
+    d.billing_email = Some("  billing@saigon.example ".into());
+    let o = store.create_organization(&d).unwrap();
+    assert_eq!(o.fields.org_type, OrgType::Factory);
+    assert_eq!(o.fields.billing_email.as_deref(), Some("billing@saigon.example"));
+    let back = store.organization(o.key).unwrap();
+    assert_eq!(back, o);
+    assert_eq!(back.fields.contacts.len(), 2);
+    assert_eq!(back.fields.contacts[1].first_name, "Minh");
+    assert_eq!(back.fields.location.unwrap().latitude, 10.7769);
+
+    let entry = &store.outbox().unwrap()[0];
+    assert_eq!(entry.payload["id"], o.key.to_string(), "the local key is the client-chosen id");
+    assert_eq!(entry.payload["type"], "F");
+    assert_eq!(entry.payload["contacts"][0]["firstName"], "Lan");
+    assert!(entry.payload.get("linkedTo").is_none());
+
+    // Replace the contacts; the old ones are gone.
+    let mut d2 = back.fields.to_draft();
+    d2.contacts = vec![Contact { first_name: "Hoa".into(), ..Default::default() }];
+    d2.location = None;
+    let o2 = store.update_organization(o.key, &d2).unwrap();
+    assert_eq!(o2.fields.contacts.len(), 1);
+    assert_eq!(o2.fields.location, None);
+    assert_eq!(store.organization(o.key).unwrap().fields.contacts[0].first_name, "Hoa");
+    assert_eq!(store.outbox().unwrap().len(), 1, "still one unsent create");
+
+    // An update that fails validation changes nothing.
+    let mut bad = o2.fields.to_draft();
+    bad.contacts.clear();
+    bad.country = "ZZ".into();
+    let StoreError::Invalid(r) = store.update_organization(o.key, &bad).unwrap_err() else { panic!() };
+    assert_eq!(r.fields.len(), 2);
+    assert_eq!(store.organization(o.key).unwrap(), o2);
+
+    let found = store.list_organizations(&OrganizationQuery { search: Some("saig".into()), ..Default::default() }).unwrap();
+    assert_eq!(found.total, 1);
+    assert_eq!(found.items[0].fields.contacts.len(), 1);
+    let q = OrganizationQuery { country: Some("vn".into()), org_type: Some(OrgType::Factory), ..Default::default() };
+    assert_eq!(store.list_organizations(&q).unwrap().total, 1);
+
+    store.delete_organization(o.key).unwrap();
+    assert_eq!(store.list_organizations(&OrganizationQuery::default()).unwrap().total, 0);
+    assert!(store.outbox().unwrap().is_empty());
+}
+
+#[test]
+fn data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dirs/partnerbook.db");
+    let key = {
+        let mut store = Store::open(&path).unwrap();
+        store.create_partner(&draft("Durable", "d@durable.example"), None).unwrap().key
+    };
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.partner(key).unwrap().fields.company_name, "Durable");
+    let mode: String = store.connection().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    let fk: i64 = store.connection().query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+    assert_eq!(fk, 1);
+}
