@@ -153,9 +153,7 @@ fn describe(field: &str, err: &ValidationError) -> FieldError {
                     ("required", "Add at least one contact.".to_string())
                 }
                 (Some(min), _) if len == 0 && min > 0 => ("required", format!("{what} is required.")),
-                (Some(min), _) if len < min => {
-                    ("too_short", format!("{what} must be at least {min} characters."))
-                }
+                (Some(min), _) if len < min => ("too_short", format!("{what} must be at least {min} characters.")),
                 (_, Some(max)) if field == "contacts" => {
                     ("too_long", format!("At most {max} contacts can be added (there are {len})."))
                 }
@@ -194,7 +192,10 @@ pub(crate) fn parse_whole(text: &str) -> Result<i64, ValidationError> {
         use std::num::IntErrorKind::*;
         match e.kind() {
             PosOverflow | NegOverflow => rule_error("out_of_range", "{label} is far too large."),
-            _ => rule_error("not_a_number", "{label} must be a whole number, like 15000 (no spaces, commas or decimals)."),
+            _ => rule_error(
+                "not_a_number",
+                "{label} must be a whole number, like 15000 (no spaces, commas or decimals).",
+            ),
         }
     })
 }

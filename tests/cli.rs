@@ -149,7 +149,8 @@ fn each_seed_field_is_accepted_and_rejected_exactly_at_its_limits() {
 #[test]
 fn every_error_is_listed_at_once_in_words() {
     let cli = Cli::new();
-    let (code, out, err) = cli.run(&["partner", "add", "--sales-amount", "-5", "--email", "x@", "--frequency", &"f".repeat(31)]);
+    let (code, out, err) =
+        cli.run(&["partner", "add", "--sales-amount", "-5", "--email", "x@", "--frequency", &"f".repeat(31)]);
     assert_eq!(code, 3);
     assert!(out.is_empty());
     for expected in [
@@ -189,8 +190,20 @@ fn partner_round_trip_through_the_command_line() {
     assert_eq!(
         keys,
         [
-            "company_name", "created_locally_at", "deleted_at", "email", "frequency", "key", "partner_type",
-            "payment_terms", "sales_amount", "server", "sync_error", "sync_state", "target_org_id", "updated_locally_at"
+            "company_name",
+            "created_locally_at",
+            "deleted_at",
+            "email",
+            "frequency",
+            "key",
+            "partner_type",
+            "payment_terms",
+            "sales_amount",
+            "server",
+            "sync_error",
+            "sync_state",
+            "target_org_id",
+            "updated_locally_at"
         ]
     );
 
@@ -232,12 +245,32 @@ fn partner_round_trip_through_the_command_line() {
 fn organizations_with_contacts_from_flags_and_files() {
     let cli = Cli::new();
     let contacts = cli.dir.path().join("contacts.json");
-    std::fs::write(&contacts, r#"[{"firstName": "Ann", "lastName": "Lee", "email": "ann@acme.example", "workPhone": "555"}]"#)
-        .unwrap();
+    std::fs::write(
+        &contacts,
+        r#"[{"firstName": "Ann", "lastName": "Lee", "email": "ann@acme.example", "workPhone": "555"}]"#,
+    )
+    .unwrap();
     let created = cli.json(&[
-        "org", "add", "--name", "Acme Corp", "--type", "retailer", "--address", "5 Madison Avenue", "--country", "us",
-        "--phone", "1505111222", "--latitude", "38.8951", "--longitude", "-77.0364", "--contacts-file",
-        contacts.to_str().unwrap(), "--contact", "John;Doe;john@acme.example;1505123123",
+        "org",
+        "add",
+        "--name",
+        "Acme Corp",
+        "--type",
+        "retailer",
+        "--address",
+        "5 Madison Avenue",
+        "--country",
+        "us",
+        "--phone",
+        "1505111222",
+        "--latitude",
+        "38.8951",
+        "--longitude",
+        "-77.0364",
+        "--contacts-file",
+        contacts.to_str().unwrap(),
+        "--contact",
+        "John;Doe;john@acme.example;1505123123",
     ]);
     assert_eq!(created["type"], "R");
     assert_eq!(created["country"], "US");
@@ -255,15 +288,46 @@ fn organizations_with_contacts_from_flags_and_files() {
     assert_eq!(cleared["city"], Value::Null);
 
     let (code, _, err) = cli.run(&[
-        "--json", "org", "add", "--name", "", "--type", "X", "--address", "a", "--country", "XX", "--phone", "1",
-        "--latitude", "91", "--longitude", "0", "--contact", ";Doe;bad-email",
+        "--json",
+        "org",
+        "add",
+        "--name",
+        "",
+        "--type",
+        "X",
+        "--address",
+        "a",
+        "--country",
+        "XX",
+        "--phone",
+        "1",
+        "--latitude",
+        "91",
+        "--longitude",
+        "0",
+        "--contact",
+        ";Doe;bad-email",
     ]);
     assert_eq!(code, 3);
     let error: Value = serde_json::from_str(&err).unwrap();
-    let fields: Vec<&str> = error["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        error["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["name", "type", "country", "location.latitude", "contacts[0].email", "contacts[0].firstName"]);
 
-    let (code, _, err) = cli.run(&["org", "add", "--name", "No contacts", "--type", "F", "--address", "a", "--country", "DE", "--phone", "1"]);
+    let (code, _, err) = cli.run(&[
+        "org",
+        "add",
+        "--name",
+        "No contacts",
+        "--type",
+        "F",
+        "--address",
+        "a",
+        "--country",
+        "DE",
+        "--phone",
+        "1",
+    ]);
     assert_eq!(code, 3);
     assert!(err.contains("Add at least one contact."), "{err}");
 

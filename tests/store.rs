@@ -72,10 +72,7 @@ fn partner_lifecycle_writes_outbox_in_the_same_transaction() {
     let with_deleted = PartnerQuery { include_deleted: true, ..Default::default() };
     assert_eq!(store.list_partners(&with_deleted).unwrap().total, 1);
     assert!(matches!(store.delete_partner(p.key), Err(StoreError::Deleted { .. })));
-    assert!(matches!(
-        store.update_partner(p.key, &draft("X", "x@x.example")),
-        Err(StoreError::Deleted { .. })
-    ));
+    assert!(matches!(store.update_partner(p.key, &draft("X", "x@x.example")), Err(StoreError::Deleted { .. })));
 }
 
 #[test]
@@ -143,7 +140,13 @@ fn hostile_strings_are_stored_and_returned_verbatim() {
 #[test]
 fn non_ascii_lengths_count_characters() {
     let (_dir, mut store) = store();
-    for (text, ok) in [("é".repeat(100), true), ("é".repeat(101), false), ("株".repeat(100), true), ("😀".repeat(100), true), ("😀".repeat(101), false)] {
+    for (text, ok) in [
+        ("é".repeat(100), true),
+        ("é".repeat(101), false),
+        ("株".repeat(100), true),
+        ("😀".repeat(100), true),
+        ("😀".repeat(101), false),
+    ] {
         let result = store.create_partner(&draft(&text, "u@unicode.example"), None);
         assert_eq!(result.is_ok(), ok, "{} chars of {:?}", text.chars().count(), text.chars().next());
         if let Ok(p) = result {
@@ -215,7 +218,8 @@ fn lists_page_sort_and_filter() {
     assert_eq!(store.list_partners(&q).unwrap().total, 5);
     let q = PartnerQuery { sync_state: Some(SyncState::Synced), ..Default::default() };
     assert_eq!(store.list_partners(&q).unwrap().total, 0);
-    let q = PartnerQuery { sync_state: Some(SyncState::Pending), search: Some("company 1".into()), ..Default::default() };
+    let q =
+        PartnerQuery { sync_state: Some(SyncState::Pending), search: Some("company 1".into()), ..Default::default() };
     assert_eq!(store.list_partners(&q).unwrap().total, 10, "every word must match: '1' prefixes 10-19");
 }
 
@@ -272,7 +276,8 @@ fn organizations_keep_contacts_in_order() {
     assert_eq!(r.fields.len(), 2);
     assert_eq!(store.organization(o.key).unwrap(), o2);
 
-    let found = store.list_organizations(&OrganizationQuery { search: Some("saig".into()), ..Default::default() }).unwrap();
+    let found =
+        store.list_organizations(&OrganizationQuery { search: Some("saig".into()), ..Default::default() }).unwrap();
     assert_eq!(found.total, 1);
     assert_eq!(found.items[0].fields.contacts.len(), 1);
     let q = OrganizationQuery { country: Some("vn".into()), org_type: Some(OrgType::Factory), ..Default::default() };

@@ -134,7 +134,9 @@ fn a_failed_migration_leaves_the_old_database_as_it_was() {
     let current = include_str!("../migrations/0001_initial.sql");
     let broken = Migrations::new(vec![
         M::up(current),
-        M::up("ALTER TABLE partners ADD COLUMN notes TEXT; UPDATE partners SET notes = 'x'; SELECT no_such_function();"),
+        M::up(
+            "ALTER TABLE partners ADD COLUMN notes TEXT; UPDATE partners SET notes = 'x'; SELECT no_such_function();",
+        ),
     ]);
     let err = Store::open_migrating(&path, &OpenOptions::default(), &broken).err().expect("migration must fail");
     assert!(matches!(err, StoreError::Migration { .. }), "{err:?}");

@@ -103,8 +103,9 @@ fn partner(store: &mut Store, cmd: PartnerCommand, json: bool) -> Result<()> {
                 report.fields.push(FieldError {
                     field: "target_org_id".into(),
                     code: "invalid_uuid".into(),
-                    message: "Target organization must be an organization ID like 3c90c3cc-0d44-4b50-8888-8dd25736052a."
-                        .into(),
+                    message:
+                        "Target organization must be an organization ID like 3c90c3cc-0d44-4b50-8888-8dd25736052a."
+                            .into(),
                 });
             }
             if !report.fields.is_empty() {
@@ -116,7 +117,11 @@ fn partner(store: &mut Store, cmd: PartnerCommand, json: bool) -> Result<()> {
         PartnerCommand::List(a) => {
             let query = PartnerQuery {
                 search: a.search,
-                partner_type: a.partner_type.map(|t| t.trim().to_lowercase().parse()).transpose().map_err(CliError::Usage)?,
+                partner_type: a
+                    .partner_type
+                    .map(|t| t.trim().to_lowercase().parse())
+                    .transpose()
+                    .map_err(CliError::Usage)?,
                 target_org_id: a
                     .target_org
                     .map(|t| Uuid::parse_str(t.trim()))

@@ -53,7 +53,14 @@ pub fn partners(page: &Page<Partner>, as_json: bool) {
         println!("No partners match.");
         return;
     }
-    println!("{}  {}  {}  {}  {:>12}  STATE", cell("KEY", 13), cell("COMPANY", 30), cell("TYPE", 8), cell("EMAIL", 30), "SALES");
+    println!(
+        "{}  {}  {}  {}  {:>12}  STATE",
+        cell("KEY", 13),
+        cell("COMPANY", 30),
+        cell("TYPE", 8),
+        cell("EMAIL", 30),
+        "SALES"
+    );
     for p in &page.items {
         let f = &p.fields;
         println!(
@@ -163,7 +170,8 @@ pub fn organization(o: &Organization, as_json: bool) {
     line("Description", opt(&f.description));
     line("Location", f.location.map(|l| format!("{}, {}", l.latitude, l.longitude)).unwrap_or_else(|| "-".into()));
     for (i, c) in f.contacts.iter().enumerate() {
-        let name = [Some(c.first_name.clone()), c.last_name.clone()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+        let name =
+            [Some(c.first_name.clone()), c.last_name.clone()].into_iter().flatten().collect::<Vec<_>>().join(" ");
         let extra = [&c.email, &c.phone, &c.work_phone].into_iter().flatten().map(|s| safe(s)).collect::<Vec<_>>();
         line(&format!("Contact {}", i + 1), format!("{} {}", safe(&name), extra.join(", ")).trim_end());
     }
@@ -182,7 +190,14 @@ pub fn outbox(entries: &[OutboxEntry], as_json: bool) {
         println!("Nothing waiting: every change is on the central API.");
         return;
     }
-    println!("{:>6}  {}  {}  {}  {:>8}  LAST ERROR", "SEQ", cell("ENTITY", 12), cell("RECORD", 13), cell("CHANGE", 6), "ATTEMPTS");
+    println!(
+        "{:>6}  {}  {}  {}  {:>8}  LAST ERROR",
+        "SEQ",
+        cell("ENTITY", 12),
+        cell("RECORD", 13),
+        cell("CHANGE", 6),
+        "ATTEMPTS"
+    );
     for e in entries {
         println!(
             "{:>6}  {}  {}  {}  {:>8}  {}",

@@ -36,7 +36,8 @@ pub enum OrgType {
 }
 
 impl OrgType {
-    pub const ALL: [OrgType; 5] = [OrgType::Factory, OrgType::Supplier, OrgType::Brand, OrgType::Retailer, OrgType::Vendor];
+    pub const ALL: [OrgType; 5] =
+        [OrgType::Factory, OrgType::Supplier, OrgType::Brand, OrgType::Retailer, OrgType::Vendor];
 
     /// The one-letter code the API uses.
     pub fn code(self) -> &'static str {
@@ -146,7 +147,11 @@ pub struct LocationDraft {
 
 fn latitude_rule(text: &str) -> Result<(), ValidationError> {
     let v = validate::parse_decimal(text)?;
-    if (-90.0..=90.0).contains(&v) { Ok(()) } else { Err(rule_error("out_of_range", "{label} must be between -90 and 90.")) }
+    if (-90.0..=90.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(rule_error("out_of_range", "{label} must be between -90 and 90."))
+    }
 }
 
 fn longitude_rule(text: &str) -> Result<(), ValidationError> {
@@ -204,8 +209,21 @@ pub struct OrganizationDraft {
 }
 
 const ORG_FIELD_ORDER: &[&str] = &[
-    "name", "type", "address", "address2", "city", "province", "postal", "country", "phone", "billing_email",
-    "officeId", "linkedTo", "description", "location", "contacts",
+    "name",
+    "type",
+    "address",
+    "address2",
+    "city",
+    "province",
+    "postal",
+    "country",
+    "phone",
+    "billing_email",
+    "officeId",
+    "linkedTo",
+    "description",
+    "location",
+    "contacts",
 ];
 
 fn org_type_rule(text: &str) -> Result<(), ValidationError> {
@@ -235,7 +253,10 @@ impl OrganizationDraft {
         let location = self
             .location
             .as_ref()
-            .map(|l| LocationDraft { latitude: l.latitude.trim().to_string(), longitude: l.longitude.trim().to_string() })
+            .map(|l| LocationDraft {
+                latitude: l.latitude.trim().to_string(),
+                longitude: l.longitude.trim().to_string(),
+            })
             .filter(|l| !(l.latitude.is_empty() && l.longitude.is_empty()));
         OrganizationDraft {
             name: self.name.trim().to_string(),
@@ -395,7 +416,10 @@ mod tests {
         d.contacts.clear();
         let r = d.validate_fields().unwrap_err();
         assert_eq!(r.field("contacts").unwrap().message, "Add at least one contact.");
-        d.contacts = vec![Contact::default(), Contact { first_name: "Ann".into(), email: Some("bad".into()), ..Default::default() }];
+        d.contacts = vec![
+            Contact::default(),
+            Contact { first_name: "Ann".into(), email: Some("bad".into()), ..Default::default() },
+        ];
         let r = d.validate_fields().unwrap_err();
         assert_eq!(r.field("contacts[0].firstName").unwrap().message, "Contact 1 first name is required.");
         assert_eq!(r.field("contacts[1].email").unwrap().code, "invalid_email");

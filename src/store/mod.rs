@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use organizations::OrganizationQuery;
-pub use outbox::{Entity, OutboxEntry, OutboxState, Op};
+pub use outbox::{Entity, Op, OutboxEntry, OutboxState};
 pub use partners::{PartnerQuery, PartnerSort};
 
 use crate::validate::ValidationReport;
@@ -242,15 +242,23 @@ pub(crate) fn uuid_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result
 }
 
 pub(crate) fn opt_uuid(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<Uuid>> {
-    row.get::<_, Option<String>>(index)?.map(|t| Uuid::parse_str(&t).map_err(|e| conversion_error(index, e))).transpose()
+    row.get::<_, Option<String>>(index)?
+        .map(|t| Uuid::parse_str(&t).map_err(|e| conversion_error(index, e)))
+        .transpose()
 }
 
-pub(crate) fn parse_text<T: std::str::FromStr<Err = String>>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<T> {
+pub(crate) fn parse_text<T: std::str::FromStr<Err = String>>(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+) -> rusqlite::Result<T> {
     let text: String = row.get(index)?;
     text.parse::<T>().map_err(|e| conversion_error(index, std::io::Error::other(e)))
 }
 
-pub(crate) fn json_at<T: serde::de::DeserializeOwned>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<T>> {
+pub(crate) fn json_at<T: serde::de::DeserializeOwned>(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<T>> {
     row.get::<_, Option<String>>(index)?
         .map(|t| serde_json::from_str(&t).map_err(|e| conversion_error(index, e)))
         .transpose()
@@ -306,10 +314,9 @@ impl StoreError {
 
     pub fn to_body(&self) -> ErrorBody {
         let (message, fields) = match self {
-            StoreError::Invalid(report) => (
-                "Some fields need fixing before this can be saved.".to_string(),
-                report.fields.clone(),
-            ),
+            StoreError::Invalid(report) => {
+                ("Some fields need fixing before this can be saved.".to_string(), report.fields.clone())
+            }
             other => (other.to_string(), Vec::new()),
         };
         ErrorBody { kind: self.kind().to_string(), message, fields }

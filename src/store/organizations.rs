@@ -7,7 +7,8 @@ use uuid::Uuid;
 use super::outbox::{self, Entity, Op};
 use super::{Page, Result, Store, StoreError, json_at, opt_time, parse_text, parse_time, time_text, uuid_at};
 use crate::model::{
-    Contact, Location, OrgType, Organization, OrganizationDraft, OrganizationFields, OrganizationServerFields, SyncState,
+    Contact, Location, OrgType, Organization, OrganizationDraft, OrganizationFields, OrganizationServerFields,
+    SyncState,
 };
 
 /// Filters and page for an organization list (sorted by name).
@@ -85,7 +86,13 @@ fn contacts_of(conn: &Connection, rowid: i64) -> Result<Vec<Contact>> {
         "SELECT first_name, last_name, email, phone, work_phone FROM contacts WHERE org_rowid = ?1 ORDER BY position",
     )?;
     let rows = stmt.query_map([rowid], |r| {
-        Ok(Contact { first_name: r.get(0)?, last_name: r.get(1)?, email: r.get(2)?, phone: r.get(3)?, work_phone: r.get(4)? })
+        Ok(Contact {
+            first_name: r.get(0)?,
+            last_name: r.get(1)?,
+            email: r.get(2)?,
+            phone: r.get(3)?,
+            work_phone: r.get(4)?,
+        })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -154,7 +161,19 @@ impl Store {
         )?
         .execute(params![
             key.to_string(),
-            p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12],
+            p[0],
+            p[1],
+            p[2],
+            p[3],
+            p[4],
+            p[5],
+            p[6],
+            p[7],
+            p[8],
+            p[9],
+            p[10],
+            p[11],
+            p[12],
             fields.location.map(|l| l.latitude),
             fields.location.map(|l| l.longitude),
             now,
@@ -249,8 +268,10 @@ impl Store {
         }
         let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
         let arg_refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
-        let total: i64 =
-            self.conn.prepare_cached(&format!("SELECT count(*) {from}{filter}"))?.query_row(&arg_refs[..], |r| r.get(0))?;
+        let total: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT count(*) {from}{filter}"))?
+            .query_row(&arg_refs[..], |r| r.get(0))?;
         let direction = if query.descending { "DESC" } else { "ASC" };
         let sql = format!(
             "SELECT {COLUMNS} {from}{filter} ORDER BY o.name COLLATE NOCASE {direction}, o.rowid {direction} LIMIT {} OFFSET {}",

@@ -204,7 +204,12 @@ impl Store {
 
     /// Counts an attempt at sending `seq` (sync calls this before each request,
     /// so a crash mid-request leaves the entry marked as possibly sent).
-    pub fn mark_attempt(&mut self, seq: i64, next_attempt_at: Option<DateTime<Utc>>, last_error: Option<&str>) -> Result<()> {
+    pub fn mark_attempt(
+        &mut self,
+        seq: i64,
+        next_attempt_at: Option<DateTime<Utc>>,
+        last_error: Option<&str>,
+    ) -> Result<()> {
         let tx = self.write()?;
         tx.execute(
             "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3, updated_at = ?4 WHERE seq = ?1",

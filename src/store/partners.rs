@@ -225,8 +225,10 @@ impl Store {
         let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
         let arg_refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
 
-        let total: i64 =
-            self.conn.prepare_cached(&format!("SELECT count(*) {from}{filter}"))?.query_row(&arg_refs[..], |r| r.get(0))?;
+        let total: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT count(*) {from}{filter}"))?
+            .query_row(&arg_refs[..], |r| r.get(0))?;
         let direction = if query.descending { "DESC" } else { "ASC" };
         let sql = format!(
             "SELECT {COLUMNS} {from}{filter} ORDER BY {} {direction}, p.rowid {direction} LIMIT {} OFFSET {}",

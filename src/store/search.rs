@@ -5,11 +5,8 @@
 /// separates words, as the index's tokenizer does, so user text can never be
 /// FTS5 syntax. `None` when nothing searchable remains (then: no filter).
 pub(crate) fn prefix_query(text: &str) -> Option<String> {
-    let terms: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{w}\"*"))
-        .collect();
+    let terms: Vec<String> =
+        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| format!("\"{w}\"*")).collect();
     (!terms.is_empty()).then(|| terms.join(" "))
 }
 
