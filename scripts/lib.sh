@@ -1,0 +1,45 @@
+# Shared set-up for ./run.sh and ./test.sh: install what is missing, nothing more.
+# Sourced, not run. Debian/Ubuntu: apt-get (through sudo when not root).
+
+# Debian packages the build needs (a C compiler for the bundled SQLite).
+BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Installs the given Debian packages that are not installed yet.
+ensure_packages() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if ! command -v apt-get >/dev/null 2>&1; then
+        say "Please install these packages with your system's package manager: ${missing[*]}"
+        return 1
+    fi
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || { say "Need root or sudo to install: ${missing[*]}"; return 1; }
+        sudo=(sudo)
+    fi
+    say "Installing ${missing[*]}"
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# Makes `cargo` available: the one on PATH, ~/.cargo/bin, or a fresh rustup install.
+ensure_rust() {
+    if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    if ! command -v cargo >/dev/null 2>&1; then
+        say "Installing the Rust toolchain (rustup, minimal profile)"
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+}
+
+setup_build() {
+    ensure_packages "${BUILD_PACKAGES[@]}"
+    ensure_rust
+}
