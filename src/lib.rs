@@ -4,6 +4,8 @@
 
 pub mod model;
 pub mod paths;
+pub mod secrets;
+pub mod settings;
 pub mod store;
 pub mod validate;
 

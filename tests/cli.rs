@@ -354,7 +354,7 @@ fn db_flag_overrides_the_environment() {
     let other = cli.dir.path().join("other.db");
     let info = cli.json(&["--db", other.to_str().unwrap(), "info"]);
     assert_eq!(info["database"], other.to_str().unwrap());
-    assert_eq!(info["schema_version"], 1);
+    assert_eq!(info["schema_version"], partnerbook::store::schema_version());
     let info = cli.json(&["info"]);
     assert_eq!(info["database"], cli.db().to_str().unwrap());
 }

@@ -6,6 +6,7 @@ mod organizations;
 mod outbox;
 mod partners;
 mod search;
+mod settings;
 
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
@@ -25,7 +26,12 @@ use crate::validate::ValidationReport;
 
 /// The schema, one numbered file per version, embedded in the binary.
 static MIGRATIONS: LazyLock<Migrations<'static>> =
-    LazyLock::new(|| Migrations::new(vec![M::up(include_str!("../../migrations/0001_initial.sql"))]));
+    LazyLock::new(|| {
+        Migrations::new(vec![
+            M::up(include_str!("../../migrations/0001_initial.sql")),
+            M::up(include_str!("../../migrations/0002_settings.sql")),
+        ])
+    });
 
 /// The schema version this build writes.
 pub fn schema_version() -> usize {

@@ -1,0 +1,182 @@
+//! Where the central APIs are and who the user acts as. Secrets are not here:
+//! see [`crate::secrets`].
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::validate::{FieldError, ValidationReport};
+
+/// The partners API (MyCreditApp style: OAuth2 client credentials, org headers).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PartnersApiSettings {
+    /// Base URL including the version prefix, e.g. `https://api.mycreditapp.ai/v1-beta`.
+    pub base_url: String,
+    pub client_id: String,
+    /// The user's own organization (`Requester-Organization-ID`).
+    pub requester_org_id: Option<Uuid>,
+    /// Connected organizations the user may act for (`Target-Organization-ID`).
+    pub target_org_ids: Vec<Uuid>,
+}
+
+/// The organizations API (Inspectorio style: `apiKey` header).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrganizationsApiSettings {
+    /// Base URL, e.g. `https://sight.inspectorio.com` (paths add `/api/v1/...`).
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RemoteSettings {
+    pub partners: PartnersApiSettings,
+    pub organizations: OrganizationsApiSettings,
+}
+
+/// What a person typed on the settings screen, untrusted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RemoteSettingsDraft {
+    pub partners: PartnersApiDraft,
+    pub organizations: OrganizationsApiDraft,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PartnersApiDraft {
+    pub base_url: String,
+    pub client_id: String,
+    /// `None` keeps the stored secret; `Some("")` removes it.
+    pub client_secret: Option<String>,
+    pub requester_org_id: String,
+    pub target_org_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrganizationsApiDraft {
+    pub base_url: String,
+    /// `None` keeps the stored key; `Some("")` removes it.
+    pub api_key: Option<String>,
+}
+
+/// Checks an API base URL: empty (not configured) or http(s) with a host;
+/// anything but loopback must be https, so credentials never cross a network in clear.
+pub fn check_base_url(url: &str) -> Result<(), String> {
+    if url.is_empty() {
+        return Ok(());
+    }
+    let (scheme, rest) = url.split_once("://").ok_or("Enter a full address starting with https://")?;
+    let host_port = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err("The address has no server name".into());
+    }
+    let loopback = host == "localhost"
+        || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false);
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err("Use https:// (plain http is allowed only for this computer, e.g. http://127.0.0.1)".into()),
+        _ => Err("Enter an address starting with https://".into()),
+    }
+}
+
+impl RemoteSettingsDraft {
+    /// Trims and checks every field; the secrets are returned untouched for the keychain.
+    pub fn validate(&self) -> Result<RemoteSettings, ValidationReport> {
+        let mut errors = Vec::new();
+        let mut fail = |field: &str, code: &str, message: String| {
+            errors.push(FieldError { field: field.into(), code: code.into(), message })
+        };
+        let partners_url = self.partners.base_url.trim().trim_end_matches('/').to_string();
+        if let Err(m) = check_base_url(&partners_url) {
+            fail("partners.base_url", "invalid_url", format!("Partners API address: {m}."));
+        }
+        let orgs_url = self.organizations.base_url.trim().trim_end_matches('/').to_string();
+        if let Err(m) = check_base_url(&orgs_url) {
+            fail("organizations.base_url", "invalid_url", format!("Organizations API address: {m}."));
+        }
+        let requester = self.partners.requester_org_id.trim();
+        let requester_org_id = match requester {
+            "" => None,
+            text => match Uuid::parse_str(text) {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    fail(
+                        "partners.requester_org_id",
+                        "invalid_uuid",
+                        "Your organization ID must look like 3c90c3cc-0d44-4b50-8888-8dd25736052a.".into(),
+                    );
+                    None
+                }
+            },
+        };
+        let mut target_org_ids = Vec::new();
+        for line in self.partners.target_org_ids.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+            match Uuid::parse_str(line) {
+                Ok(id) if !target_org_ids.contains(&id) => target_org_ids.push(id),
+                Ok(_) => {}
+                Err(_) => {
+                    fail(
+                        "partners.target_org_ids",
+                        "invalid_uuid",
+                        format!("{line:?} is not an organization ID (one ID per line, like 3c90c3cc-0d44-4b50-8888-8dd25736052a)."),
+                    );
+                    break;
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(RemoteSettings {
+                partners: PartnersApiSettings {
+                    base_url: partners_url,
+                    client_id: self.partners.client_id.trim().to_string(),
+                    requester_org_id,
+                    target_org_ids,
+                },
+                organizations: OrganizationsApiSettings { base_url: orgs_url },
+            })
+        } else {
+            Err(ValidationReport { fields: errors })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_required_except_on_loopback() {
+        assert!(check_base_url("https://api.mycreditapp.ai/v1-beta").is_ok());
+        assert!(check_base_url("http://127.0.0.1:8080").is_ok());
+        assert!(check_base_url("http://localhost:3000/v1").is_ok());
+        assert!(check_base_url("http://[::1]:3000").is_ok());
+        assert!(check_base_url("http://api.example.com").is_err());
+        assert!(check_base_url("http://127.0.0.1.evil.example").is_err());
+        assert!(check_base_url("ftp://x").is_err());
+        assert!(check_base_url("api.example.com").is_err());
+        assert!(check_base_url("").is_ok());
+    }
+
+    #[test]
+    fn drafts_are_checked_field_by_field() {
+        let draft = RemoteSettingsDraft {
+            partners: PartnersApiDraft {
+                base_url: " http://partners.example/ ".into(),
+                requester_org_id: "nope".into(),
+                target_org_ids: vec!["3c90c3cc-0d44-4b50-8888-8dd25736052a".into(), "bad".into()],
+                ..Default::default()
+            },
+            organizations: OrganizationsApiDraft { base_url: "https://sight.inspectorio.com/".into(), api_key: None },
+        };
+        let r = draft.validate().unwrap_err();
+        let fields: Vec<_> = r.fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["partners.base_url", "partners.requester_org_id", "partners.target_org_ids"]);
+    }
+}
