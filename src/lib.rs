@@ -4,6 +4,7 @@
 
 pub mod model;
 pub mod paths;
+pub mod remote;
 pub mod secrets;
 pub mod settings;
 pub mod store;

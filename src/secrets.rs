@@ -26,7 +26,9 @@ impl SecretName {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("No keychain is available on this computer ({0}). Secrets cannot be saved; Partnerbook keeps working offline.")]
+    #[error(
+        "No keychain is available on this computer ({0}). Secrets cannot be saved; Partnerbook keeps working offline."
+    )]
     Unavailable(String),
     #[error("The keychain refused the request: {0}")]
     Keychain(String),
@@ -90,9 +92,9 @@ impl KeychainSecrets {
 
     fn map(e: keyring::Error) -> SecretError {
         match e {
-            keyring::Error::NoStorageAccess(_) | keyring::Error::PlatformFailure(_) | keyring::Error::NoDefaultStore => {
-                SecretError::Unavailable(e.to_string())
-            }
+            keyring::Error::NoStorageAccess(_)
+            | keyring::Error::PlatformFailure(_)
+            | keyring::Error::NoDefaultStore => SecretError::Unavailable(e.to_string()),
             other => SecretError::Keychain(other.to_string()),
         }
     }
@@ -119,9 +121,11 @@ impl SecretStore for KeychainSecrets {
     fn availability(&self) -> Availability {
         // A read shows whether a keychain service actually answers (on Linux the
         // store can initialise while no Secret Service daemon runs).
-        match keyring::Entry::store_status().as_ref().map_err(|e| e.to_string()).and_then(|_| {
-            self.get(SecretName::PartnersClientSecret).map_err(|e| e.to_string())
-        }) {
+        match keyring::Entry::store_status()
+            .as_ref()
+            .map_err(|e| e.to_string())
+            .and_then(|_| self.get(SecretName::PartnersClientSecret).map_err(|e| e.to_string()))
+        {
             Ok(_) => Availability { available: true, message: "Secrets are kept in the system keychain.".into() },
             Err(reason) => Availability {
                 available: false,

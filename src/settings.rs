@@ -76,8 +76,7 @@ pub fn check_base_url(url: &str) -> Result<(), String> {
     if host.is_empty() || host.contains(char::is_whitespace) {
         return Err("The address has no server name".into());
     }
-    let loopback = host == "localhost"
-        || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false);
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false);
     match scheme.to_ascii_lowercase().as_str() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
@@ -125,7 +124,9 @@ impl RemoteSettingsDraft {
                     fail(
                         "partners.target_org_ids",
                         "invalid_uuid",
-                        format!("{line:?} is not an organization ID (one ID per line, like 3c90c3cc-0d44-4b50-8888-8dd25736052a)."),
+                        format!(
+                            "{line:?} is not an organization ID (one ID per line, like 3c90c3cc-0d44-4b50-8888-8dd25736052a)."
+                        ),
                     );
                     break;
                 }

@@ -131,13 +131,11 @@ fn a_failed_migration_leaves_the_old_database_as_it_was() {
     let version_before = partnerbook::store::schema_version();
 
     // A next version whose second statement fails half way.
-    let current = include_str!("../migrations/0001_initial.sql");
-    let broken = Migrations::new(vec![
-        M::up(current),
-        M::up(
-            "ALTER TABLE partners ADD COLUMN notes TEXT; UPDATE partners SET notes = 'x'; SELECT no_such_function();",
-        ),
-    ]);
+    let mut steps: Vec<M> = partnerbook::store::migration_sql().iter().map(|sql| M::up(sql)).collect();
+    steps.push(M::up(
+        "ALTER TABLE partners ADD COLUMN notes TEXT; UPDATE partners SET notes = 'x'; SELECT no_such_function();",
+    ));
+    let broken = Migrations::new(steps);
     let err = Store::open_migrating(&path, &OpenOptions::default(), &broken).err().expect("migration must fail");
     assert!(matches!(err, StoreError::Migration { .. }), "{err:?}");
     assert!(err.to_string().contains("left as it was"));

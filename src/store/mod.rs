@@ -25,13 +25,17 @@ pub use partners::{PartnerQuery, PartnerSort};
 use crate::validate::ValidationReport;
 
 /// The schema, one numbered file per version, embedded in the binary.
+const MIGRATION_SQL: &[&str] =
+    &[include_str!("../../migrations/0001_initial.sql"), include_str!("../../migrations/0002_settings.sql")];
+
 static MIGRATIONS: LazyLock<Migrations<'static>> =
-    LazyLock::new(|| {
-        Migrations::new(vec![
-            M::up(include_str!("../../migrations/0001_initial.sql")),
-            M::up(include_str!("../../migrations/0002_settings.sql")),
-        ])
-    });
+    LazyLock::new(|| Migrations::new(MIGRATION_SQL.iter().map(|sql| M::up(sql)).collect()));
+
+/// The SQL of every migration, in order (tests build broken upgrades from it).
+#[doc(hidden)]
+pub fn migration_sql() -> &'static [&'static str] {
+    MIGRATION_SQL
+}
 
 /// The schema version this build writes.
 pub fn schema_version() -> usize {

@@ -1,0 +1,33 @@
+//! Declares the app's commands so that `capabilities/` really gates them:
+//! a command not granted there is refused at the IPC boundary.
+
+const COMMANDS: &[&str] = &[
+    "list_partners",
+    "get_partner",
+    "validate_partner",
+    "create_partner",
+    "update_partner",
+    "delete_partner",
+    "list_organizations",
+    "get_organization",
+    "validate_organization",
+    "create_organization",
+    "update_organization",
+    "delete_organization",
+    "countries",
+    "status",
+    "sync_now",
+    "get_settings",
+    "save_settings",
+    "test_connection",
+];
+
+fn main() {
+    println!("cargo:rerun-if-changed=../ui");
+    println!("cargo:rerun-if-changed=../tauri.conf.json");
+    println!("cargo:rerun-if-changed=capabilities");
+    tauri_build::try_build(
+        tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
+    )
+    .expect("tauri-build failed");
+}

@@ -1,0 +1,259 @@
+//! The IPC commands: each parses its input, calls the core, and returns data or
+//! a structured error `{kind, message, fields}`. No business rule lives here.
+
+use partnerbook::remote::{self, ConnectionCheck};
+use partnerbook::secrets::{Availability, SecretName, SecretStore};
+use partnerbook::settings::{RemoteSettings, RemoteSettingsDraft};
+use partnerbook::store::{ErrorBody, OrganizationQuery, Page, PartnerQuery};
+use partnerbook::{FieldError, Organization, OrganizationDraft, Partner, PartnerDraft, StoreError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tauri::State;
+use uuid::Uuid;
+
+use crate::AppState;
+
+/// What every command returns on failure; serialized as `{kind, message, fields}`.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct CommandError(ErrorBody);
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> Self {
+        CommandError(e.to_body())
+    }
+}
+
+impl CommandError {
+    fn new(kind: &str, message: impl Into<String>) -> Self {
+        CommandError(ErrorBody { kind: kind.into(), message: message.into(), fields: vec![] })
+    }
+}
+
+type Result<T> = std::result::Result<T, CommandError>;
+
+/// Arguments arrive as raw JSON so that a value of the wrong type becomes a
+/// clear `bad_request` error rather than Tauri's bare string.
+fn parse<T: DeserializeOwned>(name: &str, value: Value) -> Result<T> {
+    serde_json::from_value(value).map_err(|e| {
+        CommandError::new(
+            "bad_request",
+            format!("The app sent `{name}` in a shape Partnerbook does not understand: {e}."),
+        )
+    })
+}
+
+fn key(value: Value) -> Result<Uuid> {
+    let text: String = parse("key", value)?;
+    Uuid::parse_str(text.trim()).map_err(|_| CommandError::new("bad_request", format!("{text:?} is not a record key.")))
+}
+
+#[tauri::command]
+pub fn list_partners(state: State<'_, AppState>, query: Value) -> Result<Page<Partner>> {
+    let query: PartnerQuery = parse("query", query)?;
+    Ok(state.store()?.list_partners(&query)?)
+}
+
+#[tauri::command]
+pub fn get_partner(state: State<'_, AppState>, key: Value) -> Result<Partner> {
+    Ok(state.store()?.partner(self::key(key)?)?)
+}
+
+#[tauri::command]
+pub fn validate_partner(draft: Value) -> Result<Vec<FieldError>> {
+    let draft: PartnerDraft = parse("draft", draft)?;
+    Ok(draft.validate_fields().err().map(|r| r.fields).unwrap_or_default())
+}
+
+#[tauri::command]
+pub fn create_partner(state: State<'_, AppState>, draft: Value, target_org_id: Option<Value>) -> Result<Partner> {
+    let draft: PartnerDraft = parse("draft", draft)?;
+    let target: Option<Uuid> = match target_org_id {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(key(v)?),
+    };
+    Ok(state.store()?.create_partner(&draft, target)?)
+}
+
+#[tauri::command]
+pub fn update_partner(state: State<'_, AppState>, key: Value, draft: Value) -> Result<Partner> {
+    let draft: PartnerDraft = parse("draft", draft)?;
+    Ok(state.store()?.update_partner(self::key(key)?, &draft)?)
+}
+
+#[tauri::command]
+pub fn delete_partner(state: State<'_, AppState>, key: Value) -> Result<Partner> {
+    Ok(state.store()?.delete_partner(self::key(key)?)?)
+}
+
+#[tauri::command]
+pub fn list_organizations(state: State<'_, AppState>, query: Value) -> Result<Page<Organization>> {
+    let query: OrganizationQuery = parse("query", query)?;
+    Ok(state.store()?.list_organizations(&query)?)
+}
+
+#[tauri::command]
+pub fn get_organization(state: State<'_, AppState>, key: Value) -> Result<Organization> {
+    Ok(state.store()?.organization(self::key(key)?)?)
+}
+
+#[tauri::command]
+pub fn validate_organization(draft: Value) -> Result<Vec<FieldError>> {
+    let draft: OrganizationDraft = parse("draft", draft)?;
+    Ok(draft.validate_fields().err().map(|r| r.fields).unwrap_or_default())
+}
+
+#[tauri::command]
+pub fn create_organization(state: State<'_, AppState>, draft: Value) -> Result<Organization> {
+    let draft: OrganizationDraft = parse("draft", draft)?;
+    Ok(state.store()?.create_organization(&draft)?)
+}
+
+#[tauri::command]
+pub fn update_organization(state: State<'_, AppState>, key: Value, draft: Value) -> Result<Organization> {
+    let draft: OrganizationDraft = parse("draft", draft)?;
+    Ok(state.store()?.update_organization(self::key(key)?, &draft)?)
+}
+
+#[tauri::command]
+pub fn delete_organization(state: State<'_, AppState>, key: Value) -> Result<Organization> {
+    Ok(state.store()?.delete_organization(self::key(key)?)?)
+}
+
+#[derive(Serialize)]
+pub struct Country {
+    code: &'static str,
+    name: &'static str,
+}
+
+#[tauri::command]
+pub fn countries() -> Vec<Country> {
+    partnerbook::countries().into_iter().map(|(code, name)| Country { code, name }).collect()
+}
+
+#[derive(Serialize)]
+pub struct Status {
+    pending_changes: u64,
+    oldest_pending_change: Option<chrono::DateTime<chrono::Utc>>,
+    last_sync_at: Option<chrono::DateTime<chrono::Utc>>,
+    sync_configured: bool,
+    message: String,
+}
+
+/// Sync with the central API is not built yet (issue #6): say so plainly.
+const SYNC_NOT_AVAILABLE: &str =
+    "Sync is not available in this version yet: every change is saved on this computer and waits in the queue.";
+
+#[tauri::command]
+pub fn status(state: State<'_, AppState>) -> Result<Status> {
+    let (pending_changes, oldest_pending_change) = state.store()?.outbox_summary()?;
+    Ok(Status {
+        pending_changes,
+        oldest_pending_change,
+        last_sync_at: None,
+        sync_configured: false,
+        message: SYNC_NOT_AVAILABLE.into(),
+    })
+}
+
+#[derive(Serialize)]
+pub struct SyncReport {
+    message: String,
+}
+
+#[tauri::command]
+pub fn sync_now() -> SyncReport {
+    SyncReport { message: SYNC_NOT_AVAILABLE.into() }
+}
+
+#[derive(Serialize)]
+pub struct PartnersSettingsView {
+    #[serde(flatten)]
+    settings: partnerbook::settings::PartnersApiSettings,
+    has_client_secret: bool,
+}
+
+#[derive(Serialize)]
+pub struct OrganizationsSettingsView {
+    #[serde(flatten)]
+    settings: partnerbook::settings::OrganizationsApiSettings,
+    has_api_key: bool,
+}
+
+/// Settings as the screen shows them: never the secrets, only whether they are set.
+#[derive(Serialize)]
+pub struct SettingsView {
+    partners: PartnersSettingsView,
+    organizations: OrganizationsSettingsView,
+    keychain: Availability,
+}
+
+fn has_secret(secrets: &dyn SecretStore, name: SecretName) -> bool {
+    secrets.get(name).ok().flatten().is_some_and(|s| !s.is_empty())
+}
+
+fn settings_view(settings: RemoteSettings, secrets: &dyn SecretStore) -> SettingsView {
+    SettingsView {
+        partners: PartnersSettingsView {
+            settings: settings.partners,
+            has_client_secret: has_secret(secrets, SecretName::PartnersClientSecret),
+        },
+        organizations: OrganizationsSettingsView {
+            settings: settings.organizations,
+            has_api_key: has_secret(secrets, SecretName::OrganizationsApiKey),
+        },
+        keychain: secrets.availability(),
+    }
+}
+
+#[tauri::command]
+pub fn get_settings(state: State<'_, AppState>) -> Result<SettingsView> {
+    let settings = state.store()?.remote_settings()?;
+    Ok(settings_view(settings, state.secrets.as_ref()))
+}
+
+#[tauri::command]
+pub fn save_settings(state: State<'_, AppState>, settings: Value) -> Result<SettingsView> {
+    let draft: RemoteSettingsDraft = parse("settings", settings)?;
+    let valid = draft.validate().map_err(StoreError::Invalid)?;
+    let secrets = state.secrets.as_ref();
+    for (field, name, value) in [
+        ("partners.client_secret", SecretName::PartnersClientSecret, &draft.partners.client_secret),
+        ("organizations.api_key", SecretName::OrganizationsApiKey, &draft.organizations.api_key),
+    ] {
+        let outcome = match value.as_deref().map(str::trim) {
+            None => Ok(()),
+            Some("") => secrets.delete(name),
+            Some(secret) => secrets.set(name, secret),
+        };
+        outcome.map_err(|e| {
+            CommandError(ErrorBody {
+                kind: "validation".into(),
+                message: "The settings were not saved.".into(),
+                fields: vec![FieldError { field: field.into(), code: "keychain".into(), message: e.to_string() }],
+            })
+        })?;
+    }
+    state.store()?.save_remote_settings(&valid)?;
+    Ok(settings_view(valid, secrets))
+}
+
+#[derive(Serialize)]
+pub struct ConnectionReport {
+    partners: ConnectionCheck,
+    organizations: ConnectionCheck,
+}
+
+#[tauri::command]
+pub async fn test_connection(state: State<'_, AppState>) -> Result<ConnectionReport> {
+    let settings = state.store()?.remote_settings()?;
+    let secret = |name| state.secrets.get(name).ok().flatten();
+    let (client_secret, api_key) = (secret(SecretName::PartnersClientSecret), secret(SecretName::OrganizationsApiKey));
+    let client = remote::http_client();
+    let (partners, organizations) = tokio::join!(
+        remote::check_partners(&client, &settings.partners, client_secret.as_deref()),
+        remote::check_organizations(&client, &settings.organizations, api_key.as_deref()),
+    );
+    Ok(ConnectionReport { partners, organizations })
+}

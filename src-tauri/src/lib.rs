@@ -1,0 +1,97 @@
+//! Partnerbook's desktop shell: opens the store, registers the commands, and
+//! hands the window the static `ui/` folder. Everything else is in the core.
+
+pub mod commands;
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+use partnerbook::Store;
+use partnerbook::secrets::{KeychainSecrets, MemorySecrets, SecretStore};
+use tauri::{Manager, Runtime};
+
+/// Registers the commands the window may call; build.rs declares the same
+/// list so that the capability file really gates them.
+pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    builder.invoke_handler(tauri::generate_handler![
+        commands::list_partners,
+        commands::get_partner,
+        commands::validate_partner,
+        commands::create_partner,
+        commands::update_partner,
+        commands::delete_partner,
+        commands::list_organizations,
+        commands::get_organization,
+        commands::validate_organization,
+        commands::create_organization,
+        commands::update_organization,
+        commands::delete_organization,
+        commands::countries,
+        commands::status,
+        commands::sync_now,
+        commands::get_settings,
+        commands::save_settings,
+        commands::test_connection,
+    ])
+}
+
+pub struct AppState {
+    store: Mutex<Store>,
+    pub secrets: Box<dyn SecretStore>,
+}
+
+impl AppState {
+    pub fn new(store: Store, secrets: Box<dyn SecretStore>) -> Self {
+        AppState { store: Mutex::new(store), secrets }
+    }
+
+    /// The store; a panic in another command must not lock the user out.
+    pub fn store(&self) -> Result<MutexGuard<'_, Store>, commands::CommandError> {
+        Ok(self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+}
+
+/// The database file: `PARTNERBOOK_DB`, else the app-data directory shared with the CLI.
+fn database_path(app: &tauri::App) -> PathBuf {
+    partnerbook::paths::database_path(None)
+        .or_else(|| app.path().app_data_dir().ok().map(|d| d.join("partnerbook.db")))
+        .unwrap_or_else(|| PathBuf::from("partnerbook.db"))
+}
+
+/// Secrets go to the OS keychain unless `PARTNERBOOK_SECRETS=memory` (demos, tests).
+fn secret_store() -> Box<dyn SecretStore> {
+    match std::env::var("PARTNERBOOK_SECRETS").as_deref() {
+        Ok("memory") => Box::new(MemorySecrets::default()),
+        _ => Box::new(KeychainSecrets),
+    }
+}
+
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PARTNERBOOK_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    with_commands(tauri::Builder::default())
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            if let Some(window) = app.get_webview_window("main") {
+                let _ = window.unminimize();
+                let _ = window.show();
+                let _ = window.set_focus();
+            }
+        }))
+        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .setup(|app| {
+            let path = database_path(app);
+            let store = Store::open(&path).map_err(|e| {
+                tracing::error!(path = %path.display(), "cannot open the database: {e}");
+                e
+            })?;
+            app.manage(AppState::new(store, secret_store()));
+            Ok(())
+        })
+        .run(tauri::generate_context!("../tauri.conf.json"))
+        .expect("the Partnerbook window could not start");
+}
