@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
-# Builds and runs Partnerbook. Installs what is missing first (Debian/Ubuntu).
-#   ./run.sh                 show the database and the partner list
-#   ./run.sh partner add ..  any partnerbook command (see ./run.sh --help)
+# Builds and launches Partnerbook. Installs what is missing first (Debian/Ubuntu).
+#   ./run.sh                 the desktop app (release build)
+#   ./run.sh partner add ..  the command line instead (any partnerbook command; ./run.sh --help)
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/lib.sh
 setup_build
-cargo build --release --locked --bin partnerbook >&2
-bin=target/release/partnerbook
 if [ $# -eq 0 ]; then
-    "$bin" info
-    echo
-    "$bin" partner list
-    echo
-    echo "Try: ./run.sh partner add --help    ./run.sh --help" >&2
+    cargo build --release --locked -p partnerbook-desktop >&2
+    if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+        say "No display found: the window needs a desktop session (or try: xvfb-run ./run.sh)."
+        exit 1
+    fi
+    exec target/release/partnerbook-desktop
 else
-    exec "$bin" "$@"
+    cargo build --release --locked --bin partnerbook >&2
+    exec target/release/partnerbook "$@"
 fi

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test. Installs what is missing first (Debian/Ubuntu).
+# Runs every test: unit, integration, property, command (mock runtime) and
+# end-to-end (the real window under Xvfb via WebDriver). Installs what is
+# missing first (Debian/Ubuntu). Screenshots land in artifacts/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/lib.sh
-setup_build
-cargo test --workspace --locked
+setup_tests
+# A private session bus, so the window and its plugins find D-Bus as on a desktop.
+exec dbus-run-session -- cargo test --workspace --locked

@@ -1,8 +1,12 @@
 # Shared set-up for ./run.sh and ./test.sh: install what is missing, nothing more.
 # Sourced, not run. Debian/Ubuntu: apt-get (through sudo when not root).
 
-# Debian packages the build needs (a C compiler for the bundled SQLite).
-BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl)
+# Debian packages the build needs: a C compiler (bundled SQLite, TLS) and the
+# WebKitGTK stack the Tauri 2 window is built on.
+BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl file
+    libwebkit2gtk-4.1-dev libxdo-dev libssl-dev librsvg2-dev libdbus-1-dev)
+# What the end-to-end tests add: a virtual display, WebKit's WebDriver, a session bus.
+TEST_PACKAGES=(xvfb webkit2gtk-driver dbus dbus-x11)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -42,4 +46,18 @@ ensure_rust() {
 setup_build() {
     ensure_packages "${BUILD_PACKAGES[@]}"
     ensure_rust
+}
+
+# tauri-driver bridges WebDriver to the app window (pinned to 2.x: 3.0 pre-releases differ).
+ensure_tauri_driver() {
+    if ! command -v tauri-driver >/dev/null 2>&1; then
+        say "Installing tauri-driver"
+        cargo install tauri-driver --locked --version '^2'
+    fi
+}
+
+setup_tests() {
+    setup_build
+    ensure_packages "${TEST_PACKAGES[@]}"
+    ensure_tauri_driver
 }

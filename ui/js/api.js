@@ -1,0 +1,20 @@
+// The only door to Rust. Every call resolves with data or rejects with
+// {kind, message, fields}; plain-string rejections are wrapped to that shape.
+
+const tauri = window.__TAURI__;
+
+export const available = Boolean(tauri && tauri.core && tauri.core.invoke);
+
+export async function call(command, args = {}) {
+  if (!available) {
+    throw { kind: 'no_backend', message: 'Partnerbook must be opened as the desktop app.', fields: [] };
+  }
+  try {
+    return await tauri.core.invoke(command, args);
+  } catch (error) {
+    if (error && typeof error === 'object' && 'message' in error) {
+      return Promise.reject({ kind: error.kind || 'error', message: error.message, fields: error.fields || [] });
+    }
+    return Promise.reject({ kind: 'error', message: String(error), fields: [] });
+  }
+}

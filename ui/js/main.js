@@ -1,0 +1,33 @@
+// Start-up: wire the screens, the navigation and the status bar.
+
+import { available } from './api.js';
+import { $, $$, notice } from './dom.js';
+import { initOrganizations, reload as reloadOrganizations } from './organizations.js';
+import { initPartners, reload as reloadPartners } from './partners.js';
+import { initSettings, loadSettings } from './settings.js';
+import { initStatus } from './status.js';
+
+const SCREENS = {
+  partners: reloadPartners,
+  organizations: reloadOrganizations,
+  settings: loadSettings,
+};
+
+function show(name) {
+  for (const screen of $$('.screen')) screen.hidden = screen.id !== `screen-${name}`;
+  for (const button of $$('.tabs button')) {
+    if (button.id === `nav-${name}`) button.setAttribute('aria-current', 'page');
+    else button.removeAttribute('aria-current');
+  }
+  SCREENS[name]();
+}
+
+if (!available) {
+  notice('Partnerbook must be opened as the desktop app; this page alone cannot reach your data.', true);
+} else {
+  for (const name of Object.keys(SCREENS)) $(`#nav-${name}`).addEventListener('click', () => show(name));
+  initStatus();
+  initSettings();
+  initOrganizations();
+  initPartners();
+}

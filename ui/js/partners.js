@@ -1,0 +1,143 @@
+// The partners screen: virtual list with search and filters, and the form.
+
+import { call } from './api.js';
+import { $, el, badge, confirmDialog, debounce, notice } from './dom.js';
+import { RecordForm, syncInfo } from './form.js';
+import { VirtualList } from './virtual-list.js';
+import { refreshStatus } from './status.js';
+
+const FIELDS = ['company_name', 'sales_amount', 'partner_type', 'email', 'frequency', 'payment_terms'];
+const amount = new Intl.NumberFormat();
+let list;
+let form;
+let editing = null; // the partner being edited, or null for a new one
+
+function query(offset, limit) {
+  return {
+    search: $('#partner-search').value.trim() || null,
+    partner_type: $('#partner-type-filter').value || null,
+    sync_state: $('#partner-state-filter').value || null,
+    sort: 'company_name',
+    descending: false,
+    limit,
+    offset,
+  };
+}
+
+function row(p) {
+  return el('div', { className: 'row partner-row partner-columns', attrs: { role: 'row' } }, [
+    el('span', { className: 'partner-name', text: p.company_name }),
+    el('span', { className: 'partner-email', text: p.email }),
+    el('span', { className: 'partner-type', text: p.partner_type === 'customer' ? 'Customer' : 'Supplier' }),
+    el('span', { className: 'num', text: amount.format(p.sales_amount) }),
+    el('span', {}, [badge(p.sync_state, p.sync_error)]),
+  ]);
+}
+
+function draft() {
+  const d = {};
+  for (const f of FIELDS) d[f] = $(`#partner-${f}`).value;
+  return d;
+}
+
+function open(partner) {
+  editing = partner;
+  $('#partner-form-title').textContent = partner ? 'Edit partner' : 'New partner';
+  for (const f of FIELDS) $(`#partner-${f}`).value = partner ? String(partner[f]) : '';
+  $('#partner-delete').hidden = !partner;
+  syncInfo($('#partner-sync-info'), partner);
+  form.opened(draft);
+  $('#partner-company_name').focus();
+}
+
+async function openByKey(item) {
+  try {
+    open(await call('get_partner', { key: item.key }));
+  } catch (error) {
+    notice(error.message, true);
+  }
+}
+
+async function save(event) {
+  event.preventDefault();
+  try {
+    if (editing) {
+      await call('update_partner', { key: editing.key, draft: draft() });
+    } else {
+      await call('create_partner', { draft: draft(), targetOrgId: null });
+    }
+    form.close();
+    notice('Partner saved.');
+    await reload();
+    refreshStatus();
+  } catch (error) {
+    if (error.kind === 'validation') {
+      form.showAllErrors(error.fields);
+      notice('Please fix the highlighted fields.', true);
+    } else {
+      notice(error.message, true);
+    }
+  }
+}
+
+async function remove() {
+  if (!editing) return;
+  const ok = await confirmDialog(
+    `Delete ${editing.company_name}? It is removed here and, after the next sync, from the central system.`,
+    'Delete',
+  );
+  if (!ok) return;
+  try {
+    await call('delete_partner', { key: editing.key });
+    form.close();
+    notice('Partner deleted.');
+    await reload();
+    refreshStatus();
+  } catch (error) {
+    notice(error.message, true);
+  }
+}
+
+function loaded(total) {
+  const filtered = Boolean($('#partner-search').value.trim() || $('#partner-type-filter').value || $('#partner-state-filter').value);
+  $('#partner-count').textContent = `${amount.format(total)} partner${total === 1 ? '' : 's'}`;
+  const empty = $('#partner-empty');
+  empty.hidden = total > 0;
+  empty.textContent = filtered
+    ? 'No partners match your search.'
+    : 'No partners yet. Add your first one with New partner.';
+  $('#partner-list').hidden = total === 0;
+}
+
+export async function reload() {
+  try {
+    await list.reset();
+  } catch (error) {
+    notice(error.message, true);
+  }
+}
+
+export function initPartners() {
+  list = new VirtualList($('#partner-list'), {
+    rowHeight: 40,
+    fetchPage: (offset, limit) => call('list_partners', { query: query(offset, limit) }),
+    renderRow: row,
+    onOpen: openByKey,
+    onLoaded: loaded,
+  });
+  form = new RecordForm($('#partner-form'), {
+    errorElement: (field) => $(`#partner-${field}-error`),
+    inputFor: (field) => $(`#partner-${field}`),
+    validate: () => call('validate_partner', { draft: draft() }),
+    onCancel: () => { editing = null; },
+  });
+  for (const f of FIELDS) $(`#partner-${f}`).dataset.field = f;
+  $('#partner-form').addEventListener('submit', save);
+  $('#partner-cancel').addEventListener('click', () => form.cancel());
+  $('#partner-delete').addEventListener('click', remove);
+  $('#partner-new').addEventListener('click', () => open(null));
+  $('#partner-search').addEventListener('input', debounce(reload, 150));
+  $('#partner-type-filter').addEventListener('change', reload);
+  $('#partner-state-filter').addEventListener('change', reload);
+  return reload();
+}

@@ -1,0 +1,83 @@
+// The settings screen: where the central APIs are, and the credentials
+// (sent to the keychain by Rust; never read back into the page).
+
+import { call } from './api.js';
+import { $, $$, notice } from './dom.js';
+
+const TEXT_FIELDS = [
+  ['partners', 'base_url'], ['partners', 'client_id'], ['partners', 'requester_org_id'], ['organizations', 'base_url'],
+];
+
+function clearErrors() {
+  for (const node of $$('#settings-form .field-error')) node.textContent = '';
+}
+
+function fill(view) {
+  for (const [section, field] of TEXT_FIELDS) $(`#set-${section}-${field}`).value = view[section][field] || '';
+  $('#set-partners-target_org_ids').value = (view.partners.target_org_ids || []).join('\n');
+  for (const [id, has] of [['#set-partners-client_secret', view.partners.has_client_secret], ['#set-organizations-api_key', view.organizations.has_api_key]]) {
+    $(id).value = '';
+    $(id).placeholder = has ? 'Stored in the keychain (leave empty to keep)' : 'Not set';
+  }
+  $('#keychain-status').textContent = view.keychain.message;
+  $('#keychain-status').classList.toggle('warning', !view.keychain.available);
+}
+
+function settingsDraft() {
+  const secret = (id) => ($(id).value === '' ? null : $(id).value);
+  return {
+    partners: {
+      base_url: $('#set-partners-base_url').value,
+      client_id: $('#set-partners-client_id').value,
+      client_secret: secret('#set-partners-client_secret'),
+      requester_org_id: $('#set-partners-requester_org_id').value,
+      target_org_ids: $('#set-partners-target_org_ids').value.split('\n'),
+    },
+    organizations: { base_url: $('#set-organizations-base_url').value, api_key: secret('#set-organizations-api_key') },
+  };
+}
+
+export async function loadSettings() {
+  try {
+    fill(await call('get_settings'));
+  } catch (error) {
+    notice(error.message, true);
+  }
+}
+
+async function save(event) {
+  event.preventDefault();
+  clearErrors();
+  try {
+    fill(await call('save_settings', { settings: settingsDraft() }));
+    notice('Settings saved.');
+  } catch (error) {
+    for (const f of error.fields || []) {
+      const node = $(`#set-${f.field.replace('.', '-')}-error`);
+      if (node) node.textContent = f.message;
+    }
+    notice(error.message, true);
+  }
+}
+
+async function test() {
+  const result = $('#settings-test-result');
+  result.textContent = 'Testing…';
+  try {
+    const report = await call('test_connection');
+    const line = (label, check) => {
+      const p = document.createElement('p');
+      p.className = check.ok ? 'ok' : 'fail';
+      p.textContent = `${label}: ${check.message}`;
+      return p;
+    };
+    result.replaceChildren(line('Partners API', report.partners), line('Organizations API', report.organizations));
+  } catch (error) {
+    result.textContent = error.message;
+  }
+}
+
+export function initSettings() {
+  $('#settings-form').addEventListener('submit', save);
+  $('#settings-test').addEventListener('click', test);
+}
