@@ -214,7 +214,8 @@ export function initOrganizations() {
     const blocks = $$('#org-contacts fieldset.contact');
     blocks[blocks.length - 1].querySelector('.contact-firstName').focus();
   });
-  $('#org-search').addEventListener('input', debounce(reload, 150));
+  const search = debounce(reload, 150);
+  for (const event of ['input', 'search', 'change']) $('#org-search').addEventListener(event, search);
   $('#org-type-filter').addEventListener('change', reload);
   fillCountries();
   return reload();

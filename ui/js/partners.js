@@ -136,7 +136,8 @@ export function initPartners() {
   $('#partner-cancel').addEventListener('click', () => form.cancel());
   $('#partner-delete').addEventListener('click', remove);
   $('#partner-new').addEventListener('click', () => open(null));
-  $('#partner-search').addEventListener('input', debounce(reload, 150));
+  const search = debounce(reload, 150);
+  for (const event of ['input', 'search', 'change']) $('#partner-search').addEventListener(event, search);
   $('#partner-type-filter').addEventListener('change', reload);
   $('#partner-state-filter').addEventListener('change', reload);
   return reload();

@@ -66,7 +66,9 @@ export class VirtualList {
     const height = this.container.clientHeight || 400;
     const first = Math.max(0, Math.floor(this.container.scrollTop / this.rowHeight) - MARGIN);
     const last = Math.min(this.total, Math.ceil((this.container.scrollTop + height) / this.rowHeight) + MARGIN);
-    const focusedKey = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.key : null;
+    // Rows already on screen for the same cached item are kept, so focus,
+    // hover and a click in progress survive a re-render.
+    const current = new Map([...this.spacer.children].map((r) => [r.dataset.index, r]));
     const rows = [];
     for (let index = first; index < last; index++) {
       const item = this.item(index);
@@ -75,19 +77,27 @@ export class VirtualList {
         continue;
       }
       if (item === null) continue;
-      const row = this.renderRow(item);
-      row.dataset.index = String(index);
-      row.dataset.key = item.key;
-      row.tabIndex = 0;
-      row.style.top = `${index * this.rowHeight}px`;
-      row.addEventListener('click', () => this.onOpen(item));
-      rows.push(row);
+      const kept = current.get(String(index));
+      rows.push(kept && kept.item === item ? kept : this.makeRow(item, index));
     }
-    this.spacer.replaceChildren(...rows);
-    if (focusedKey) {
-      const again = rows.find((r) => r.dataset.key === focusedKey);
-      if (again) again.focus({ preventScroll: true });
+    const same = rows.length === this.spacer.children.length && rows.every((r, i) => r === this.spacer.children[i]);
+    if (!same) {
+      const focusedKey = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.key : null;
+      this.spacer.replaceChildren(...rows);
+      const again = focusedKey && rows.find((r) => r.dataset.key === focusedKey);
+      if (again && document.activeElement !== again) again.focus({ preventScroll: true });
     }
+  }
+
+  makeRow(item, index) {
+    const row = this.renderRow(item);
+    row.item = item;
+    row.dataset.index = String(index);
+    row.dataset.key = item.key;
+    row.tabIndex = 0;
+    row.style.top = `${index * this.rowHeight}px`;
+    row.addEventListener('click', () => this.onOpen(item));
+    return row;
   }
 
   onKey(event) {

@@ -1,0 +1,373 @@
+//! End to end: the real app window under Xvfb, driven through WebDriver
+//! (tauri-driver + WebKitWebDriver). Screenshots of the main screens are
+//! saved in `artifacts/screenshots/`.
+//!
+//! Needs `tauri-driver`, `WebKitWebDriver` and `Xvfb` (./test.sh installs them).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const TAB: &str = "\u{e004}";
+const ENTER: &str = "\u{e007}";
+const ESCAPE: &str = "\u{e00c}";
+
+/// A child process killed when the test ends, pass or fail.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn find_program(name: &str) -> PathBuf {
+    let mut candidates: Vec<PathBuf> =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect()).unwrap_or_default();
+    if let Some(home) = std::env::var_os("HOME") {
+        candidates.push(Path::new(&home).join(".cargo/bin").join(name));
+    }
+    candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!("`{name}` is not installed: run ./test.sh, which installs tauri-driver, WebKitWebDriver and Xvfb")
+    })
+}
+
+/// Uses $DISPLAY when set, else starts a private Xvfb and returns its display.
+fn display() -> (String, Option<Guard>) {
+    if let Ok(d) = std::env::var("DISPLAY") {
+        if !d.is_empty() {
+            return (d, None);
+        }
+    }
+    let mut xvfb = Command::new(find_program("Xvfb"))
+        .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("Xvfb starts");
+    let mut line = String::new();
+    BufReader::new(xvfb.stdout.take().unwrap()).read_line(&mut line).expect("Xvfb reports its display");
+    (format!(":{}", line.trim()), Some(Guard(xvfb)))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[derive(Clone)]
+struct App {
+    client: Client,
+    shots: PathBuf,
+}
+
+impl App {
+    async fn css(&self, selector: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("{selector} never appeared: {e}"))
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("script failed ({e}): {script}"))
+    }
+
+    /// Waits until `expr` (a JS expression) is truthy.
+    async fn until(&self, what: &str, expr: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if self.js(&format!("return !!({expr});")).await == json!(true) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let context = self
+                    .js("return 'notice: ' + document.querySelector('#notice').textContent + ' | focus: ' + document.activeElement.outerHTML.slice(0, 200);")
+                    .await;
+                panic!("timed out waiting for {what} ({expr}); {context}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn text(&self, selector: &str) -> String {
+        self.css(selector).await.text().await.unwrap()
+    }
+
+    /// Clears an input and types `value` into it.
+    async fn fill(&self, selector: &str, value: &str) {
+        let input = self.css(selector).await;
+        input.clear().await.unwrap();
+        if !value.is_empty() {
+            input.send_keys(value).await.unwrap();
+        }
+    }
+
+    async fn click(&self, selector: &str) {
+        self.css(selector).await.click().await.unwrap_or_else(|e| panic!("cannot click {selector}: {e}"));
+    }
+
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn visible_rows(&self) -> Vec<String> {
+        let v = self
+            .js("return [...document.querySelectorAll('#partner-list .partner-row .partner-name')].map(e => e.textContent);")
+            .await;
+        serde_json::from_value(v).unwrap()
+    }
+
+    async fn fill_partner(&self, fields: &[(&str, &str)]) {
+        for (field, value) in fields {
+            if *field == "partner_type" {
+                self.css("#partner-partner_type").await.select_by_value(value).await.unwrap();
+            } else {
+                self.fill(&format!("#partner-{field}"), value).await;
+            }
+        }
+    }
+}
+
+const HOSTILE_NAME: &str = "<img src=x onerror=alert(1)>";
+const HOSTILE_TERMS: &str = "'); DROP TABLE partners;--";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_end_to_end() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let shots = workspace.join("artifacts/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let home = tempfile::tempdir().unwrap();
+
+    let (display, _xvfb) = display();
+    let port = free_port();
+    let native_port = free_port();
+    let _driver = Guard(
+        Command::new(find_program("tauri-driver"))
+            .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+            .env("DISPLAY", &display)
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("NO_AT_BRIDGE", "1")
+            .env("PARTNERBOOK_DB", home.path().join("e2e.db"))
+            .env("PARTNERBOOK_SECRETS", "memory")
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("tauri-driver starts"),
+    );
+
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("wry"));
+    caps.insert("tauri:options".into(), json!({ "application": env!("CARGO_BIN_EXE_partnerbook-desktop") }));
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let client = loop {
+        match ClientBuilder::native().capabilities(caps.clone()).connect(&url).await {
+            Ok(c) => break c,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => panic!("no WebDriver session with the app: {e}"),
+        }
+    };
+    let app = App { client, shots };
+    // Run the steps in a task so that a failed step still leaves a screenshot behind.
+    let steps = app.clone();
+    let outcome = tokio::spawn(async move { scenario(&steps).await }).await;
+    app.shot("last").await;
+    app.client.clone().close().await.ok();
+    if let Err(failure) = outcome {
+        std::panic::resume_unwind(failure.into_panic());
+    }
+}
+
+async fn scenario(app: &App) {
+    // Start: the partner list, empty.
+    app.css("#screen-partners").await;
+    app.until(
+        "the empty state",
+        "document.querySelector('#partner-empty') && document.querySelector('#partner-empty').offsetParent !== null",
+    )
+    .await;
+    app.shot("01-partners-empty").await;
+
+    // Add a partner; Enter saves.
+    app.click("#partner-new").await;
+    app.css("#partner-form").await;
+    app.fill_partner(&[
+        ("company_name", "Acme Corporation"),
+        ("sales_amount", "15000"),
+        ("partner_type", "customer"),
+        ("email", "buyer@acme.example"),
+        ("frequency", "monthly"),
+    ])
+    .await;
+    app.fill("#partner-payment_terms", "net 30").await;
+    app.css("#partner-payment_terms").await.send_keys(ENTER).await.unwrap();
+    app.until(
+        "the new row",
+        "[...document.querySelectorAll('#partner-list .partner-name')].some(e => e.textContent === 'Acme Corporation')",
+    )
+    .await;
+    let notice = app.js("return document.querySelector('#notice').textContent;").await.to_string();
+    assert!(notice.to_lowercase().contains("saved"), "notice: {notice:?}");
+    let badge = app.js("return document.querySelector('#partner-list .partner-row .badge').className;").await;
+    assert!(badge.as_str().unwrap().contains("badge-pending"), "{badge}");
+
+    // Each field fails validation on its own, with the message next to it, as the user leaves it.
+    app.click("#partner-new").await;
+    app.css("#partner-form").await;
+    let bad: [(&str, &str, &str); 6] = [
+        ("company_name", &"x".repeat(101), "at most 100"),
+        ("sales_amount", "-1", "between 0 and 2147483647"),
+        ("partner_type", "", "required"),
+        ("email", "not-an-email", "valid email"),
+        ("frequency", &"f".repeat(31), "at most 30"),
+        ("payment_terms", &"p".repeat(51), "at most 50"),
+    ];
+    for (field, value, expected) in bad {
+        let input = format!("#partner-{field}");
+        if field == "partner_type" {
+            app.css(&input).await.select_by_value("").await.unwrap();
+            app.css(&input).await.send_keys(TAB).await.unwrap();
+        } else {
+            app.fill(&input, value).await;
+            app.css(&input).await.send_keys(TAB).await.unwrap();
+        }
+        let error = format!("#partner-{field}-error");
+        app.until(&format!("{field}'s message"), &format!("document.querySelector('{error}').textContent.length > 0"))
+            .await;
+        let message = app.text(&error).await;
+        assert!(message.contains(expected), "{field}: {message:?} should mention {expected:?}");
+        assert_eq!(app.css(&input).await.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
+    }
+    app.shot("02-partner-form-errors").await;
+    // Saving shows every message and writes nothing.
+    app.click("#partner-save").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.visible_rows().await, ["Acme Corporation"]);
+    // Fix the fields one by one: each message clears when its field is right.
+    app.fill_partner(&[
+        ("company_name", HOSTILE_NAME),
+        ("sales_amount", "0"),
+        ("partner_type", "supplier"),
+        ("email", "x@evil.example"),
+        ("frequency", "weekly"),
+        ("payment_terms", HOSTILE_TERMS),
+    ])
+    .await;
+    app.css("#partner-payment_terms").await.send_keys(TAB).await.unwrap();
+    app.until("messages to clear", "document.querySelector('#partner-company_name-error').textContent === ''").await;
+    app.click("#partner-save").await;
+    app.until(
+        "the hostile row",
+        &format!(
+            "[...document.querySelectorAll('#partner-list .partner-name')].some(e => e.textContent === {})",
+            json!(HOSTILE_NAME)
+        ),
+    )
+    .await;
+
+    // Hostile strings show as text; nothing ran.
+    assert_eq!(app.js("return document.querySelectorAll('#partner-list img').length;").await, json!(0));
+    assert!(app.client.get_alert_text().await.is_err(), "an alert opened: script ran");
+    assert_eq!(app.visible_rows().await, [HOSTILE_NAME, "Acme Corporation"], "sorted by name, '<' first");
+    app.shot("03-partners-list").await;
+
+    // Open the hostile record: values are shown verbatim in the form.
+    let key = app
+        .js(&format!(
+            "return [...document.querySelectorAll('#partner-list .partner-row')].find(r => r.querySelector('.partner-name').textContent === {}).dataset.key;",
+            json!(HOSTILE_NAME)
+        ))
+        .await;
+    let key = key.as_str().unwrap().to_string();
+    app.click(&format!("#partner-list .partner-row[data-key='{key}']")).await;
+    app.css("#partner-form").await;
+    app.until(
+        "the edit form",
+        &format!("document.querySelector('#partner-payment_terms').value === {}", json!(HOSTILE_TERMS)),
+    )
+    .await;
+    // Esc cancels without saving.
+    app.fill("#partner-frequency", "daily").await;
+    app.css("#partner-frequency").await.send_keys(ESCAPE).await.unwrap();
+    if app.js("const d = document.querySelector('#confirm-dialog'); return !!(d && d.open);").await == json!(true) {
+        app.click("#confirm-yes").await;
+    }
+    app.until("the form to close", "document.querySelector('#partner-form').offsetParent === null").await;
+
+    // Edit: open Acme, change the email, save.
+    app.click("#partner-list .partner-row:last-child").await;
+    app.css("#partner-form").await;
+    app.until("the Acme form", "document.querySelector('#partner-company_name').value === 'Acme Corporation'").await;
+    app.fill("#partner-email", "orders@acme.example").await;
+    app.click("#partner-save").await;
+    app.until("the edited email", "[...document.querySelectorAll('#partner-list .partner-email')].some(e => e.textContent === 'orders@acme.example')").await;
+
+    // Search narrows the list as the user types.
+    app.fill("#partner-search", "acm").await;
+    app.until("search to narrow", "document.querySelectorAll('#partner-list .partner-row').length === 1").await;
+    assert_eq!(app.visible_rows().await, ["Acme Corporation"]);
+    app.fill("#partner-search", "").await;
+    app.until("search to clear", "document.querySelectorAll('#partner-list .partner-row').length === 2").await;
+
+    // Delete asks first.
+    app.click(&format!("#partner-list .partner-row[data-key='{key}']")).await;
+    app.css("#partner-form").await;
+    app.click("#partner-delete").await;
+    app.until("the confirmation", "document.querySelector('#confirm-dialog').open").await;
+    app.shot("04-confirm-delete").await;
+    app.click("#confirm-yes").await;
+    app.until("the row to go", "document.querySelectorAll('#partner-list .partner-row').length === 1").await;
+    assert_eq!(app.visible_rows().await, ["Acme Corporation"]);
+
+    // Status bar counts what waits for the central API.
+    app.until("the status bar", "/\\d/.test(document.querySelector('#status-pending').textContent)").await;
+    let pending = app.text("#status-pending").await;
+    assert!(pending.contains('1'), "one partner waits (the deleted one was never sent): {pending}");
+
+    // Organizations: add one with two contacts.
+    app.click("#nav-organizations").await;
+    app.css("#screen-organizations").await;
+    app.click("#org-new").await;
+    app.css("#org-form").await;
+    app.fill("#org-name", "Saigon Textiles").await;
+    app.css("#org-type").await.select_by_value("F").await.unwrap();
+    app.fill("#org-address", "12 Le Loi").await;
+    app.fill("#org-country", "VN").await;
+    app.fill("#org-phone", "+84 28 1234").await;
+    app.css("#org-contacts .contact-firstName").await.send_keys("Lan").await.unwrap();
+    app.click("#org-contact-add").await;
+    app.until("a second contact", "document.querySelectorAll('#org-contacts .contact-firstName').length === 2").await;
+    let second = app.client.find_all(Locator::Css("#org-contacts .contact-firstName")).await.unwrap();
+    second[1].send_keys("Minh").await.unwrap();
+    app.shot("05-organization-form").await;
+    app.click("#org-save").await;
+    app.until(
+        "the org row",
+        "[...document.querySelectorAll('#org-list .org-name')].some(e => e.textContent === 'Saigon Textiles')",
+    )
+    .await;
+    app.shot("06-organizations-list").await;
+
+    // Settings: plain-language keychain line and a test-connection report.
+    app.click("#nav-settings").await;
+    app.css("#screen-settings").await;
+    app.click("#settings-test").await;
+    app.until(
+        "the test result",
+        "document.querySelector('#settings-test-result').textContent.includes('Partners API')",
+    )
+    .await;
+    app.shot("07-settings").await;
+}
