@@ -61,6 +61,42 @@ pub enum PartnerCommand {
     },
     /// Delete a partner (the delete is synced too)
     Delete { id: String },
+    /// Export the partners a search selects to CSV, XLSX or JSON Lines
+    Export(PartnerExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PartnerExportArgs {
+    /// csv, xlsx or jsonl
+    #[arg(long, default_value = "csv")]
+    pub format: String,
+    /// File to write (replaced only once the export is complete)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Only partners matching this type-ahead search
+    #[arg(long, short)]
+    pub search: Option<String>,
+    /// Only customers or only suppliers
+    #[arg(long = "type", value_name = "customer|supplier")]
+    pub partner_type: Option<String>,
+    /// Only partners of this organization (UUID)
+    #[arg(long, value_name = "UUID")]
+    pub target_org: Option<String>,
+    /// Only records in this sync state: pending, synced, rejected, conflict
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
+    /// Columns, in order [default: company_name,sales_amount,partner_type,email,frequency,payment_terms]
+    #[arg(long, value_delimiter = ',', value_name = "A,B,C")]
+    pub columns: Vec<String>,
+    /// Add a sync_state column, so readers see what is not yet on the central API
+    #[arg(long)]
+    pub sync_state: bool,
+    /// CSV: separate cells with ";" (what spreadsheets expect in many countries)
+    #[arg(long)]
+    pub semicolon: bool,
+    /// CSV: start with a UTF-8 byte-order mark (for older Excel)
+    #[arg(long)]
+    pub bom: bool,
 }
 
 /// The six partner fields; each optional so that every missing one is reported at once.

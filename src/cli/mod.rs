@@ -6,6 +6,7 @@ mod print;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use partnerbook::export::ExportOptions;
 use partnerbook::store::{ErrorBody, OrganizationQuery, PartnerQuery, PartnerSort};
 use partnerbook::{
     Contact, FieldError, LocationDraft, OrganizationDraft, PartnerDraft, PartnerPatch, Store, StoreError, SyncState,
@@ -26,6 +27,8 @@ pub enum CliError {
     Usage(String),
     #[error("Could not read {}: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Export(partnerbook::export::ExportError),
     #[error("No database path: set --db or PARTNERBOOK_DB (the platform has no app-data directory).")]
     NoDatabasePath,
 }
@@ -114,6 +117,7 @@ fn partner(store: &mut Store, cmd: PartnerCommand, json: bool) -> Result<()> {
             let partner = store.create_partner(&draft, target.and_then(|t| t.ok()))?;
             print::partner_saved(&partner, "Added", json);
         }
+        PartnerCommand::Export(a) => export(store, a, json)?,
         PartnerCommand::List(a) => {
             let query = PartnerQuery {
                 search: a.search,
@@ -167,6 +171,56 @@ fn partner(store: &mut Store, cmd: PartnerCommand, json: bool) -> Result<()> {
             let partner = store.delete_partner(key)?;
             print::partner_saved(&partner, "Deleted", json);
         }
+    }
+    Ok(())
+}
+
+fn parse_partner_type(text: Option<String>) -> Result<Option<partnerbook::PartnerType>> {
+    text.map(|t| t.trim().to_lowercase().parse()).transpose().map_err(CliError::Usage)
+}
+
+fn parse_target_org(text: Option<String>) -> Result<Option<Uuid>> {
+    text.map(|t| Uuid::parse_str(t.trim())).transpose().map_err(|e| CliError::Usage(format!("--target-org: {e}")))
+}
+
+/// `partner export`: what `partner list` would show, to a file, with progress on a terminal.
+fn export(store: &Store, a: PartnerExportArgs, json: bool) -> Result<()> {
+    use std::io::IsTerminal;
+    let query = PartnerQuery {
+        search: a.search,
+        partner_type: parse_partner_type(a.partner_type)?,
+        target_org_id: parse_target_org(a.target_org)?,
+        sync_state: parse_state(a.state)?,
+        ..PartnerQuery::default()
+    };
+    let options = ExportOptions {
+        format: a.format.parse().map_err(CliError::Usage)?,
+        columns: a
+            .columns
+            .iter()
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| c.parse())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(CliError::Usage)?,
+        sync_state: a.sync_state,
+        semicolon: a.semicolon,
+        bom: a.bom,
+    };
+    let show_progress = std::io::stderr().is_terminal();
+    let rows = partnerbook::export::export_partners(store, &query, &options, &a.out, |p| {
+        if show_progress && p.total > 0 {
+            eprint!("\rExporting… {}/{} ({}%)", p.done, p.total, p.done * 100 / p.total);
+        }
+        true
+    })
+    .map_err(CliError::Export)?;
+    if show_progress {
+        eprintln!();
+    }
+    if json {
+        println!("{}", serde_json::json!({ "rows": rows, "file": a.out }));
+    } else {
+        println!("Exported {rows} partner{} to {}.", if rows == 1 { "" } else { "s" }, a.out.display());
     }
     Ok(())
 }

@@ -199,46 +199,86 @@ impl Store {
 
     /// A page of partners matching `query`, with the total count.
     pub fn list_partners(&self, query: &PartnerQuery) -> Result<Page<Partner>> {
+        let selection = Selection::of(query);
+        let total = self.count_partners(query)?;
+        let sql =
+            format!("SELECT {COLUMNS} {} LIMIT {} OFFSET {}", selection.ordered(query), query.limit, query.offset);
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let items = stmt.query_map(&selection.args()[..], partner_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Page { items, total, limit: query.limit, offset: query.offset })
+    }
+
+    /// How many partners match `query`'s filters (paging ignored).
+    pub fn count_partners(&self, query: &PartnerQuery) -> Result<u64> {
+        let selection = Selection::of(query);
+        let total: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT count(*) {}", selection.from_filter))?
+            .query_row(&selection.args()[..], |r| r.get(0))?;
+        Ok(total as u64)
+    }
+
+    /// Calls `each` for every partner matching `query`'s filters, in its order,
+    /// one row at a time (paging ignored): exports never hold the list in memory.
+    /// Stops at the first error `each` returns.
+    pub fn for_each_partner<E: From<StoreError>>(
+        &self,
+        query: &PartnerQuery,
+        mut each: impl FnMut(Partner) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let selection = Selection::of(query);
+        let sql = format!("SELECT {COLUMNS} {}", selection.ordered(query));
+        let mut stmt = self.conn.prepare(&sql).map_err(StoreError::from)?;
+        let mut rows = stmt.query(&selection.args()[..]).map_err(StoreError::from)?;
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            each(partner_from_row(row).map_err(StoreError::from)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The `FROM .. WHERE ..` part a partner query selects, with its arguments.
+struct Selection {
+    from_filter: String,
+    values: Vec<Box<dyn ToSql>>,
+}
+
+impl Selection {
+    fn of(query: &PartnerQuery) -> Selection {
         let mut from = String::from("FROM partners p");
         let mut conditions: Vec<&str> = Vec::new();
-        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        let mut values: Vec<Box<dyn ToSql>> = Vec::new();
         if let Some(fts) = query.search.as_deref().and_then(super::search::prefix_query) {
             from.push_str(" JOIN partners_fts f ON f.rowid = p.rowid");
             conditions.push("partners_fts MATCH ?");
-            args.push(Box::new(fts));
+            values.push(Box::new(fts));
         }
         if !query.include_deleted {
             conditions.push("p.deleted_at IS NULL");
         }
         if let Some(t) = query.partner_type {
             conditions.push("p.partner_type = ?");
-            args.push(Box::new(t.as_str()));
+            values.push(Box::new(t.as_str()));
         }
         if let Some(org) = query.target_org_id {
             conditions.push("p.target_org_id = ?");
-            args.push(Box::new(org.to_string()));
+            values.push(Box::new(org.to_string()));
         }
         if let Some(state) = query.sync_state {
             conditions.push("p.sync_state = ?");
-            args.push(Box::new(state.as_str()));
+            values.push(Box::new(state.as_str()));
         }
         let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
-        let arg_refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+        Selection { from_filter: format!("{from}{filter}"), values }
+    }
 
-        let total: i64 = self
-            .conn
-            .prepare_cached(&format!("SELECT count(*) {from}{filter}"))?
-            .query_row(&arg_refs[..], |r| r.get(0))?;
+    fn args(&self) -> Vec<&dyn ToSql> {
+        self.values.iter().map(|a| a.as_ref()).collect()
+    }
+
+    fn ordered(&self, query: &PartnerQuery) -> String {
         let direction = if query.descending { "DESC" } else { "ASC" };
-        let sql = format!(
-            "SELECT {COLUMNS} {from}{filter} ORDER BY {} {direction}, p.rowid {direction} LIMIT {} OFFSET {}",
-            query.sort.column(),
-            query.limit,
-            query.offset
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let items = stmt.query_map(&arg_refs[..], partner_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Page { items, total: total as u64, limit: query.limit, offset: query.offset })
+        format!("{} ORDER BY {} {direction}, p.rowid {direction}", self.from_filter, query.sort.column())
     }
 }
 

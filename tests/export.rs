@@ -1,0 +1,217 @@
+//! Exports against real SQLite files: hostile values survive CSV, XLSX and
+//! JSON Lines; filters are respected; a cancelled export leaves no file.
+
+use std::path::Path;
+
+use calamine::{Data, Reader, Xlsx, open_workbook};
+use partnerbook::export::{ExportError, ExportFormat, ExportOptions, PartnerColumn, export_partners, restore_cell};
+use partnerbook::store::PartnerQuery;
+use partnerbook::{PartnerDraft, PartnerFields, Store};
+
+const HOSTILE: [&str; 8] = [
+    "=HYPERLINK(\"http://evil.example\",\"click\")",
+    "+SUM(1,2)",
+    "-2+3",
+    "@cmd",
+    "quote \" and, comma; semicolon",
+    "line\nbreak\r\nand CRLF",
+    "emoji 😀 and 株式会社",
+    "'=already quoted",
+];
+
+fn draft(name: &str, i: usize) -> PartnerDraft {
+    PartnerDraft {
+        company_name: name.into(),
+        sales_amount: (i * 1000).to_string(),
+        partner_type: if i % 2 == 0 { "customer" } else { "supplier" }.into(),
+        email: format!("p{i}@hostile.example"),
+        frequency: "x".repeat(30),
+        payment_terms: format!("{}", "=".repeat(50)),
+    }
+}
+
+fn store_with_hostile_rows(dir: &Path) -> (Store, Vec<PartnerFields>) {
+    let mut store = Store::open(dir.join("export.db")).unwrap();
+    let mut fields = Vec::new();
+    for (i, name) in HOSTILE.iter().enumerate() {
+        fields.push(store.create_partner(&draft(name, i), None).unwrap().fields);
+    }
+    fields.push(store.create_partner(&draft(&"W".repeat(100), 99), None).unwrap().fields);
+    fields.sort_by_key(|f| f.company_name.to_lowercase());
+    (store, fields)
+}
+
+fn fields_from(row: &[String]) -> PartnerFields {
+    PartnerFields {
+        company_name: row[0].clone(),
+        sales_amount: row[1].parse().unwrap(),
+        partner_type: row[2].parse().unwrap(),
+        email: row[3].clone(),
+        frequency: row[4].clone(),
+        payment_terms: row[5].clone(),
+    }
+}
+
+#[test]
+fn csv_round_trips_hostile_values_and_neutralises_formulas() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, expected) = store_with_hostile_rows(dir.path());
+    for (semicolon, bom) in [(false, false), (true, true)] {
+        let path = dir.path().join(format!("partners-{semicolon}.csv"));
+        let options = ExportOptions { semicolon, bom, ..Default::default() };
+        let rows = export_partners(&store, &PartnerQuery::default(), &options, &path, |_| true).unwrap();
+        assert_eq!(rows as usize, expected.len());
+
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.starts_with("\u{feff}".as_bytes()), bom);
+        let body = if bom { &bytes[3..] } else { &bytes[..] };
+        let mut reader = csv::ReaderBuilder::new().delimiter(if semicolon { b';' } else { b',' }).from_reader(body);
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        assert_eq!(header, ["company_name", "sales_amount", "partner_type", "email", "frequency", "payment_terms"]);
+        let mut got = Vec::new();
+        for record in reader.records() {
+            let raw: Vec<String> = record.unwrap().iter().map(String::from).collect();
+            // No cell a spreadsheet would evaluate.
+            for cell in &raw {
+                assert!(!matches!(cell.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r')), "{cell:?}");
+            }
+            let restored: Vec<String> = raw.iter().map(|c| restore_cell(c).to_string()).collect();
+            got.push(fields_from(&restored));
+        }
+        assert_eq!(got, expected);
+    }
+}
+
+#[test]
+fn xlsx_reads_back_with_typed_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, expected) = store_with_hostile_rows(dir.path());
+    let path = dir.path().join("partners.xlsx");
+    let options = ExportOptions { format: ExportFormat::Xlsx, sync_state: true, ..Default::default() };
+    export_partners(&store, &PartnerQuery::default(), &options, &path, |_| true).unwrap();
+
+    let mut workbook: Xlsx<_> = open_workbook(&path).unwrap();
+    let range = workbook.worksheet_range("Partners").unwrap();
+    let rows: Vec<_> = range.rows().collect();
+    assert_eq!(rows[0][0], Data::String("company_name".into()));
+    assert_eq!(rows[0][6], Data::String("sync_state".into()));
+    assert_eq!(rows.len(), expected.len() + 1);
+    for (row, want) in rows[1..].iter().zip(&expected) {
+        assert_eq!(row[0], Data::String(want.company_name.clone()), "text kept verbatim (no formula)");
+        assert_eq!(row[1], Data::Float(want.sales_amount as f64), "sales_amount is a number cell");
+        assert_eq!(row[5], Data::String(want.payment_terms.clone()));
+        assert_eq!(row[6], Data::String("pending".into()));
+    }
+}
+
+#[test]
+fn jsonl_has_one_object_per_partner_with_chosen_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, expected) = store_with_hostile_rows(dir.path());
+    let path = dir.path().join("partners.jsonl");
+    let options = ExportOptions {
+        format: ExportFormat::Jsonl,
+        columns: vec![
+            PartnerColumn::Email,
+            PartnerColumn::CompanyName,
+            PartnerColumn::SalesAmount,
+            PartnerColumn::ServerId,
+        ],
+        ..Default::default()
+    };
+    export_partners(&store, &PartnerQuery::default(), &options, &path, |_| true).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), expected.len());
+    for (line, want) in lines.iter().zip(&expected) {
+        assert_eq!(line["company_name"], want.company_name.as_str());
+        assert_eq!(line["sales_amount"], want.sales_amount);
+        assert_eq!(line["server_id"], serde_json::Value::Null);
+        assert_eq!(line.as_object().unwrap().keys().next().unwrap(), "email", "columns keep their order");
+    }
+}
+
+#[test]
+fn exports_what_the_list_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store_with_hostile_rows(dir.path());
+    let path = dir.path().join("suppliers.csv");
+    let query = PartnerQuery { partner_type: Some(partnerbook::PartnerType::Supplier), limit: 1, ..Default::default() };
+    let rows = export_partners(&store, &query, &ExportOptions::default(), &path, |_| true).unwrap();
+    assert_eq!(rows, 5, "the filter applies, the page size does not");
+    let query = PartnerQuery { search: Some("emoji".into()), ..Default::default() };
+    assert_eq!(export_partners(&store, &query, &ExportOptions::default(), &path, |_| true).unwrap(), 1);
+}
+
+#[test]
+fn a_cancelled_export_leaves_no_file_and_keeps_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("big.db")).unwrap();
+    for i in 0..2500 {
+        store.create_partner(&draft(&format!("Company {i}"), i), None).unwrap();
+    }
+    for format in [ExportFormat::Csv, ExportFormat::Xlsx, ExportFormat::Jsonl] {
+        let fresh = dir.path().join(format!("fresh-{format:?}"));
+        let options = ExportOptions { format, ..Default::default() };
+        let mut reports = Vec::new();
+        let err = export_partners(&store, &PartnerQuery::default(), &options, &fresh, |p| {
+            reports.push(p);
+            p.done < 1000 // stop part-way, after the first thousand rows
+        })
+        .unwrap_err();
+        assert!(matches!(err, ExportError::Cancelled), "{err:?}");
+        assert!(!fresh.exists(), "{format:?}: a partial file was left");
+        assert_eq!(reports.last().unwrap().total, 2500);
+
+        let existing = dir.path().join(format!("existing-{format:?}"));
+        std::fs::write(&existing, "the user's previous export").unwrap();
+        export_partners(&store, &PartnerQuery::default(), &options, &existing, |p| p.done < 2000).unwrap_err();
+        assert_eq!(std::fs::read_to_string(&existing).unwrap(), "the user's previous export");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partnerbook-export"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+}
+
+#[test]
+fn the_command_line_exports_with_filters_and_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store_with_hostile_rows(dir.path());
+    drop(store);
+    let out = dir.path().join("cli.csv");
+    let result = assert_cmd::Command::cargo_bin("partnerbook")
+        .unwrap()
+        .env("PARTNERBOOK_DB", dir.path().join("export.db"))
+        .args([
+            "--json",
+            "partner",
+            "export",
+            "--format",
+            "csv",
+            "--type",
+            "customer",
+            "--columns",
+            "email,company_name",
+        ])
+        .args(["--sync-state", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+    assert_eq!(summary["rows"], 4);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("email,company_name,sync_state\r\n"), "{text}");
+    assert_eq!(csv::Reader::from_reader(text.as_bytes()).records().count(), 4);
+
+    let bad = assert_cmd::Command::cargo_bin("partnerbook")
+        .unwrap()
+        .env("PARTNERBOOK_DB", dir.path().join("export.db"))
+        .args(["partner", "export", "--columns", "salary", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown column \"salary\""));
+}
