@@ -2,7 +2,7 @@
 // user has visited, until Save shows them all), unsaved-change tracking, and
 // the keyboard (Enter saves via the form's submit button, Esc cancels).
 
-import { $, $$, confirmDialog } from './dom.js';
+import { $, $$, confirmDialog, notice } from './dom.js';
 
 export class RecordForm {
   /**
@@ -91,6 +91,40 @@ export class RecordForm {
   }
 }
 
+/**
+ * Runs a save (`action`) for `form`; on success closes it, says `done` and calls
+ * `after`; on a validation error shows every field's message.
+ */
+export async function saveRecord(form, action, done, after) {
+  try {
+    await action();
+    form.close();
+    notice(done);
+    await after();
+  } catch (error) {
+    if (error.kind === 'validation') {
+      form.showAllErrors(error.fields);
+      notice('Please fix the highlighted fields.', true);
+    } else {
+      notice(error.message, true);
+    }
+  }
+}
+
+/** Asks first, then deletes like `saveRecord` saves. */
+export async function deleteRecord(form, name, action, done, after) {
+  const question = `Delete ${name}? It is removed here and, after the next sync, from the central system.`;
+  if (!(await confirmDialog(question, 'Delete'))) return;
+  try {
+    await action();
+    form.close();
+    notice(done);
+    await after();
+  } catch (error) {
+    notice(error.message, true);
+  }
+}
+
 /** The sync line inside a form: state, and the server's reason when it refused. */
 export function syncInfo(node, record) {
   if (!record) { node.hidden = true; return; }
@@ -107,4 +141,3 @@ export function syncInfo(node, record) {
   node.hidden = false;
 }
 
-export { $ };

@@ -1,8 +1,8 @@
 // The organizations screen: list, form and the contacts editor.
 
 import { call } from './api.js';
-import { $, $$, el, badge, confirmDialog, debounce, notice } from './dom.js';
-import { RecordForm, syncInfo } from './form.js';
+import { $, $$, el, badge, debounce, notice } from './dom.js';
+import { RecordForm, deleteRecord, saveRecord, syncInfo } from './form.js';
 import { refreshStatus } from './status.js';
 import { VirtualList } from './virtual-list.js';
 
@@ -121,37 +121,23 @@ function open(org) {
   $('#org-name').focus();
 }
 
-async function save(event) {
+function save(event) {
   event.preventDefault();
-  try {
-    if (editing) await call('update_organization', { key: editing.key, draft: draft() });
-    else await call('create_organization', { draft: draft() });
-    form.close();
-    notice('Organization saved.');
-    await reload();
-    refreshStatus();
-  } catch (error) {
-    if (error.kind === 'validation') {
-      form.showAllErrors(error.fields);
-      notice('Please fix the highlighted fields.', true);
-    } else {
-      notice(error.message, true);
-    }
-  }
+  const action = editing
+    ? () => call('update_organization', { key: editing.key, draft: draft() })
+    : () => call('create_organization', { draft: draft() });
+  return saveRecord(form, action, 'Organization saved.', afterChange);
 }
 
-async function remove() {
+function remove() {
   if (!editing) return;
-  if (!(await confirmDialog(`Delete ${editing.name}? It is removed here and, after the next sync, from the central system.`, 'Delete'))) return;
-  try {
-    await call('delete_organization', { key: editing.key });
-    form.close();
-    notice('Organization deleted.');
-    await reload();
-    refreshStatus();
-  } catch (error) {
-    notice(error.message, true);
-  }
+  const key = editing.key;
+  deleteRecord(form, editing.name, () => call('delete_organization', { key }), 'Organization deleted.', afterChange);
+}
+
+async function afterChange() {
+  await reload();
+  refreshStatus();
 }
 
 function loaded(total) {

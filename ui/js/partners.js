@@ -1,8 +1,8 @@
 // The partners screen: virtual list with search and filters, and the form.
 
 import { call } from './api.js';
-import { $, el, badge, confirmDialog, debounce, notice } from './dom.js';
-import { RecordForm, syncInfo } from './form.js';
+import { $, el, badge, debounce, notice } from './dom.js';
+import { RecordForm, deleteRecord, saveRecord, syncInfo } from './form.js';
 import { VirtualList } from './virtual-list.js';
 import { refreshStatus } from './status.js';
 
@@ -58,44 +58,23 @@ async function openByKey(item) {
   }
 }
 
-async function save(event) {
+function save(event) {
   event.preventDefault();
-  try {
-    if (editing) {
-      await call('update_partner', { key: editing.key, draft: draft() });
-    } else {
-      await call('create_partner', { draft: draft(), targetOrgId: null });
-    }
-    form.close();
-    notice('Partner saved.');
-    await reload();
-    refreshStatus();
-  } catch (error) {
-    if (error.kind === 'validation') {
-      form.showAllErrors(error.fields);
-      notice('Please fix the highlighted fields.', true);
-    } else {
-      notice(error.message, true);
-    }
-  }
+  const action = editing
+    ? () => call('update_partner', { key: editing.key, draft: draft() })
+    : () => call('create_partner', { draft: draft(), targetOrgId: null });
+  return saveRecord(form, action, 'Partner saved.', afterChange);
 }
 
-async function remove() {
+function remove() {
   if (!editing) return;
-  const ok = await confirmDialog(
-    `Delete ${editing.company_name}? It is removed here and, after the next sync, from the central system.`,
-    'Delete',
-  );
-  if (!ok) return;
-  try {
-    await call('delete_partner', { key: editing.key });
-    form.close();
-    notice('Partner deleted.');
-    await reload();
-    refreshStatus();
-  } catch (error) {
-    notice(error.message, true);
-  }
+  const key = editing.key;
+  deleteRecord(form, editing.company_name, () => call('delete_partner', { key }), 'Partner deleted.', afterChange);
+}
+
+async function afterChange() {
+  await reload();
+  refreshStatus();
 }
 
 function loaded(total) {
