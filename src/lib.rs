@@ -9,6 +9,7 @@ pub mod remote;
 pub mod secrets;
 pub mod settings;
 pub mod store;
+mod text_enum;
 pub mod validate;
 
 pub use model::*;

@@ -52,12 +52,12 @@ fn key(value: Value) -> Result<Uuid> {
 #[tauri::command]
 pub fn list_partners(state: State<'_, AppState>, query: Value) -> Result<Page<Partner>> {
     let query: PartnerQuery = parse("query", query)?;
-    Ok(state.store()?.list_partners(&query)?)
+    Ok(state.store().list_partners(&query)?)
 }
 
 #[tauri::command]
 pub fn get_partner(state: State<'_, AppState>, key: Value) -> Result<Partner> {
-    Ok(state.store()?.partner(self::key(key)?)?)
+    Ok(state.store().partner(self::key(key)?)?)
 }
 
 #[tauri::command]
@@ -73,29 +73,29 @@ pub fn create_partner(state: State<'_, AppState>, draft: Value, target_org_id: O
         None | Some(Value::Null) => None,
         Some(v) => Some(key(v)?),
     };
-    Ok(state.store()?.create_partner(&draft, target)?)
+    Ok(state.store().create_partner(&draft, target)?)
 }
 
 #[tauri::command]
 pub fn update_partner(state: State<'_, AppState>, key: Value, draft: Value) -> Result<Partner> {
     let draft: PartnerDraft = parse("draft", draft)?;
-    Ok(state.store()?.update_partner(self::key(key)?, &draft)?)
+    Ok(state.store().update_partner(self::key(key)?, &draft)?)
 }
 
 #[tauri::command]
 pub fn delete_partner(state: State<'_, AppState>, key: Value) -> Result<Partner> {
-    Ok(state.store()?.delete_partner(self::key(key)?)?)
+    Ok(state.store().delete_partner(self::key(key)?)?)
 }
 
 #[tauri::command]
 pub fn list_organizations(state: State<'_, AppState>, query: Value) -> Result<Page<Organization>> {
     let query: OrganizationQuery = parse("query", query)?;
-    Ok(state.store()?.list_organizations(&query)?)
+    Ok(state.store().list_organizations(&query)?)
 }
 
 #[tauri::command]
 pub fn get_organization(state: State<'_, AppState>, key: Value) -> Result<Organization> {
-    Ok(state.store()?.organization(self::key(key)?)?)
+    Ok(state.store().organization(self::key(key)?)?)
 }
 
 #[tauri::command]
@@ -107,18 +107,18 @@ pub fn validate_organization(draft: Value) -> Result<Vec<FieldError>> {
 #[tauri::command]
 pub fn create_organization(state: State<'_, AppState>, draft: Value) -> Result<Organization> {
     let draft: OrganizationDraft = parse("draft", draft)?;
-    Ok(state.store()?.create_organization(&draft)?)
+    Ok(state.store().create_organization(&draft)?)
 }
 
 #[tauri::command]
 pub fn update_organization(state: State<'_, AppState>, key: Value, draft: Value) -> Result<Organization> {
     let draft: OrganizationDraft = parse("draft", draft)?;
-    Ok(state.store()?.update_organization(self::key(key)?, &draft)?)
+    Ok(state.store().update_organization(self::key(key)?, &draft)?)
 }
 
 #[tauri::command]
 pub fn delete_organization(state: State<'_, AppState>, key: Value) -> Result<Organization> {
-    Ok(state.store()?.delete_organization(self::key(key)?)?)
+    Ok(state.store().delete_organization(self::key(key)?)?)
 }
 
 #[derive(Serialize)]
@@ -147,7 +147,7 @@ const SYNC_NOT_AVAILABLE: &str =
 
 #[tauri::command]
 pub fn status(state: State<'_, AppState>) -> Result<Status> {
-    let (pending_changes, oldest_pending_change) = state.store()?.outbox_summary()?;
+    let (pending_changes, oldest_pending_change) = state.store().outbox_summary()?;
     Ok(Status {
         pending_changes,
         oldest_pending_change,
@@ -209,7 +209,7 @@ fn settings_view(settings: RemoteSettings, secrets: &dyn SecretStore) -> Setting
 
 #[tauri::command]
 pub fn get_settings(state: State<'_, AppState>) -> Result<SettingsView> {
-    let settings = state.store()?.remote_settings()?;
+    let settings = state.store().remote_settings()?;
     Ok(settings_view(settings, state.secrets.as_ref()))
 }
 
@@ -235,7 +235,7 @@ pub fn save_settings(state: State<'_, AppState>, settings: Value) -> Result<Sett
             })
         })?;
     }
-    state.store()?.save_remote_settings(&valid)?;
+    state.store().save_remote_settings(&valid)?;
     Ok(settings_view(valid, secrets))
 }
 
@@ -247,7 +247,7 @@ pub struct ConnectionReport {
 
 #[tauri::command]
 pub async fn test_connection(state: State<'_, AppState>) -> Result<ConnectionReport> {
-    let settings = state.store()?.remote_settings()?;
+    let settings = state.store().remote_settings()?;
     let secret = |name| state.secrets.get(name).ok().flatten();
     let (client_secret, api_key) = (secret(SecretName::PartnersClientSecret), secret(SecretName::OrganizationsApiKey));
     let client = remote::http_client();

@@ -45,9 +45,10 @@ impl AppState {
         AppState { store: Mutex::new(store), secrets }
     }
 
-    /// The store; a panic in another command must not lock the user out.
-    pub fn store(&self) -> Result<MutexGuard<'_, Store>, commands::CommandError> {
-        Ok(self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    /// The store; a panic in another command must not lock the user out
+    /// (each store call is its own transaction, so the data stays consistent).
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -29,6 +29,9 @@ impl Drop for Guard {
 fn find_program(name: &str) -> PathBuf {
     let mut candidates: Vec<PathBuf> =
         std::env::var_os("PATH").map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect()).unwrap_or_default();
+    if let Some(cargo_home) = std::env::var_os("CARGO_HOME") {
+        candidates.push(Path::new(&cargo_home).join("bin").join(name));
+    }
     if let Some(home) = std::env::var_os("HOME") {
         candidates.push(Path::new(&home).join(".cargo/bin").join(name));
     }

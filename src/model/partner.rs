@@ -1,53 +1,18 @@
 //! Business partners, with exactly the fields and limits of the central API's `POST /partners`.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
 use super::SyncState;
+use crate::text_enum::text_enum;
 use crate::validate::{self, ValidationReport, rule_error};
 
 /// Largest `sales_amount` the API takes (a signed 32-bit integer).
 pub const MAX_SALES_AMOUNT: i64 = 2_147_483_647;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PartnerType {
-    Customer,
-    Supplier,
-}
-
-impl PartnerType {
-    pub const ALL: [PartnerType; 2] = [PartnerType::Customer, PartnerType::Supplier];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PartnerType::Customer => "customer",
-            PartnerType::Supplier => "supplier",
-        }
-    }
-}
-
-impl fmt::Display for PartnerType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for PartnerType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "customer" => Ok(PartnerType::Customer),
-            "supplier" => Ok(PartnerType::Supplier),
-            other => Err(format!("unknown partner type {other:?}: use customer or supplier")),
-        }
-    }
-}
+text_enum!(PartnerType("partner type") { Customer = "customer", Supplier = "supplier" });
 
 /// The six fields the central API takes, already validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

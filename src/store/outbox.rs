@@ -5,9 +5,6 @@
 //! place. A rejected entry is replaced by a new one at a new `seq`, so its
 //! `Idempotency-Key` (record key + seq) is never reused for a different body.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
@@ -15,30 +12,20 @@ use uuid::Uuid;
 
 use super::{Result, Store, json_at, opt_time, parse_text, parse_time, time_text, uuid_at};
 use crate::model::SyncState;
+use crate::text_enum::text_enum;
 
-macro_rules! text_enum {
-    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "lowercase")]
-        pub enum $name { $($variant),+ }
-        impl $name {
-            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text),+ } }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
-        }
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s { $($text => Ok($name::$variant),)+ other => Err(format!("unknown {}: {other:?}", stringify!($name))) }
-            }
-        }
-    };
-}
-
-text_enum!(Entity { Partner = "partner", Organization = "organization" });
-text_enum!(Op { Create = "create", Update = "update", Delete = "delete" });
-text_enum!(OutboxState { Pending = "pending", Rejected = "rejected" });
+text_enum!(
+    /// What a change is about.
+    Entity("entity") { Partner = "partner", Organization = "organization" }
+);
+text_enum!(
+    /// What a change does.
+    Op("change") { Create = "create", Update = "update", Delete = "delete" }
+);
+text_enum!(
+    /// A queued change is waiting, or the server refused it.
+    OutboxState("outbox state") { Pending = "pending", Rejected = "rejected" }
+);
 
 impl Entity {
     pub(crate) fn table(self) -> &'static str {
