@@ -265,7 +265,13 @@ pub fn export_partners(
 ) -> Result<u64, ExportError> {
     let io = |source| ExportError::Io { path: path.to_path_buf(), source };
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let temp = tempfile::Builder::new().prefix(".partnerbook-export-").suffix(".part").tempfile_in(dir).map_err(io)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".partnerbook-export-").suffix(".part");
+    // A temporary file is private (0600) by default; the export is the user's
+    // document, so create it like any other file (0666 less the umask).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let temp = builder.tempfile_in(dir).map_err(io)?;
     let total = store.count_partners(query)?;
     let columns = options.resolved_columns();
     let mut done = 0u64;

@@ -131,6 +131,21 @@ fn jsonl_has_one_object_per_partner_with_chosen_columns() {
     }
 }
 
+/// The export is the user's document: created like any file they make (umask applies), not private like a temp file.
+#[cfg(unix)]
+#[test]
+fn the_export_gets_ordinary_file_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store_with_hostile_rows(dir.path());
+    let ordinary = dir.path().join("ordinary.txt");
+    std::fs::write(&ordinary, "x").unwrap();
+    let path = dir.path().join("partners.csv");
+    export_partners(&store, &PartnerQuery::default(), &ExportOptions::default(), &path, |_| true).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), mode(&ordinary));
+}
+
 #[test]
 fn exports_what_the_list_shows() {
     let dir = tempfile::tempdir().unwrap();
