@@ -3,6 +3,7 @@
 //! build on this crate alone.
 
 pub mod export;
+pub mod import;
 pub mod model;
 pub mod paths;
 pub mod remote;

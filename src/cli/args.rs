@@ -63,6 +63,16 @@ pub enum PartnerCommand {
     Delete { id: String },
     /// Export the partners a search selects to CSV, XLSX or JSON Lines
     Export(PartnerExportArgs),
+    /// Import partners from a CSV or XLSX file with a header row (columns matched by name)
+    Import {
+        file: PathBuf,
+        /// Only check: report every row's errors and likely duplicates, write nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Write the refused rows, with row number and reason, to this CSV file
+        #[arg(long, value_name = "FILE")]
+        rejects: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,8 @@ pub enum CliError {
     Read { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Export(partnerbook::export::ExportError),
+    #[error(transparent)]
+    Import(partnerbook::import::ImportError),
     #[error("No database path: set --db or PARTNERBOOK_DB (the platform has no app-data directory).")]
     NoDatabasePath,
 }
@@ -118,6 +120,11 @@ fn partner(store: &mut Store, cmd: PartnerCommand, json: bool) -> Result<()> {
             print::partner_saved(&partner, "Added", json);
         }
         PartnerCommand::Export(a) => export(store, a, json)?,
+        PartnerCommand::Import { file, dry_run, rejects } => {
+            let report = partnerbook::import::import_partners(store, &file, dry_run, rejects.as_deref())
+                .map_err(CliError::Import)?;
+            print::import_report(&report, dry_run, json);
+        }
         PartnerCommand::List(a) => {
             let query = PartnerQuery {
                 search: a.search,

@@ -247,3 +247,24 @@ pub fn info(store: &Store, as_json: bool) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+pub fn import_report(report: &partnerbook::import::ImportReport, dry_run: bool, as_json: bool) {
+    if as_json {
+        return json(report);
+    }
+    for row in report.rows.iter().filter(|r| r.status != "ok") {
+        let why = match &row.duplicate_of {
+            Some(original) => format!("looks like a duplicate of {original}"),
+            None => row.errors.iter().map(|e| safe(&e.message)).collect::<Vec<_>>().join(" "),
+        };
+        println!("row {:>6}  {:<9}  {why}", row.row, row.status);
+    }
+    let verb = if dry_run { "would import" } else { "imported" };
+    println!(
+        "{} valid, {} invalid, {} duplicate; {verb} {}.",
+        report.valid,
+        report.invalid,
+        report.duplicates,
+        if dry_run { report.valid } else { report.imported }
+    );
+}

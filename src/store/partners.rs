@@ -108,29 +108,21 @@ impl Store {
     /// Validates and saves a new partner with its outbox entry, in one transaction.
     pub fn create_partner(&mut self, draft: &PartnerDraft, target_org_id: Option<Uuid>) -> Result<Partner> {
         let fields = draft.validate_fields()?;
-        let key = Uuid::now_v7();
-        let now = time_text(&super::now());
         let tx = self.write()?;
-        tx.prepare_cached(
-            "INSERT INTO partners (key, target_org_id, company_name, sales_amount, partner_type, email, frequency,
-                                   payment_terms, sync_state, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9)",
-        )?
-        .execute(params![
-            key.to_string(),
-            target_org_id.map(|t| t.to_string()),
-            fields.company_name,
-            fields.sales_amount,
-            fields.partner_type.as_str(),
-            fields.email,
-            fields.frequency,
-            fields.payment_terms,
-            now,
-        ])?;
-        outbox::enqueue(&tx, Entity::Partner, key, Op::Create, &payload(&fields))?;
+        let key = insert(&tx, &fields, target_org_id, &time_text(&super::now()))?;
         let partner = get(&tx, key)?.expect("inserted above");
         tx.commit()?;
         Ok(partner)
+    }
+
+    /// Saves many already-validated partners, each with its outbox entry, in one
+    /// transaction: all of them or none. Returns their keys in order.
+    pub fn create_partners(&mut self, all: &[PartnerFields], target_org_id: Option<Uuid>) -> Result<Vec<Uuid>> {
+        let now = time_text(&super::now());
+        let tx = self.write()?;
+        let keys = all.iter().map(|fields| insert(&tx, fields, target_org_id, &now)).collect::<Result<Vec<_>>>()?;
+        tx.commit()?;
+        Ok(keys)
     }
 
     /// Replaces a partner's fields with a validated draft. Saving unchanged
@@ -280,6 +272,34 @@ impl Selection {
         let direction = if query.descending { "DESC" } else { "ASC" };
         format!("{} ORDER BY {} {direction}, p.rowid {direction}", self.from_filter, query.sort.column())
     }
+}
+
+/// Inserts one partner and queues its create.
+fn insert(
+    tx: &rusqlite::Transaction<'_>,
+    fields: &PartnerFields,
+    target_org_id: Option<Uuid>,
+    now: &str,
+) -> Result<Uuid> {
+    let key = Uuid::now_v7();
+    tx.prepare_cached(
+        "INSERT INTO partners (key, target_org_id, company_name, sales_amount, partner_type, email, frequency,
+                               payment_terms, sync_state, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9)",
+    )?
+    .execute(params![
+        key.to_string(),
+        target_org_id.map(|t| t.to_string()),
+        fields.company_name,
+        fields.sales_amount,
+        fields.partner_type.as_str(),
+        fields.email,
+        fields.frequency,
+        fields.payment_terms,
+        now,
+    ])?;
+    outbox::enqueue(tx, Entity::Partner, key, Op::Create, &payload(fields))?;
+    Ok(key)
 }
 
 fn get(conn: &rusqlite::Connection, key: Uuid) -> Result<Option<Partner>> {

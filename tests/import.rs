@@ -1,0 +1,159 @@
+//! Import: the export's own files round-trip exactly (hostile values too); a
+//! mixed file writes exactly its valid, non-duplicate rows; a dry run writes nothing.
+
+use partnerbook::export::{ExportFormat, ExportOptions, export_partners};
+use partnerbook::import::{ImportError, import_partners};
+use partnerbook::store::PartnerQuery;
+use partnerbook::{PartnerDraft, PartnerFields, Store};
+
+const HOSTILE: [&str; 7] = [
+    "=HYPERLINK(\"http://evil.example\",\"click\")",
+    "+SUM(1,2)",
+    "'=already quoted",
+    "quote \" and, comma; semicolon",
+    "line\nbreak\r\nCRLF",
+    "emoji 😀 株式会社",
+    "@cmd",
+];
+
+fn draft(name: &str, i: usize) -> PartnerDraft {
+    PartnerDraft {
+        company_name: name.into(),
+        sales_amount: (i * 1_000_003 % 2_147_483_647).to_string(),
+        partner_type: if i % 2 == 0 { "customer" } else { "supplier" }.into(),
+        email: format!("p{i}@hostile.example"),
+        frequency: format!("-{}", "f".repeat(29)),
+        payment_terms: "=".repeat(50),
+    }
+}
+
+fn all_fields(store: &Store) -> Vec<PartnerFields> {
+    let mut out = Vec::new();
+    store
+        .for_each_partner(&PartnerQuery::default(), |p| -> Result<(), partnerbook::StoreError> {
+            out.push(p.fields);
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+#[test]
+fn export_then_import_gives_identical_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut source = Store::open(dir.path().join("source.db")).unwrap();
+    for (i, name) in HOSTILE.iter().enumerate() {
+        source.create_partner(&draft(name, i), None).unwrap();
+    }
+    source.create_partner(&draft(&"W".repeat(100), 99), None).unwrap();
+    let expected = all_fields(&source);
+
+    for (name, options) in [
+        ("plain.csv", ExportOptions::default()),
+        ("excel.csv", ExportOptions { semicolon: true, bom: true, sync_state: true, ..Default::default() }),
+        ("sheet.xlsx", ExportOptions { format: ExportFormat::Xlsx, ..Default::default() }),
+    ] {
+        let file = dir.path().join(name);
+        export_partners(&source, &PartnerQuery::default(), &options, &file, |_| true).unwrap();
+        let mut target = Store::open(dir.path().join(format!("{name}.db"))).unwrap();
+        let report = import_partners(&mut target, &file, false, None).unwrap();
+        assert_eq!((report.valid, report.invalid, report.duplicates), (expected.len() as u64, 0, 0), "{name}");
+        assert_eq!(report.imported, expected.len() as u64);
+        assert_eq!(all_fields(&target), expected, "{name} did not round-trip");
+        assert_eq!(target.outbox().unwrap().len(), expected.len(), "each import queues its create");
+    }
+}
+
+#[test]
+fn a_mixed_file_writes_exactly_the_valid_unique_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("mixed.db")).unwrap();
+    store.create_partner(&draft("Existing Co", 1), None).unwrap(); // email p1@hostile.example
+    let file = dir.path().join("mixed.csv");
+    std::fs::write(
+        &file,
+        "email,company_name,sales_amount,partner_type,frequency,payment_terms,notes\n\
+         new1@x.example,Fresh One,10,customer,monthly,net 30,ignored column\n\
+         bad-email,Broken,-5,vendor,monthly,net 30,\n\
+         P1@HOSTILE.EXAMPLE,Other name,10,customer,monthly,net 30,\n\
+         new2@x.example,  existing   co ,10,supplier,weekly,net 15,\n\
+         new3@x.example,Fresh Three,10,supplier,weekly,net 15,\n\
+         new3@x.example,Fresh Three again,10,supplier,weekly,net 15,\n\
+         ,,,,,,\n\
+         new4@x.example,fresh   ONE,10,customer,monthly,net 30,\n",
+    )
+    .unwrap();
+    let rejects = dir.path().join("rejects.csv");
+
+    let dry = import_partners(&mut store, &file, true, Some(&rejects)).unwrap();
+    assert_eq!((dry.valid, dry.invalid, dry.duplicates, dry.imported), (2, 1, 4, 0));
+    assert_eq!(store.record_counts().unwrap().0, 1, "a dry run writes nothing");
+    let statuses: Vec<(u64, &str)> = dry.rows.iter().map(|r| (r.row, r.status)).collect();
+    assert_eq!(
+        statuses,
+        [(2, "ok"), (3, "invalid"), (4, "duplicate"), (5, "duplicate"), (6, "ok"), (7, "duplicate"), (9, "duplicate")]
+    );
+    let invalid_fields: Vec<&str> = dry.rows[1].errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(invalid_fields, ["sales_amount", "partner_type", "email"]);
+    assert!(dry.rows[2].duplicate_of.as_deref().unwrap().starts_with("existing partner"));
+    assert_eq!(dry.rows[5].duplicate_of.as_deref(), Some("row 6"));
+    assert_eq!(dry.rows[6].duplicate_of.as_deref(), Some("row 2"), "same name ignoring case and spacing");
+
+    let written = std::fs::read_to_string(&rejects).unwrap();
+    let rejected: Vec<csv::StringRecord> =
+        csv::Reader::from_reader(written.as_bytes()).records().map(|r| r.unwrap()).collect();
+    assert_eq!(rejected.len(), 5);
+    assert_eq!(&rejected[0][0], "3");
+    assert!(rejected[0][7].contains("Sales amount must be between 0 and 2147483647."), "{written}");
+
+    let done = import_partners(&mut store, &file, false, None).unwrap();
+    assert_eq!(done.imported, 2);
+    let mut names: Vec<String> = all_fields(&store).into_iter().map(|f| f.company_name).collect();
+    names.sort();
+    assert_eq!(names, ["Existing Co", "Fresh One", "Fresh Three"]);
+    // Importing the same file again: everything is now a duplicate.
+    let again = import_partners(&mut store, &file, false, None).unwrap();
+    assert_eq!((again.valid, again.imported), (0, 0));
+}
+
+#[test]
+fn a_file_without_the_required_columns_is_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("x.db")).unwrap();
+    let file = dir.path().join("wrong.csv");
+    std::fs::write(&file, "name,email\nAcme,a@acme.example\n").unwrap();
+    let err = import_partners(&mut store, &file, false, None).unwrap_err();
+    assert!(matches!(err, ImportError::MissingColumn { .. }), "{err:?}");
+    assert!(err.to_string().contains("no column company_name"), "{err}");
+    assert_eq!(store.record_counts().unwrap().0, 0);
+}
+
+#[test]
+fn the_command_line_imports_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.csv");
+    std::fs::write(
+        &file,
+        "company_name;sales_amount;partner_type;email;frequency;payment_terms\n\
+         Acme;100;customer;a@acme.example;monthly;net 30\n\
+         ;x;customer;b@acme.example;monthly;net 30\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        assert_cmd::Command::cargo_bin("partnerbook")
+            .unwrap()
+            .env("PARTNERBOOK_DB", dir.path().join("cli.db"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["partner", "import", file.to_str().unwrap(), "--dry-run"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.contains("row      3  invalid    Company name is required."), "{text}");
+    assert!(text.contains("1 valid, 1 invalid, 0 duplicate; would import 1."), "{text}");
+    let out = run(&["--json", "partner", "import", file.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["imported"], 1);
+    assert_eq!(report["rows"][1]["errors"][1]["field"], "sales_amount");
+}
