@@ -1,4 +1,4 @@
-//! Partner lists to CSV, XLSX and JSON Lines.
+//! Partner and organization lists to CSV, XLSX and JSON Lines.
 //!
 //! Rows stream from SQLite to the file one at a time (memory stays flat
 //! whatever the list's size), the file is written under a temporary name in
@@ -12,12 +12,13 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Partner;
-use crate::store::{PartnerQuery, Store, StoreError};
+use crate::store::{OrganizationQuery, PartnerQuery, Store, StoreError};
+use crate::{Contact, Organization, Partner};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
+    #[default]
     Csv,
     Xlsx,
     Jsonl,
@@ -149,6 +150,7 @@ impl FromStr for PartnerColumn {
 enum Cell {
     Text(String),
     Integer(i64),
+    Number(f64),
     Time(chrono::DateTime<chrono::Utc>),
     Empty,
 }
@@ -158,6 +160,7 @@ impl Cell {
         match self {
             Cell::Text(t) => t,
             Cell::Integer(i) => i.to_string(),
+            Cell::Number(n) => n.to_string(),
             Cell::Time(t) => crate::store::time_text(&t),
             Cell::Empty => String::new(),
         }
@@ -261,7 +264,262 @@ pub fn export_partners(
     query: &PartnerQuery,
     options: &ExportOptions,
     path: &Path,
-    mut progress: impl FnMut(Progress) -> bool,
+    progress: impl FnMut(Progress) -> bool,
+) -> Result<u64, ExportError> {
+    let columns = options.resolved_columns();
+    let headers: Vec<Column> = columns.iter().map(|c| Column::new(c.name(), c.width())).collect();
+    let total = store.count_partners(query)?;
+    let layout = FileLayout { format: options.format, semicolon: options.semicolon, bom: options.bom };
+    write_file(path, layout, "Partners", &headers, total, progress, |out| {
+        store.for_each_partner(query, |p| -> Result<(), ExportError> {
+            out.row(columns.iter().map(|c| c.value(&p)))?;
+            out.record_done()
+        })
+    })
+}
+
+/// How an organization's contacts are laid out in an export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactLayout {
+    /// One row per organization, with `contact_1_first_name`, `contact_2_first_name`, .. columns.
+    #[default]
+    Columns,
+    /// One row per contact, the organization's fields repeated on each.
+    Rows,
+}
+
+impl FromStr for ContactLayout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "columns" | "flat" | "flattened" => Ok(ContactLayout::Columns),
+            "rows" | "row-per-contact" => Ok(ContactLayout::Rows),
+            other => Err(format!("unknown contact layout {other:?}: use columns or rows")),
+        }
+    }
+}
+
+/// What to export of organizations and how.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrganizationExportOptions {
+    pub format: ExportFormat,
+    pub contacts: ContactLayout,
+    /// Adds a `sync_state` column.
+    pub sync_state: bool,
+    pub semicolon: bool,
+    pub bom: bool,
+}
+
+/// An organization's own columns, in the API's order.
+const ORG_COLUMNS: [(&str, f64); 16] = [
+    ("key", 38.0),
+    ("name", 36.0),
+    ("type", 8.0),
+    ("address", 36.0),
+    ("address2", 24.0),
+    ("city", 20.0),
+    ("province", 16.0),
+    ("postal", 12.0),
+    ("country", 8.0),
+    ("phone", 18.0),
+    ("billing_email", 30.0),
+    ("office_id", 16.0),
+    ("linked_to", 16.0),
+    ("description", 40.0),
+    ("latitude", 12.0),
+    ("longitude", 12.0),
+];
+const CONTACT_COLUMNS: [(&str, f64); 5] =
+    [("first_name", 18.0), ("last_name", 18.0), ("email", 30.0), ("phone", 18.0), ("work_phone", 18.0)];
+
+fn org_cells(o: &Organization) -> impl Iterator<Item = Cell> + '_ {
+    let f = &o.fields;
+    let opt = |v: &Option<String>| v.clone().map(Cell::Text).unwrap_or(Cell::Empty);
+    let coordinate = |v: Option<f64>| v.map(Cell::Number).unwrap_or(Cell::Empty);
+    [
+        Cell::Text(o.key.to_string()),
+        Cell::Text(f.name.clone()),
+        Cell::Text(f.org_type.code().to_string()),
+        Cell::Text(f.address.clone()),
+        opt(&f.address2),
+        opt(&f.city),
+        opt(&f.province),
+        opt(&f.postal),
+        Cell::Text(f.country.clone()),
+        Cell::Text(f.phone.clone()),
+        opt(&f.billing_email),
+        opt(&f.office_id),
+        opt(&f.linked_to),
+        opt(&f.description),
+        coordinate(f.location.map(|l| l.latitude)),
+        coordinate(f.location.map(|l| l.longitude)),
+    ]
+    .into_iter()
+}
+
+fn contact_cells(c: &Contact) -> [Cell; 5] {
+    let opt = |v: &Option<String>| v.clone().map(Cell::Text).unwrap_or(Cell::Empty);
+    [Cell::Text(c.first_name.clone()), opt(&c.last_name), opt(&c.email), opt(&c.phone), opt(&c.work_phone)]
+}
+
+/// Exports the organizations `query` selects (paging ignored) with their
+/// contacts, as [`export_partners`] does partners: streamed, neutralised, and
+/// written under a temporary name until complete. Progress counts organizations.
+pub fn export_organizations(
+    store: &Store,
+    query: &OrganizationQuery,
+    options: &OrganizationExportOptions,
+    path: &Path,
+    progress: impl FnMut(Progress) -> bool,
+) -> Result<u64, ExportError> {
+    let (total, most_contacts) = store.count_organizations(query)?;
+    let mut headers: Vec<Column> = ORG_COLUMNS.iter().map(|&(name, width)| Column::new(name, width)).collect();
+    match options.contacts {
+        ContactLayout::Rows => {
+            headers.extend(CONTACT_COLUMNS.iter().map(|&(name, width)| Column::new(format!("contact_{name}"), width)))
+        }
+        ContactLayout::Columns => headers.extend((1..=most_contacts).flat_map(|n| {
+            CONTACT_COLUMNS.iter().map(move |&(name, width)| Column::new(format!("contact_{n}_{name}"), width))
+        })),
+    }
+    if options.sync_state {
+        headers.push(Column::new("sync_state", 10.0));
+    }
+    let state = |o: &Organization| options.sync_state.then(|| Cell::Text(o.sync_state.as_str().to_string()));
+    let layout = FileLayout { format: options.format, semicolon: options.semicolon, bom: options.bom };
+    write_file(path, layout, "Organizations", &headers, total, progress, |out| {
+        store.for_each_organization(query, |o| -> Result<(), ExportError> {
+            match options.contacts {
+                ContactLayout::Rows => {
+                    for c in &o.fields.contacts {
+                        out.row(org_cells(&o).chain(contact_cells(c)).chain(state(&o)))?;
+                    }
+                }
+                ContactLayout::Columns => {
+                    let blank = (o.fields.contacts.len()..most_contacts).flat_map(|_| [(); 5].map(|_| Cell::Empty));
+                    let contacts = o.fields.contacts.iter().flat_map(contact_cells);
+                    out.row(org_cells(&o).chain(contacts).chain(blank).chain(state(&o)))?;
+                }
+            }
+            out.record_done()
+        })
+    })
+}
+
+/// A header cell and its spreadsheet width, in characters.
+struct Column {
+    name: std::borrow::Cow<'static, str>,
+    width: f64,
+}
+
+impl Column {
+    fn new(name: impl Into<std::borrow::Cow<'static, str>>, width: f64) -> Column {
+        Column { name: name.into(), width }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FileLayout {
+    format: ExportFormat,
+    semicolon: bool,
+    bom: bool,
+}
+
+/// The open export file, in one of the three formats.
+enum Table<'f> {
+    Csv(csv::Writer<BufWriter<&'f std::fs::File>>),
+    Jsonl { file: BufWriter<&'f std::fs::File>, names: Vec<String> },
+    Xlsx { workbook: rust_xlsxwriter::Workbook, row: u32, formats: XlsxFormats },
+}
+
+struct XlsxFormats {
+    money: rust_xlsxwriter::Format,
+    number: rust_xlsxwriter::Format,
+    when: rust_xlsxwriter::Format,
+}
+
+/// Where rows go, and the progress bookkeeping of an export.
+struct Rows<'f, P> {
+    table: Table<'f>,
+    path: &'f Path,
+    record: Vec<String>,
+    done: u64,
+    total: u64,
+    progress: P,
+}
+
+impl<P: FnMut(Progress) -> bool> Rows<'_, P> {
+    fn io(&self, source: std::io::Error) -> ExportError {
+        ExportError::Io { path: self.path.to_path_buf(), source }
+    }
+
+    fn row(&mut self, cells: impl Iterator<Item = Cell>) -> Result<(), ExportError> {
+        match &mut self.table {
+            Table::Csv(csv) => {
+                self.record.clear();
+                self.record.extend(cells.map(|c| neutralise_cell(&c.into_text()).into_owned()));
+                csv.write_record(&self.record)?;
+            }
+            Table::Jsonl { file, names } => {
+                let mut line = serde_json::Map::new();
+                for (name, cell) in names.iter().zip(cells) {
+                    let value = match cell {
+                        Cell::Integer(i) => serde_json::Value::from(i),
+                        Cell::Number(n) => serde_json::Value::from(n),
+                        Cell::Empty => serde_json::Value::Null,
+                        other => serde_json::Value::String(other.into_text()),
+                    };
+                    line.insert(name.clone(), value);
+                }
+                let written = serde_json::to_writer(&mut *file, &line).map_err(std::io::Error::from);
+                if let Err(e) = written.and_then(|()| file.write_all(b"\n")) {
+                    return Err(self.io(e));
+                }
+            }
+            Table::Xlsx { workbook, row, formats } => {
+                *row += 1;
+                let sheet = workbook.worksheet_from_index(0)?;
+                for (col, cell) in cells.enumerate() {
+                    let col = col as u16;
+                    // Strings are stored as text cells, never as formulas: no neutralising needed.
+                    match cell {
+                        Cell::Text(t) => sheet.write_string(*row, col, t)?,
+                        Cell::Integer(n) => sheet.write_number_with_format(*row, col, n as f64, &formats.money)?,
+                        Cell::Number(n) => sheet.write_number_with_format(*row, col, n, &formats.number)?,
+                        Cell::Time(t) => {
+                            let date = rust_xlsxwriter::ExcelDateTime::from_timestamp(t.timestamp())?;
+                            sheet.write_datetime_with_format(*row, col, &date, &formats.when)?
+                        }
+                        Cell::Empty => sheet,
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts one record; every thousand, reports progress and honours a cancel.
+    fn record_done(&mut self) -> Result<(), ExportError> {
+        self.done += 1;
+        if self.done % PROGRESS_EVERY == 0 && !(self.progress)(Progress { done: self.done, total: self.total }) {
+            return Err(ExportError::Cancelled);
+        }
+        Ok(())
+    }
+}
+
+/// Writes a whole export: a temporary file beside `path`, the header, the
+/// rows `fill` produces, then an atomic rename. Returns the records written.
+fn write_file<P: FnMut(Progress) -> bool>(
+    path: &Path,
+    layout: FileLayout,
+    sheet_name: &str,
+    columns: &[Column],
+    total: u64,
+    progress: P,
+    fill: impl FnOnce(&mut Rows<'_, P>) -> Result<(), ExportError>,
 ) -> Result<u64, ExportError> {
     let io = |source| ExportError::Io { path: path.to_path_buf(), source };
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -272,92 +530,56 @@ pub fn export_partners(
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
     let temp = builder.tempfile_in(dir).map_err(io)?;
-    let total = store.count_partners(query)?;
-    let columns = options.resolved_columns();
-    let mut done = 0u64;
-    let mut tick = |done: u64| -> Result<(), ExportError> {
-        if done % PROGRESS_EVERY == 0 && !progress(Progress { done, total }) {
-            return Err(ExportError::Cancelled);
-        }
-        Ok(())
-    };
 
-    match options.format {
-        ExportFormat::Csv => {
-            let mut file = BufWriter::with_capacity(1 << 16, temp.as_file());
-            if options.bom {
-                file.write_all("\u{feff}".as_bytes()).map_err(io)?;
-            }
-            let mut csv = csv::WriterBuilder::new()
-                .delimiter(if options.semicolon { b';' } else { b',' })
-                .terminator(csv::Terminator::CRLF)
-                .from_writer(file);
-            csv.write_record(columns.iter().map(|c| c.name()))?;
-            let mut record: Vec<String> = Vec::with_capacity(columns.len());
-            store.for_each_partner(query, |p| -> Result<(), ExportError> {
-                record.clear();
-                record.extend(columns.iter().map(|c| neutralise_cell(&c.value(&p).into_text()).into_owned()));
-                csv.write_record(&record)?;
-                done += 1;
-                tick(done)
-            })?;
-            csv.into_inner().map_err(|e| io(e.into_error()))?.flush().map_err(io)?;
-        }
-        ExportFormat::Jsonl => {
-            let mut file = BufWriter::with_capacity(1 << 16, temp.as_file());
-            store.for_each_partner(query, |p| -> Result<(), ExportError> {
-                let mut line = serde_json::Map::new();
-                for c in &columns {
-                    let value = match c.value(&p) {
-                        Cell::Integer(i) => serde_json::Value::from(i),
-                        Cell::Empty => serde_json::Value::Null,
-                        other => serde_json::Value::String(other.into_text()),
-                    };
-                    line.insert(c.name().to_string(), value);
+    // The writers borrow the temporary file: done with them before it is renamed.
+    let done = {
+        let table = match layout.format {
+            ExportFormat::Csv => {
+                let mut file = BufWriter::with_capacity(1 << 16, temp.as_file());
+                if layout.bom {
+                    file.write_all("\u{feff}".as_bytes()).map_err(io)?;
                 }
-                serde_json::to_writer(&mut file, &line).map_err(|e| io(e.into()))?;
-                file.write_all(b"\n").map_err(io)?;
-                done += 1;
-                tick(done)
-            })?;
-            file.flush().map_err(io)?;
-        }
-        ExportFormat::Xlsx => {
-            use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
-            let mut workbook = Workbook::new();
-            let header = Format::new().set_bold();
-            let money = Format::new().set_num_format("#,##0");
-            let when = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
-            let sheet = workbook.add_worksheet_with_constant_memory()?;
-            sheet.set_name("Partners")?;
-            for (i, c) in columns.iter().enumerate() {
-                sheet.set_column_width(i as u16, c.width())?;
-                sheet.write_string_with_format(0, i as u16, c.name(), &header)?;
+                let mut csv = csv::WriterBuilder::new()
+                    .delimiter(if layout.semicolon { b';' } else { b',' })
+                    .terminator(csv::Terminator::CRLF)
+                    .from_writer(file);
+                csv.write_record(columns.iter().map(|c| c.name.as_ref()))?;
+                Table::Csv(csv)
             }
-            sheet.set_freeze_panes(1, 0)?;
-            let mut row = 0u32;
-            store.for_each_partner(query, |p| -> Result<(), ExportError> {
-                row += 1;
+            ExportFormat::Jsonl => Table::Jsonl {
+                file: BufWriter::with_capacity(1 << 16, temp.as_file()),
+                names: columns.iter().map(|c| c.name.to_string()).collect(),
+            },
+            ExportFormat::Xlsx => {
+                use rust_xlsxwriter::{Format, Workbook};
+                let mut workbook = Workbook::new();
+                let header = Format::new().set_bold();
+                let sheet = workbook.add_worksheet_with_constant_memory()?;
+                sheet.set_name(sheet_name)?;
                 for (i, c) in columns.iter().enumerate() {
-                    let col = i as u16;
-                    // Strings are stored as text cells, never as formulas: no neutralising needed.
-                    match c.value(&p) {
-                        Cell::Text(t) => sheet.write_string(row, col, t)?,
-                        Cell::Integer(n) => sheet.write_number_with_format(row, col, n as f64, &money)?,
-                        Cell::Time(t) => {
-                            let date = ExcelDateTime::from_timestamp(t.timestamp())?;
-                            sheet.write_datetime_with_format(row, col, &date, &when)?
-                        }
-                        Cell::Empty => sheet,
-                    };
+                    sheet.set_column_width(i as u16, c.width)?;
+                    sheet.write_string_with_format(0, i as u16, c.name.as_ref(), &header)?;
                 }
-                done += 1;
-                tick(done)
-            })?;
-            workbook.save(temp.path())?;
+                sheet.set_freeze_panes(1, 0)?;
+                let formats = XlsxFormats {
+                    money: Format::new().set_num_format("#,##0"),
+                    number: Format::new().set_num_format("0.000000"),
+                    when: Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
+                };
+                Table::Xlsx { workbook, row: 0, formats }
+            }
+        };
+        let mut rows = Rows { table, path, record: Vec::with_capacity(columns.len()), done: 0, total, progress };
+        fill(&mut rows)?;
+        let Rows { table, done, mut progress, .. } = rows;
+        match table {
+            Table::Csv(csv) => csv.into_inner().map_err(|e| io(e.into_error()))?.flush().map_err(io)?,
+            Table::Jsonl { mut file, .. } => file.flush().map_err(io)?,
+            Table::Xlsx { mut workbook, .. } => workbook.save(temp.path())?,
         }
-    }
-    progress(Progress { done, total });
+        progress(Progress { done, total });
+        done
+    };
     temp.as_file().sync_all().map_err(io)?;
     temp.persist(path).map_err(|e| io(e.error))?;
     Ok(done)

@@ -230,3 +230,72 @@ fn the_command_line_exports_with_filters_and_columns() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown column \"salary\""));
 }
+
+fn org_draft(name: &str, contacts: &[&str]) -> partnerbook::OrganizationDraft {
+    serde_json::from_value(serde_json::json!({
+        "name": name,
+        "type": "F",
+        "address": "1 Main St",
+        "country": "VN",
+        "phone": "+84 1",
+        "location": {"latitude": 10.5, "longitude": -20.25},
+        "contacts": contacts.iter().map(|c| serde_json::json!({"firstName": c, "email": "c@acme.example"})).collect::<Vec<_>>(),
+    }))
+    .unwrap()
+}
+
+#[test]
+fn organizations_export_with_contacts_as_columns_or_rows() {
+    use partnerbook::export::{ContactLayout, OrganizationExportOptions, export_organizations};
+    use partnerbook::store::OrganizationQuery;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("orgs.db")).unwrap();
+    store.create_organization(&org_draft("=Alpha, \"Ltd\"", &["Ann", "+Bob", "Cy"])).unwrap();
+    store.create_organization(&org_draft("Beta", &["Dee"])).unwrap();
+
+    let columns = dir.path().join("orgs.csv");
+    let options = OrganizationExportOptions { sync_state: true, ..Default::default() };
+    let n = export_organizations(&store, &OrganizationQuery::default(), &options, &columns, |_| true).unwrap();
+    assert_eq!(n, 2);
+    let mut reader = csv::Reader::from_path(&columns).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    assert_eq!(&headers[1], "name");
+    assert!(headers.iter().any(|h| h == "contact_3_work_phone"), "three contact groups: {headers:?}");
+    assert!(!headers.iter().any(|h| h == "contact_4_first_name"));
+    assert_eq!(headers.iter().last(), Some("sync_state"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    assert_eq!(&rows[0][col("name")], "'=Alpha, \"Ltd\"", "neutralised, quotes and comma kept");
+    assert_eq!(&rows[0][col("contact_2_first_name")], "'+Bob");
+    assert_eq!(&rows[0][col("latitude")], "10.5");
+    assert_eq!(&rows[1][col("contact_1_first_name")], "Dee");
+    assert_eq!(&rows[1][col("contact_2_first_name")], "", "a shorter contact list leaves blanks");
+    assert_eq!(&rows[1][col("sync_state")], "pending");
+
+    let per_contact = dir.path().join("contacts.xlsx");
+    let options = OrganizationExportOptions {
+        format: ExportFormat::Xlsx,
+        contacts: ContactLayout::Rows,
+        ..Default::default()
+    };
+    let n = export_organizations(&store, &OrganizationQuery::default(), &options, &per_contact, |_| true).unwrap();
+    assert_eq!(n, 2, "progress and the count are in organizations");
+    let mut book: Xlsx<_> = open_workbook(&per_contact).unwrap();
+    let range = book.worksheet_range("Organizations").unwrap();
+    let rows: Vec<_> = range.rows().collect();
+    assert_eq!(rows.len(), 1 + 4, "header and one row per contact");
+    assert_eq!(rows[0][16], Data::String("contact_first_name".into()));
+    let names: Vec<String> = rows[1..].iter().map(|r| r[16].to_string()).collect();
+    assert_eq!(names, ["Ann", "+Bob", "Cy", "Dee"], "XLSX text cells are stored verbatim");
+    assert_eq!(rows[1][14], Data::Float(10.5));
+
+    let filtered = dir.path().join("beta.jsonl");
+    let query = OrganizationQuery { search: Some("bet".into()), ..Default::default() };
+    let options = OrganizationExportOptions { format: ExportFormat::Jsonl, ..Default::default() };
+    assert_eq!(export_organizations(&store, &query, &options, &filtered, |_| true).unwrap(), 1);
+    let line: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&filtered).unwrap().trim()).unwrap();
+    assert_eq!(line["name"], "Beta");
+    assert_eq!(line["longitude"], -20.25);
+    assert_eq!(line["contact_1_first_name"], "Dee");
+}

@@ -75,14 +75,30 @@ pub enum PartnerCommand {
     },
 }
 
+/// Where and how an export is written (shared by partners and organizations).
 #[derive(Debug, Args)]
-pub struct PartnerExportArgs {
+pub struct ExportFileArgs {
     /// csv, xlsx or jsonl
     #[arg(long, default_value = "csv")]
     pub format: String,
     /// File to write (replaced only once the export is complete)
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Add a sync_state column, so readers see what is not yet on the central API
+    #[arg(long)]
+    pub sync_state: bool,
+    /// CSV: separate cells with ";" (what spreadsheets expect in many countries)
+    #[arg(long)]
+    pub semicolon: bool,
+    /// CSV: start with a UTF-8 byte-order mark (for older Excel)
+    #[arg(long)]
+    pub bom: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PartnerExportArgs {
+    #[command(flatten)]
+    pub file: ExportFileArgs,
     /// Only partners matching this type-ahead search
     #[arg(long, short)]
     pub search: Option<String>,
@@ -98,15 +114,27 @@ pub struct PartnerExportArgs {
     /// Columns, in order [default: company_name,sales_amount,partner_type,email,frequency,payment_terms]
     #[arg(long, value_delimiter = ',', value_name = "A,B,C")]
     pub columns: Vec<String>,
-    /// Add a sync_state column, so readers see what is not yet on the central API
+}
+
+#[derive(Debug, Args)]
+pub struct OrgExportArgs {
+    #[command(flatten)]
+    pub file: ExportFileArgs,
+    /// Only organizations matching this type-ahead search (name, billing email, city)
+    #[arg(long, short)]
+    pub search: Option<String>,
+    /// F, S, B, R or V
+    #[arg(long = "type")]
+    pub org_type: Option<String>,
+    /// ISO country code
     #[arg(long)]
-    pub sync_state: bool,
-    /// CSV: separate cells with ";" (what spreadsheets expect in many countries)
-    #[arg(long)]
-    pub semicolon: bool,
-    /// CSV: start with a UTF-8 byte-order mark (for older Excel)
-    #[arg(long)]
-    pub bom: bool,
+    pub country: Option<String>,
+    /// Only records in this sync state: pending, synced, rejected, conflict
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
+    /// Contacts as numbered columns on one row per organization, or one row per contact
+    #[arg(long, default_value = "columns", value_name = "columns|rows")]
+    pub contacts: String,
 }
 
 /// The six partner fields; each optional so that every missing one is reported at once.
@@ -186,6 +214,8 @@ pub enum OrgCommand {
     },
     /// Delete an organization (the delete is synced too)
     Delete { id: String },
+    /// Export the organizations a search selects, with their contacts, to CSV, XLSX or JSON Lines
+    Export(OrgExportArgs),
 }
 
 #[derive(Debug, Args)]

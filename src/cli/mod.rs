@@ -6,7 +6,7 @@ mod print;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use partnerbook::export::ExportOptions;
+use partnerbook::export::{ExportError, ExportOptions, OrganizationExportOptions, Progress};
 use partnerbook::store::{ErrorBody, OrganizationQuery, PartnerQuery, PartnerSort};
 use partnerbook::{
     Contact, FieldError, LocationDraft, OrganizationDraft, PartnerDraft, PartnerPatch, Store, StoreError, SyncState,
@@ -192,7 +192,6 @@ fn parse_target_org(text: Option<String>) -> Result<Option<Uuid>> {
 
 /// `partner export`: what `partner list` would show, to a file, with progress on a terminal.
 fn export(store: &Store, a: PartnerExportArgs, json: bool) -> Result<()> {
-    use std::io::IsTerminal;
     let query = PartnerQuery {
         search: a.search,
         partner_type: parse_partner_type(a.partner_type)?,
@@ -201,7 +200,7 @@ fn export(store: &Store, a: PartnerExportArgs, json: bool) -> Result<()> {
         ..PartnerQuery::default()
     };
     let options = ExportOptions {
-        format: a.format.parse().map_err(CliError::Usage)?,
+        format: a.file.format.parse().map_err(CliError::Usage)?,
         columns: a
             .columns
             .iter()
@@ -209,12 +208,46 @@ fn export(store: &Store, a: PartnerExportArgs, json: bool) -> Result<()> {
             .map(|c| c.parse())
             .collect::<std::result::Result<_, _>>()
             .map_err(CliError::Usage)?,
-        sync_state: a.sync_state,
-        semicolon: a.semicolon,
-        bom: a.bom,
+        sync_state: a.file.sync_state,
+        semicolon: a.file.semicolon,
+        bom: a.file.bom,
     };
+    with_progress(&a.file.out, json, "partner", |progress| {
+        partnerbook::export::export_partners(store, &query, &options, &a.file.out, progress)
+    })
+}
+
+/// `org export`: what `org list` would show, with contacts as columns or rows.
+fn export_orgs(store: &Store, a: OrgExportArgs, json: bool) -> Result<()> {
+    let query = OrganizationQuery {
+        search: a.search,
+        org_type: a.org_type.map(|t| t.trim().parse()).transpose().map_err(CliError::Usage)?,
+        country: a.country,
+        sync_state: parse_state(a.state)?,
+        ..OrganizationQuery::default()
+    };
+    let options = OrganizationExportOptions {
+        format: a.file.format.parse().map_err(CliError::Usage)?,
+        contacts: a.contacts.parse().map_err(CliError::Usage)?,
+        sync_state: a.file.sync_state,
+        semicolon: a.file.semicolon,
+        bom: a.file.bom,
+    };
+    with_progress(&a.file.out, json, "organization", |progress| {
+        partnerbook::export::export_organizations(store, &query, &options, &a.file.out, progress)
+    })
+}
+
+/// Runs an export, showing progress when stderr is a terminal, then says what was written.
+fn with_progress(
+    out: &std::path::Path,
+    json: bool,
+    noun: &str,
+    run: impl FnOnce(&mut dyn FnMut(Progress) -> bool) -> std::result::Result<u64, ExportError>,
+) -> Result<()> {
+    use std::io::IsTerminal;
     let show_progress = std::io::stderr().is_terminal();
-    let rows = partnerbook::export::export_partners(store, &query, &options, &a.out, |p| {
+    let rows = run(&mut |p: Progress| {
         if show_progress && p.total > 0 {
             eprint!("\rExporting… {}/{} ({}%)", p.done, p.total, p.done * 100 / p.total);
         }
@@ -225,9 +258,9 @@ fn export(store: &Store, a: PartnerExportArgs, json: bool) -> Result<()> {
         eprintln!();
     }
     if json {
-        println!("{}", serde_json::json!({ "rows": rows, "file": a.out }));
+        println!("{}", serde_json::json!({ "rows": rows, "file": out }));
     } else {
-        println!("Exported {rows} partner{} to {}.", if rows == 1 { "" } else { "s" }, a.out.display());
+        println!("Exported {rows} {noun}{} to {}.", if rows == 1 { "" } else { "s" }, out.display());
     }
     Ok(())
 }
@@ -267,6 +300,7 @@ fn org(store: &mut Store, cmd: OrgCommand, json: bool) -> Result<()> {
             let org = store.update_organization(key, &draft)?;
             print::organization_saved(&org, "Saved", json);
         }
+        OrgCommand::Export(a) => export_orgs(store, a, json)?,
         OrgCommand::Delete { id } => {
             let key = store.resolve_organization_key(&id)?;
             let org = store.delete_organization(key)?;

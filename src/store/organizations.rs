@@ -243,54 +243,90 @@ impl Store {
 
     /// A page of organizations with their contacts, sorted by name.
     pub fn list_organizations(&self, query: &OrganizationQuery) -> Result<Page<Organization>> {
-        let mut from = String::from("FROM organizations o");
-        let mut conditions: Vec<&str> = Vec::new();
-        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-        if let Some(fts) = query.search.as_deref().and_then(super::search::prefix_query) {
-            from.push_str(" JOIN organizations_fts f ON f.rowid = o.rowid");
-            conditions.push("organizations_fts MATCH ?");
-            args.push(Box::new(fts));
-        }
-        if !query.include_deleted {
-            conditions.push("o.deleted_at IS NULL");
-        }
-        if let Some(t) = query.org_type {
-            conditions.push("o.org_type = ?");
-            args.push(Box::new(t.code()));
-        }
-        if let Some(country) = &query.country {
-            conditions.push("o.country = ?");
-            args.push(Box::new(country.trim().to_uppercase()));
-        }
-        if let Some(state) = query.sync_state {
-            conditions.push("o.sync_state = ?");
-            args.push(Box::new(state.as_str()));
-        }
-        let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
-        let arg_refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
-        let total: i64 = self
-            .conn
-            .prepare_cached(&format!("SELECT count(*) {from}{filter}"))?
-            .query_row(&arg_refs[..], |r| r.get(0))?;
-        let direction = if query.descending { "DESC" } else { "ASC" };
-        let sql = format!(
-            "SELECT {COLUMNS} {from}{filter} ORDER BY o.name COLLATE NOCASE {direction}, o.rowid {direction} LIMIT {} OFFSET {}",
-            query.limit, query.offset
-        );
-        let rows = self
-            .conn
-            .prepare_cached(&sql)?
-            .query_map(&arg_refs[..], org_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let items = rows
-            .into_iter()
-            .map(|(rowid, mut org)| {
-                org.fields.contacts = contacts_of(&self.conn, rowid)?;
-                Ok(org)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Page { items, total: total as u64, limit: query.limit, offset: query.offset })
+        let (total, _) = self.count_organizations(query)?;
+        let mut items = Vec::with_capacity(query.limit as usize);
+        self.each_organization(query, Some((query.limit, query.offset)), |org| {
+            items.push(org);
+            Ok::<_, StoreError>(())
+        })?;
+        Ok(Page { items, total, limit: query.limit, offset: query.offset })
     }
+
+    /// How many organizations `query` selects (paging ignored), and the most contacts any of them has.
+    pub fn count_organizations(&self, query: &OrganizationQuery) -> Result<(u64, usize)> {
+        let (from_filter, args) = selection(query);
+        let arg_refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+        let sql = format!(
+            "SELECT count(*), coalesce(max((SELECT count(*) FROM contacts c WHERE c.org_rowid = o.rowid)), 0) {from_filter}"
+        );
+        let (total, most): (i64, i64) =
+            self.conn.prepare_cached(&sql)?.query_row(&arg_refs[..], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok((total as u64, most as usize))
+    }
+
+    /// Calls `each` with every organization `query` selects (paging ignored), in
+    /// list order, one at a time: for exports of any size.
+    pub fn for_each_organization<E: From<StoreError>>(
+        &self,
+        query: &OrganizationQuery,
+        each: impl FnMut(Organization) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        self.each_organization(query, None, each)
+    }
+
+    fn each_organization<E: From<StoreError>>(
+        &self,
+        query: &OrganizationQuery,
+        page: Option<(u32, u64)>,
+        mut each: impl FnMut(Organization) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let (from_filter, args) = selection(query);
+        let arg_refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+        let direction = if query.descending { "DESC" } else { "ASC" };
+        let limit = page.map(|(limit, offset)| format!(" LIMIT {limit} OFFSET {offset}")).unwrap_or_default();
+        let sql = format!(
+            "SELECT {COLUMNS} {from_filter} ORDER BY o.name COLLATE NOCASE {direction}, o.rowid {direction}{limit}"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(StoreError::from)?;
+        let mut rows = stmt.query(&arg_refs[..]).map_err(StoreError::from)?;
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            let (rowid, mut org) = org_from_row(row).map_err(StoreError::from)?;
+            org.fields.contacts = contacts_of(&self.conn, rowid)?;
+            each(org)?;
+        }
+        Ok(())
+    }
+}
+
+/// The `FROM .. WHERE ..` an organization query selects, with its arguments.
+fn selection(query: &OrganizationQuery) -> (String, Vec<Box<dyn ToSql>>) {
+    let mut from = String::from("FROM organizations o");
+    let mut conditions: Vec<&str> = Vec::new();
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    if let Some(fts) = query.search.as_deref().and_then(super::search::prefix_query) {
+        from.push_str(" JOIN organizations_fts f ON f.rowid = o.rowid");
+        conditions.push("organizations_fts MATCH ?");
+        args.push(Box::new(fts));
+    }
+    if !query.include_deleted {
+        conditions.push("o.deleted_at IS NULL");
+    }
+    if let Some(t) = query.org_type {
+        conditions.push("o.org_type = ?");
+        args.push(Box::new(t.code()));
+    }
+    if let Some(country) = &query.country {
+        conditions.push("o.country = ?");
+        args.push(Box::new(country.trim().to_uppercase()));
+    }
+    if let Some(state) = query.sync_state {
+        conditions.push("o.sync_state = ?");
+        args.push(Box::new(state.as_str()));
+    }
+    if !conditions.is_empty() {
+        from = format!("{from} WHERE {}", conditions.join(" AND "));
+    }
+    (from, args)
 }
 
 fn get(conn: &Connection, key: Uuid) -> Result<Option<Organization>> {
