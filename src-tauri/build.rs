@@ -20,6 +20,10 @@ const COMMANDS: &[&str] = &[
     "get_settings",
     "save_settings",
     "test_connection",
+    "export_partners",
+    "export_organizations",
+    "cancel_export",
+    "import_partners",
 ];
 
 fn main() {

@@ -10,6 +10,7 @@ pub mod remote;
 pub mod secrets;
 pub mod settings;
 pub mod store;
+pub mod sync;
 mod text_enum;
 pub mod validate;
 

@@ -17,6 +17,8 @@ pub struct PartnersApiSettings {
     pub requester_org_id: Option<Uuid>,
     /// Connected organizations the user may act for (`Target-Organization-ID`).
     pub target_org_ids: Vec<Uuid>,
+    /// The server offers `PUT`/`DELETE /partners/{id}`, which the vendor does not document.
+    pub assumed_ops: bool,
 }
 
 /// The organizations API (Inspectorio style: `apiKey` header).
@@ -51,6 +53,7 @@ pub struct PartnersApiDraft {
     pub client_secret: Option<String>,
     pub requester_org_id: String,
     pub target_org_ids: Vec<String>,
+    pub assumed_ops: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +142,7 @@ impl RemoteSettingsDraft {
                     client_id: self.partners.client_id.trim().to_string(),
                     requester_org_id,
                     target_org_ids,
+                    assumed_ops: self.partners.assumed_ops,
                 },
                 organizations: OrganizationsApiSettings { base_url: orgs_url },
             })
@@ -179,5 +183,32 @@ mod tests {
         let r = draft.validate().unwrap_err();
         let fields: Vec<_> = r.fields.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["partners.base_url", "partners.requester_org_id", "partners.target_org_ids"]);
+    }
+}
+
+impl RemoteSettings {
+    /// What sync needs from these settings and the two secrets; an API with
+    /// something missing is left out (its changes wait).
+    pub fn sync_config(&self, client_secret: Option<String>, api_key: Option<String>) -> crate::sync::SyncConfig {
+        use crate::sync::client::{OrganizationsConfig, PartnersConfig};
+        let p = &self.partners;
+        let partners = match (p.base_url.is_empty(), p.client_id.is_empty(), client_secret, p.requester_org_id) {
+            (false, false, Some(secret), Some(requester)) if !secret.is_empty() => Some(PartnersConfig {
+                base_url: p.base_url.clone(),
+                client_id: p.client_id.clone(),
+                client_secret: secret,
+                requester_org_id: requester,
+                target_org_ids: p.target_org_ids.clone(),
+                assumed_ops: p.assumed_ops,
+            }),
+            _ => None,
+        };
+        let organizations = match (self.organizations.base_url.is_empty(), api_key) {
+            (false, Some(key)) if !key.is_empty() => {
+                Some(OrganizationsConfig { base_url: self.organizations.base_url.clone(), api_key: key })
+            }
+            _ => None,
+        };
+        crate::sync::SyncConfig { partners, organizations, ..Default::default() }
     }
 }

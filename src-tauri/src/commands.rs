@@ -1,15 +1,19 @@
 //! The IPC commands: each parses its input, calls the core, and returns data or
 //! a structured error `{kind, message, fields}`. No business rule lives here.
 
+use std::sync::atomic::Ordering;
+
+use partnerbook::export::{self, ExportError, ExportOptions, OrganizationExportOptions, Progress};
+use partnerbook::import::{self, ImportError, ImportReport};
 use partnerbook::remote::{self, ConnectionCheck};
 use partnerbook::secrets::{Availability, SecretName, SecretStore};
 use partnerbook::settings::{RemoteSettings, RemoteSettingsDraft};
 use partnerbook::store::{ErrorBody, OrganizationQuery, Page, PartnerQuery};
-use partnerbook::{FieldError, Organization, OrganizationDraft, Partner, PartnerDraft, StoreError};
+use partnerbook::{FieldError, Organization, OrganizationDraft, Partner, PartnerDraft, Store, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tauri::State;
+use tauri::{Emitter, State};
 use uuid::Uuid;
 
 use crate::AppState;
@@ -256,4 +260,87 @@ pub async fn test_connection(state: State<'_, AppState>) -> Result<ConnectionRep
         remote::check_organizations(&client, &settings.organizations, api_key.as_deref()),
     );
     Ok(ConnectionReport { partners, organizations })
+}
+
+/// Where an export or import file is, as the save/open dialog gave it.
+fn file_path(value: Value) -> Result<std::path::PathBuf> {
+    let text: String = parse("path", value)?;
+    if text.trim().is_empty() {
+        return Err(CommandError::new("bad_request", "Choose a file first."));
+    }
+    Ok(std::path::PathBuf::from(text))
+}
+
+/// Runs an export on its own connection, off the UI thread, telling the
+/// window its progress (`export-progress`) so large lists show a bar.
+async fn run_export<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    export: impl FnOnce(&Store, &mut dyn FnMut(Progress) -> bool) -> std::result::Result<u64, ExportError> + Send + 'static,
+) -> Result<u64> {
+    let db = state.db_path.clone();
+    let cancel = state.export_cancel.clone();
+    cancel.store(false, Ordering::SeqCst);
+    tauri::async_runtime::spawn_blocking(move || {
+        let store = Store::open(&db)?;
+        export(&store, &mut |p: Progress| {
+            let _ = app.emit("export-progress", p);
+            !cancel.load(Ordering::SeqCst)
+        })
+        .map_err(|e| match e {
+            ExportError::Store(e) => CommandError::from(e),
+            ExportError::Cancelled => CommandError::new("cancelled", e.to_string()),
+            other => CommandError::new("io", other.to_string()),
+        })
+    })
+    .await
+    .map_err(|e| CommandError::new("internal", format!("The export stopped unexpectedly: {e}")))?
+}
+
+#[tauri::command]
+pub async fn export_partners<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    query: Value,
+    options: Value,
+    path: Value,
+) -> Result<u64> {
+    let query: PartnerQuery = parse("query", query)?;
+    let options: ExportOptions = parse("options", options)?;
+    let path = file_path(path)?;
+    run_export(app, state, move |store, progress| export::export_partners(store, &query, &options, &path, progress))
+        .await
+}
+
+#[tauri::command]
+pub async fn export_organizations<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    query: Value,
+    options: Value,
+    path: Value,
+) -> Result<u64> {
+    let query: OrganizationQuery = parse("query", query)?;
+    let options: OrganizationExportOptions = parse("options", options)?;
+    let path = file_path(path)?;
+    run_export(app, state, move |store, progress| {
+        export::export_organizations(store, &query, &options, &path, progress)
+    })
+    .await
+}
+
+/// Stops a running export; it leaves no file behind.
+#[tauri::command]
+pub fn cancel_export(state: State<'_, AppState>) {
+    state.export_cancel.store(true, Ordering::SeqCst);
+}
+
+#[tauri::command]
+pub fn import_partners(state: State<'_, AppState>, path: Value, dry_run: Value) -> Result<ImportReport> {
+    let path = file_path(path)?;
+    let dry_run: bool = parse("dryRun", dry_run)?;
+    import::import_partners(&mut state.store(), &path, dry_run, None).map_err(|e| match e {
+        ImportError::Store(e) => CommandError::from(e),
+        other => CommandError::new("import", other.to_string()),
+    })
 }

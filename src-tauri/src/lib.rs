@@ -4,7 +4,8 @@
 pub mod commands;
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use partnerbook::Store;
 use partnerbook::secrets::{KeychainSecrets, MemorySecrets, SecretStore};
@@ -32,17 +33,25 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::get_settings,
         commands::save_settings,
         commands::test_connection,
+        commands::export_partners,
+        commands::export_organizations,
+        commands::cancel_export,
+        commands::import_partners,
     ])
 }
 
 pub struct AppState {
     store: Mutex<Store>,
     pub secrets: Box<dyn SecretStore>,
+    /// The database file, for work that reads on its own connection (exports).
+    pub db_path: PathBuf,
+    /// Set by `cancel_export`; the running export stops at its next progress tick.
+    pub export_cancel: Arc<AtomicBool>,
 }
 
 impl AppState {
-    pub fn new(store: Store, secrets: Box<dyn SecretStore>) -> Self {
-        AppState { store: Mutex::new(store), secrets }
+    pub fn new(store: Store, db_path: PathBuf, secrets: Box<dyn SecretStore>) -> Self {
+        AppState { store: Mutex::new(store), secrets, db_path, export_cancel: Arc::default() }
     }
 
     /// The store; a panic in another command must not lock the user out
@@ -84,13 +93,14 @@ pub fn run() {
             }
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             let path = database_path(app);
             let store = Store::open(&path).map_err(|e| {
                 tracing::error!(path = %path.display(), "cannot open the database: {e}");
                 e
             })?;
-            app.manage(AppState::new(store, secret_store()));
+            app.manage(AppState::new(store, path, secret_store()));
             Ok(())
         })
         .run(tauri::generate_context!("../tauri.conf.json"))

@@ -66,6 +66,8 @@ fn free_port() -> u16 {
 struct App {
     client: Client,
     shots: PathBuf,
+    /// A folder of the test's own for files the app writes (exports).
+    files: PathBuf,
 }
 
 impl App {
@@ -182,7 +184,7 @@ async fn desktop_end_to_end() {
             Err(e) => panic!("no WebDriver session with the app: {e}"),
         }
     };
-    let app = App { client, shots };
+    let app = App { client, shots, files: home.path().to_path_buf() };
     // Run the steps in a task so that a failed step still leaves a screenshot behind.
     let steps = app.clone();
     let outcome = tokio::spawn(async move { scenario(&steps).await }).await;
@@ -323,6 +325,31 @@ async fn scenario(app: &App) {
     assert_eq!(app.visible_rows().await, ["Acme Corporation"]);
     app.fill("#partner-search", "").await;
     app.until("search to clear", "document.querySelectorAll('#partner-list .partner-row').length === 2").await;
+
+    // Export: the dialog offers the formats; the native save dialog cannot be
+    // driven through WebDriver, so the file is written through the same IPC
+    // command the dialog's path goes to, from inside the page.
+    app.click("#partner-export").await;
+    app.until("the export dialog", "document.querySelector('#export-dialog').open").await;
+    assert!(app.text("#export-what").await.starts_with("2 partners"));
+    app.shot("04-export-dialog").await;
+    app.click("#export-cancel").await;
+    app.until("the export dialog to close", "!document.querySelector('#export-dialog').open").await;
+    let out = app.files.join("partners.csv");
+    let rows = app
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             window.__TAURI__.core.invoke('export_partners', {query: {}, options: {format: 'csv'}, path: arguments[0]})
+               .then(done, (e) => done('error: ' + JSON.stringify(e)));",
+            vec![json!(out)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows, json!(2), "{rows}");
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert!(csv.contains("Acme Corporation,15000,customer,orders@acme.example,monthly,net 30"), "{csv}");
+    assert!(csv.contains(HOSTILE_NAME), "{csv}");
 
     // Delete asks first.
     app.click(&format!("#partner-list .partner-row[data-key='{key}']")).await;

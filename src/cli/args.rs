@@ -37,6 +37,56 @@ pub enum Command {
     Outbox(OutboxCommand),
     /// Where the database is, its schema version and what it holds
     Info,
+    /// Send waiting changes to the central APIs and bring theirs in
+    Sync(SyncArgs),
+    /// Fields changed here and on the server since the last sync
+    Conflicts,
+    /// Settle a record's conflicts: keep your values or take the server's
+    Resolve {
+        /// The record's key (or a unique prefix)
+        key: String,
+        /// Keep the local values (they are sent to the server)
+        #[arg(long, conflicts_with = "theirs", required_unless_present = "theirs")]
+        mine: bool,
+        /// Take the server's values
+        #[arg(long)]
+        theirs: bool,
+    },
+}
+
+/// Settings come from the database (set in the app); these variables override
+/// them: PARTNERBOOK_PARTNERS_URL, PARTNERBOOK_CLIENT_ID, PARTNERBOOK_CLIENT_SECRET,
+/// PARTNERBOOK_REQUESTER_ORG, PARTNERBOOK_TARGET_ORGS (comma-separated),
+/// PARTNERBOOK_ASSUMED_OPS (1 if the server offers partner update/delete),
+/// PARTNERBOOK_ORGS_URL, PARTNERBOOK_ORGS_API_KEY.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// One run, then exit (the default)
+    #[arg(long, conflicts_with = "watch")]
+    pub once: bool,
+    /// Keep running: sync every --interval seconds
+    #[arg(long)]
+    pub watch: bool,
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub interval: u64,
+    /// Requests in flight at once
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// How long one run waits for changes backing off after a failure
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub wait: u64,
+    /// First retry delay in milliseconds (doubles per attempt)
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub retry_base_ms: u64,
+    /// Longest retry delay in milliseconds
+    #[arg(long, default_value_t = 300_000, value_name = "MS")]
+    pub retry_cap_ms: u64,
+    /// Per-request timeout in seconds
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub timeout: u64,
+    /// Only send; do not read the server's records
+    #[arg(long)]
+    pub no_pull: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,12 +2,13 @@
 
 pub mod args;
 mod print;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use partnerbook::export::{ExportError, ExportOptions, OrganizationExportOptions, Progress};
-use partnerbook::store::{ErrorBody, OrganizationQuery, PartnerQuery, PartnerSort};
+use partnerbook::store::{ErrorBody, OrganizationQuery, PartnerQuery, PartnerSort, Resolution};
 use partnerbook::{
     Contact, FieldError, LocationDraft, OrganizationDraft, PartnerDraft, PartnerPatch, Store, StoreError, SyncState,
     ValidationReport,
@@ -33,6 +34,8 @@ pub enum CliError {
     Import(partnerbook::import::ImportError),
     #[error("No database path: set --db or PARTNERBOOK_DB (the platform has no app-data directory).")]
     NoDatabasePath,
+    #[error(transparent)]
+    Sync(#[from] partnerbook::sync::SyncFailure),
 }
 
 impl CliError {
@@ -85,6 +88,25 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Info => {
             print::info(&store, json)?;
+            Ok(())
+        }
+        Command::Sync(a) => sync::run(&mut store, a, json),
+        Command::Conflicts => {
+            print::conflicts(&store.conflicts()?, json);
+            Ok(())
+        }
+        Command::Resolve { key, mine, theirs: _ } => {
+            let (entity, key) = match store.resolve_partner_key(&key) {
+                Ok(k) => (partnerbook::store::Entity::Partner, k),
+                Err(_) => (partnerbook::store::Entity::Organization, store.resolve_organization_key(&key)?),
+            };
+            let choice = if mine { Resolution::Mine } else { Resolution::Theirs };
+            let state = store.resolve_conflicts(entity, key, |_| choice)?;
+            if json {
+                println!("{}", serde_json::json!({"key": key, "sync_state": state}));
+            } else {
+                println!("Resolved; the record is now {}.", state.as_str());
+            }
             Ok(())
         }
     }

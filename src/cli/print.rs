@@ -268,3 +268,25 @@ pub fn import_report(report: &partnerbook::import::ImportReport, dry_run: bool, 
         if dry_run { report.valid } else { report.imported }
     );
 }
+
+pub fn conflicts(conflicts: &[partnerbook::store::Conflict], as_json: bool) {
+    if as_json {
+        return json(conflicts);
+    }
+    if conflicts.is_empty() {
+        println!("No conflicts.");
+        return;
+    }
+    println!("{}  {}  {}  MINE → THEIRS", cell("ENTITY", 12), cell("RECORD", 13), cell("FIELD", 20));
+    for c in conflicts {
+        println!(
+            "{}  {}  {}  {} → {}",
+            cell(c.entity.as_str(), 12),
+            short(&c.record_key),
+            cell(&c.field, 20),
+            safe(&c.local.to_string()),
+            safe(&c.remote.to_string())
+        );
+    }
+    println!("Settle with: partnerbook resolve RECORD --mine | --theirs");
+}

@@ -7,6 +7,7 @@ mod outbox;
 mod partners;
 mod search;
 mod settings;
+mod sync;
 
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
@@ -21,12 +22,17 @@ use uuid::Uuid;
 pub use organizations::OrganizationQuery;
 pub use outbox::{Entity, Op, OutboxEntry, OutboxState};
 pub use partners::{PartnerQuery, PartnerSort};
+pub use sync::{Conflict, Due, Pulled, Resolution};
+pub(crate) use sync::org_map as sync_org_map;
 
 use crate::validate::ValidationReport;
 
 /// The schema, one numbered file per version, embedded in the binary.
-const MIGRATION_SQL: &[&str] =
-    &[include_str!("../../migrations/0001_initial.sql"), include_str!("../../migrations/0002_settings.sql")];
+const MIGRATION_SQL: &[&str] = &[
+    include_str!("../../migrations/0001_initial.sql"),
+    include_str!("../../migrations/0002_settings.sql"),
+    include_str!("../../migrations/0003_sync.sql"),
+];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =
     LazyLock::new(|| Migrations::new(MIGRATION_SQL.iter().map(|sql| M::up(sql)).collect()));

@@ -350,3 +350,40 @@ fn live(conn: &Connection, key: Uuid) -> Result<Organization> {
         None => Ok(org),
     }
 }
+
+/// An organization's fields and contacts, deleted or not.
+pub(super) fn fields_of(conn: &Connection, key: Uuid) -> Result<OrganizationFields> {
+    Ok(get(conn, key)?.ok_or_else(|| StoreError::NotFound { kind: "organization", key: key.to_string() })?.fields)
+}
+
+/// Writes fields that came from the server (a pull), queueing nothing.
+pub(super) fn set_fields(tx: &Transaction<'_>, key: Uuid, fields: &OrganizationFields) -> Result<()> {
+    let p = field_params(fields);
+    let rowid: i64 = tx
+        .prepare_cached(
+            "UPDATE organizations SET name = ?2, org_type = ?3, address = ?4, address2 = ?5, city = ?6, province = ?7,
+                    postal = ?8, country = ?9, phone = ?10, billing_email = ?11, office_id = ?12, linked_to = ?13,
+                    description = ?14, latitude = ?15, longitude = ?16
+             WHERE key = ?1 RETURNING rowid",
+        )?
+        .query_row(
+            params![
+                key.to_string(),
+                p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12],
+                fields.location.map(|l| l.latitude),
+                fields.location.map(|l| l.longitude),
+            ],
+            |r| r.get(0),
+        )?;
+    write_contacts(tx, rowid, &fields.contacts)
+}
+
+/// An organization first seen on the server: stored as synced under its own id.
+pub(super) fn insert_synced(tx: &Transaction<'_>, key: Uuid, fields: &OrganizationFields, now: &str) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO organizations (key, name, org_type, address, country, phone, sync_state, created_at, updated_at)
+         VALUES (?1, '', 'F', '', '--', '', 'synced', ?2, ?2)",
+    )?
+    .execute(params![key.to_string(), now])?;
+    set_fields(tx, key, fields)
+}

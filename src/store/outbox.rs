@@ -165,7 +165,19 @@ pub(crate) fn refresh_sync_state(tx: &Transaction<'_>, entity: Entity, key: Uuid
     Ok(state.parse().unwrap_or(SyncState::Pending))
 }
 
+/// One change by its seq.
+pub(crate) fn entry(conn: &rusqlite::Connection, seq: i64) -> Result<Option<OutboxEntry>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE seq = ?1"))?
+        .query_row([seq], entry_from_row)
+        .optional()?)
+}
+
 impl Store {
+    pub fn outbox_entry(&self, seq: i64) -> Result<Option<OutboxEntry>> {
+        entry(&self.conn, seq)
+    }
+
     /// Every waiting change, oldest first.
     pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
         let mut stmt = self.conn.prepare_cached(&format!("SELECT {COLUMNS} FROM outbox ORDER BY seq"))?;

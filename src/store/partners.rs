@@ -317,3 +317,54 @@ fn live(conn: &rusqlite::Connection, key: Uuid) -> Result<Partner> {
         None => Ok(partner),
     }
 }
+
+/// A partner's six fields, deleted or not.
+pub(super) fn fields_of(conn: &rusqlite::Connection, key: Uuid) -> Result<PartnerFields> {
+    Ok(get(conn, key)?.ok_or_else(|| StoreError::NotFound { kind: "partner", key: key.to_string() })?.fields)
+}
+
+/// Writes fields that came from the server (a pull), queueing nothing.
+pub(super) fn set_fields(tx: &rusqlite::Transaction<'_>, key: Uuid, f: &PartnerFields) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE partners SET company_name = ?2, sales_amount = ?3, partner_type = ?4, email = ?5, frequency = ?6,
+                             payment_terms = ?7
+         WHERE key = ?1",
+    )?
+    .execute(params![
+        key.to_string(),
+        f.company_name,
+        f.sales_amount,
+        f.partner_type.as_str(),
+        f.email,
+        f.frequency,
+        f.payment_terms
+    ])?;
+    Ok(())
+}
+
+/// A partner first seen on the server: stored as synced, with nothing to send.
+pub(super) fn insert_synced(
+    tx: &rusqlite::Transaction<'_>,
+    fields: &PartnerFields,
+    target_org_id: Option<Uuid>,
+    now: &str,
+) -> Result<Uuid> {
+    let key = Uuid::now_v7();
+    tx.prepare_cached(
+        "INSERT INTO partners (key, target_org_id, company_name, sales_amount, partner_type, email, frequency,
+                               payment_terms, sync_state, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'synced', ?9, ?9)",
+    )?
+    .execute(params![
+        key.to_string(),
+        target_org_id.map(|t| t.to_string()),
+        fields.company_name,
+        fields.sales_amount,
+        fields.partner_type.as_str(),
+        fields.email,
+        fields.frequency,
+        fields.payment_terms,
+        now,
+    ])?;
+    Ok(key)
+}

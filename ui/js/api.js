@@ -18,3 +18,9 @@ export async function call(command, args = {}) {
     return Promise.reject({ kind: 'error', message: String(error), fields: [] });
   }
 }
+
+/** Subscribes to an event from Rust; resolves with a function that unsubscribes. */
+export async function listen(event, handler) {
+  if (!available || !tauri.event) return () => {};
+  return tauri.event.listen(event, (e) => handler(e.payload));
+}

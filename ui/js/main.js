@@ -6,6 +6,7 @@ import { initOrganizations, reload as reloadOrganizations } from './organization
 import { initPartners, reload as reloadPartners } from './partners.js';
 import { initSettings, loadSettings } from './settings.js';
 import { initStatus } from './status.js';
+import { initTransfer } from './transfer.js';
 
 const SCREENS = {
   partners: reloadPartners,
@@ -27,6 +28,7 @@ if (!available) {
 } else {
   for (const name of Object.keys(SCREENS)) $(`#nav-${name}`).addEventListener('click', () => show(name));
   initStatus();
+  initTransfer();
   initSettings();
   initOrganizations();
   initPartners();

@@ -4,6 +4,7 @@ import { call } from './api.js';
 import { $, $$, el, badge, debounce, notice } from './dom.js';
 import { RecordForm, deleteRecord, saveRecord, syncInfo } from './form.js';
 import { refreshStatus } from './status.js';
+import { openExport } from './transfer.js';
 import { VirtualList } from './virtual-list.js';
 
 const FIELDS = ['name', 'type', 'address', 'address2', 'city', 'province', 'postal', 'country', 'phone',
@@ -140,7 +141,14 @@ async function afterChange() {
   refreshStatus();
 }
 
+function query(offset, limit) {
+  return { search: $('#org-search').value.trim() || null, org_type: $('#org-type-filter').value || null, limit, offset };
+}
+
+let shown = 0; // how many organizations the list holds with the current filters
+
 function loaded(total) {
+  shown = total;
   const filtered = Boolean($('#org-search').value.trim() || $('#org-type-filter').value);
   $('#org-count').textContent = `${total} organization${total === 1 ? '' : 's'}`;
   const empty = $('#org-empty');
@@ -169,9 +177,7 @@ async function fillCountries() {
 export function initOrganizations() {
   list = new VirtualList($('#org-list'), {
     rowHeight: 40,
-    fetchPage: (offset, limit) => call('list_organizations', {
-      query: { search: $('#org-search').value.trim() || null, org_type: $('#org-type-filter').value || null, limit, offset },
-    }),
+    fetchPage: (offset, limit) => call('list_organizations', { query: query(offset, limit) }),
     renderRow: row,
     onOpen: async (item) => {
       try { open(await call('get_organization', { key: item.key })); } catch (error) { notice(error.message, true); }
@@ -194,6 +200,7 @@ export function initOrganizations() {
   $('#org-cancel').addEventListener('click', () => form.cancel());
   $('#org-delete').addEventListener('click', remove);
   $('#org-new').addEventListener('click', () => open(null));
+  $('#org-export').addEventListener('click', () => openExport('organizations', query(0, 1), shown));
   $('#org-contact-add').addEventListener('click', () => {
     $('#org-contacts').append(contactBlock());
     renumber();

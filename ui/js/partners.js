@@ -3,6 +3,7 @@
 import { call } from './api.js';
 import { $, el, badge, debounce, notice } from './dom.js';
 import { RecordForm, deleteRecord, saveRecord, syncInfo } from './form.js';
+import { openExport, openImport } from './transfer.js';
 import { VirtualList } from './virtual-list.js';
 import { refreshStatus } from './status.js';
 
@@ -77,7 +78,10 @@ async function afterChange() {
   refreshStatus();
 }
 
+let shown = 0; // how many partners the list holds with the current filters
+
 function loaded(total) {
+  shown = total;
   const filtered = Boolean($('#partner-search').value.trim() || $('#partner-type-filter').value || $('#partner-state-filter').value);
   $('#partner-count').textContent = `${amount.format(total)} partner${total === 1 ? '' : 's'}`;
   const empty = $('#partner-empty');
@@ -115,6 +119,8 @@ export function initPartners() {
   $('#partner-cancel').addEventListener('click', () => form.cancel());
   $('#partner-delete').addEventListener('click', remove);
   $('#partner-new').addEventListener('click', () => open(null));
+  $('#partner-export').addEventListener('click', () => openExport('partners', query(0, 1), shown));
+  $('#partner-import').addEventListener('click', () => openImport(afterChange));
   const search = debounce(reload, 150);
   for (const event of ['input', 'search', 'change']) $('#partner-search').addEventListener(event, search);
   $('#partner-type-filter').addEventListener('change', reload);

@@ -1,0 +1,605 @@
+//! What sync reads from and writes to the store. Every write is one
+//! transaction, so a crash at any point leaves either the old state or the new.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::outbox::{self, Entity, Op, OutboxEntry};
+use super::{Result, Store, StoreError, time_text};
+use crate::model::{OrganizationFields, PartnerFields, SyncError, SyncState};
+use crate::sync::merge::{FieldConflict, merge};
+use crate::sync::wire::{ServerOrganization, ServerPartner};
+
+/// A change ready to send, with what the request needs to know of its record.
+#[derive(Debug, Clone)]
+pub struct Due {
+    pub entry: OutboxEntry,
+    /// The partner's id on the server, once it has one.
+    pub server_id: Option<Uuid>,
+    pub target_org_id: Option<Uuid>,
+}
+
+/// What a pull did with one server record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pulled {
+    Unchanged,
+    Inserted,
+    Updated,
+    /// A local partner whose create had an unknown outcome turned out to be this record.
+    Adopted,
+    Conflict,
+}
+
+/// An open question for the user: a field changed on both sides, or a whole-record one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Conflict {
+    pub id: i64,
+    pub entity: Entity,
+    pub record_key: Uuid,
+    pub field: String,
+    pub base: Value,
+    pub local: Value,
+    pub remote: Value,
+    pub detected_at: String,
+}
+
+/// The user's answer to a conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolution {
+    Mine,
+    Theirs,
+}
+
+pub(crate) const POSSIBLE_DUPLICATE: &str = "_possible_duplicate";
+
+fn now_text() -> String {
+    time_text(&super::now())
+}
+
+fn to_map<T: Serialize>(value: &T) -> Map<String, Value> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Organization fields as compared and sent: without the server-set `linkedTo`.
+pub(crate) fn org_map(fields: &OrganizationFields) -> Map<String, Value> {
+    let mut map = to_map(fields);
+    map.remove("linkedTo");
+    map
+}
+
+pub(crate) fn partner_map(fields: &PartnerFields) -> Map<String, Value> {
+    to_map(fields)
+}
+
+fn opt_time_text(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.as_ref().map(time_text)
+}
+
+impl Store {
+    /// Up to `limit` changes that may be sent now: the oldest waiting change of
+    /// each record (never a later one first), not held, not refused, not for a
+    /// record in conflict, and not for a backend in `paused`.
+    pub fn due_changes(&self, now: DateTime<Utc>, limit: usize, paused: &[Entity]) -> Result<Vec<Due>> {
+        let partners_paused = paused.contains(&Entity::Partner);
+        let orgs_paused = paused.contains(&Entity::Organization);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT o.seq, p.server_id, p.target_org_id FROM outbox o
+             LEFT JOIN partners p ON o.entity = 'partner' AND p.key = o.record_key
+             LEFT JOIN organizations g ON o.entity = 'organization' AND g.key = o.record_key
+             WHERE o.state = 'pending' AND o.hold IS NULL
+               AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?1)
+               AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.entity = o.entity AND e.record_key = o.record_key
+                                                         AND e.seq < o.seq)
+               AND coalesce(p.sync_state, g.sync_state, '') <> 'conflict'
+               AND NOT (o.entity = 'partner' AND ?2) AND NOT (o.entity = 'organization' AND ?3)
+             ORDER BY o.seq LIMIT ?4",
+        )?;
+        let heads: Vec<(i64, Option<String>, Option<String>)> = stmt
+            .query_map(params![time_text(&now), partners_paused, orgs_paused, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut due = Vec::with_capacity(heads.len());
+        for (seq, server_id, target) in heads {
+            if let Some(entry) = self.outbox_entry(seq)? {
+                due.push(Due {
+                    entry,
+                    server_id: server_id.and_then(|s| Uuid::parse_str(&s).ok()),
+                    target_org_id: target.and_then(|s| Uuid::parse_str(&s).ok()),
+                });
+            }
+        }
+        Ok(due)
+    }
+
+    /// When the next waiting change becomes due, if one waits for a retry.
+    pub fn next_retry_at(&self) -> Result<Option<DateTime<Utc>>> {
+        let next: Option<String> = self.conn.query_row(
+            "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending' AND hold IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(next.and_then(|t| super::parse_time(0, &t).ok()))
+    }
+
+    /// Counts an attempt before the request goes out, and returns the change as
+    /// it is now (the user may have edited it since it was picked), or `None`
+    /// if it is gone. A crash after this leaves the change marked as possibly sent.
+    pub fn begin_attempt(&mut self, seq: i64) -> Result<Option<OutboxEntry>> {
+        let tx = self.write()?;
+        let changed = tx.execute(
+            "UPDATE outbox SET attempts = attempts + 1, updated_at = ?2 WHERE seq = ?1 AND state = 'pending'",
+            params![seq, now_text()],
+        )?;
+        let entry = if changed == 1 { outbox::entry(&tx, seq)? } else { None };
+        tx.commit()?;
+        Ok(entry)
+    }
+
+    /// A partner change the server took: its ids and times are stored, the
+    /// fields it holds become the base, and the change leaves the outbox.
+    pub fn partner_change_done(&mut self, seq: i64, key: Uuid, server: Option<&ServerPartner>) -> Result<()> {
+        let tx = self.write()?;
+        if let Some(s) = server {
+            set_partner_server(&tx, key, s)?;
+        }
+        finish(&tx, seq, Entity::Partner, key)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// An organization change the server took (see [`Store::partner_change_done`]).
+    pub fn organization_change_done(&mut self, seq: i64, key: Uuid, server: Option<&ServerOrganization>) -> Result<()> {
+        let tx = self.write()?;
+        if let Some(s) = server {
+            set_org_server(&tx, key, s)?;
+        }
+        finish(&tx, seq, Entity::Organization, key)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Leaves a change for a later attempt, saying why.
+    pub fn retry_change_at(&mut self, seq: i64, at: Option<DateTime<Utc>>, error: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3, updated_at = ?4 WHERE seq = ?1",
+            params![seq, opt_time_text(at), error, now_text()],
+        )?;
+        Ok(())
+    }
+
+    /// The server refused a change: the record shows why, other records go on.
+    pub fn reject_change(&mut self, seq: i64, entity: Entity, key: Uuid, error: &SyncError) -> Result<()> {
+        let tx = self.write()?;
+        let text = serde_json::to_string(error).expect("a sync error always serializes");
+        tx.execute(
+            "UPDATE outbox SET state = 'rejected', last_error = ?2, next_attempt_at = NULL, updated_at = ?3 WHERE seq = ?1",
+            params![seq, error.message, now_text()],
+        )?;
+        tx.execute(&format!("UPDATE {} SET sync_error = ?2 WHERE key = ?1", entity.table()), params![key.to_string(), text])?;
+        outbox::refresh_sync_state(&tx, entity, key)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The server does not offer what this change needs: it waits, with the reason shown.
+    pub fn hold_change(&mut self, seq: i64, entity: Entity, key: Uuid, reason: &str) -> Result<()> {
+        let tx = self.write()?;
+        tx.execute(
+            "UPDATE outbox SET hold = ?2, last_error = ?2, updated_at = ?3 WHERE seq = ?1",
+            params![seq, reason, now_text()],
+        )?;
+        let error = SyncError { message: reason.to_string(), fields: vec![] };
+        tx.execute(
+            &format!("UPDATE {} SET sync_error = ?2 WHERE key = ?1", entity.table()),
+            params![key.to_string(), serde_json::to_string(&error).expect("serializes")],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Lets held changes of `entity` go again (the server now offers what they need).
+    pub fn release_holds(&mut self, entity: Entity) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE outbox SET hold = NULL, last_error = NULL WHERE entity = ?1 AND hold IS NOT NULL",
+            [entity.as_str()],
+        )?)
+    }
+
+    /// The local partner linked to a server id, if any.
+    pub fn partner_key_for_server_id(&self, id: Uuid) -> Result<Option<Uuid>> {
+        let key: Option<String> = self
+            .conn
+            .prepare_cached("SELECT key FROM partners WHERE server_id = ?1")?
+            .query_row([id.to_string()], |r| r.get(0))
+            .optional()?;
+        Ok(key.and_then(|k| Uuid::parse_str(&k).ok()))
+    }
+
+    /// A partner create whose outcome is unknown, and a server record that may
+    /// be it but differs: the user decides whether it is the same partner.
+    pub fn flag_possible_duplicate(&mut self, seq: i64, key: Uuid, candidate: &ServerPartner) -> Result<()> {
+        let tx = self.write()?;
+        let local: PartnerFields = super::partners::fields_of(&tx, key)?;
+        let mut remote = partner_map(&candidate.fields);
+        remote.insert("id".into(), Value::String(candidate.id.to_string()));
+        insert_conflict(
+            &tx,
+            Entity::Partner,
+            key,
+            &FieldConflict {
+                field: POSSIBLE_DUPLICATE.into(),
+                base: Value::Null,
+                local: Value::Object(partner_map(&local)),
+                remote: Value::Object(remote),
+            },
+        )?;
+        tx.execute("UPDATE outbox SET last_error = ?2 WHERE seq = ?1", params![seq, "Possible duplicate on the server"])?;
+        tx.execute("UPDATE partners SET sync_state = 'conflict' WHERE key = ?1", [key.to_string()])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Merges one partner from a pull of `org`'s partners.
+    pub fn pull_partner(&mut self, org: Option<Uuid>, server: &ServerPartner) -> Result<Pulled> {
+        let tx = self.write()?;
+        let found: Option<(String, Option<String>, Option<String>, String)> = tx
+            .prepare_cached("SELECT key, server_updated_at, sync_base, sync_state FROM partners WHERE server_id = ?1")?
+            .query_row([server.id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?;
+        let outcome = match found {
+            None => match adoptable_partner(&tx, server)? {
+                Some((seq, key)) => {
+                    set_partner_server(&tx, key, server)?;
+                    finish(&tx, seq, Entity::Partner, key)?;
+                    Pulled::Adopted
+                }
+                None => {
+                    super::partners::insert_synced(&tx, &server.fields, org, &now_text())?;
+                    let key = tx.query_row("SELECT key FROM partners WHERE rowid = last_insert_rowid()", [], |r| {
+                        r.get::<_, String>(0)
+                    })?;
+                    set_partner_server(&tx, Uuid::parse_str(&key).map_err(|e| StoreError::Damaged(e.to_string()))?, server)?;
+                    Pulled::Inserted
+                }
+            },
+            Some((key, seen_at, base, state)) => {
+                let key = Uuid::parse_str(&key).map_err(|e| StoreError::Damaged(e.to_string()))?;
+                if seen_at.is_some() && seen_at == opt_time_text(server.updated_at) || state == "conflict" {
+                    Pulled::Unchanged
+                } else {
+                    let local = partner_map(&super::partners::fields_of(&tx, key)?);
+                    let remote = partner_map(&server.fields);
+                    let base = base.and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok()).unwrap_or_else(|| remote.clone());
+                    let m = merge(&base, &local, &remote);
+                    let fields: PartnerFields = serde_json::from_value(Value::Object(m.merged.clone()))
+                        .map_err(|e| StoreError::Damaged(e.to_string()))?;
+                    super::partners::set_fields(&tx, key, &fields)?;
+                    set_partner_server(&tx, key, server)?;
+                    apply_merge(&tx, Entity::Partner, key, &m.conflicts, m.ahead_of_remote, &Value::Object(m.merged).to_string())?
+                }
+            }
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// Merges one organization from a pull.
+    pub fn pull_organization(&mut self, server: &ServerOrganization) -> Result<Pulled> {
+        let Ok(key) = Uuid::parse_str(&server.id) else {
+            return Ok(Pulled::Unchanged); // not one of ours and not a key we can store
+        };
+        let tx = self.write()?;
+        let found: Option<(Option<String>, Option<String>, String)> = tx
+            .prepare_cached("SELECT server_updated_at, sync_base, sync_state FROM organizations WHERE key = ?1")?
+            .query_row([key.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let outcome = match found {
+            None => {
+                super::organizations::insert_synced(&tx, key, &server.fields, &now_text())?;
+                set_org_server(&tx, key, server)?;
+                Pulled::Inserted
+            }
+            Some((seen_at, base, state)) => {
+                if seen_at.is_some() && seen_at == opt_time_text(server.updated_at) || state == "conflict" {
+                    Pulled::Unchanged
+                } else {
+                    let local = super::organizations::fields_of(&tx, key)?;
+                    let remote = org_map(&server.fields);
+                    let base = base.and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok()).unwrap_or_else(|| remote.clone());
+                    let m = merge(&base, &org_map(&local), &remote);
+                    let mut fields: OrganizationFields = serde_json::from_value(Value::Object(m.merged.clone()))
+                        .map_err(|e| StoreError::Damaged(e.to_string()))?;
+                    fields.linked_to = server.fields.linked_to.clone();
+                    super::organizations::set_fields(&tx, key, &fields)?;
+                    set_org_server(&tx, key, server)?;
+                    let mut body = m.merged.clone();
+                    body.insert("id".into(), Value::String(key.to_string()));
+                    apply_merge(&tx, Entity::Organization, key, &m.conflicts, m.ahead_of_remote, &Value::Object(body).to_string())?
+                }
+            }
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// Local records linked to the server (synced at least once) that a complete scan did not see.
+    pub fn server_ids_not_seen(&self, org: Option<Uuid>, seen: &std::collections::HashSet<Uuid>) -> Result<Vec<(Uuid, Uuid)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT key, server_id FROM partners WHERE server_id IS NOT NULL AND deleted_at IS NULL
+                 AND target_org_id IS ?1",
+        )?;
+        let rows = stmt.query_map([org.map(|o| o.to_string())], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut missing = Vec::new();
+        for row in rows {
+            let (key, id) = row?;
+            if let (Ok(key), Ok(id)) = (Uuid::parse_str(&key), Uuid::parse_str(&id))
+                && !seen.contains(&id)
+            {
+                missing.push((key, id));
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Organizations synced at least once that a complete scan did not see.
+    pub fn organizations_not_seen(&self, seen: &std::collections::HashSet<String>) -> Result<Vec<Uuid>> {
+        let mut stmt =
+            self.conn.prepare("SELECT key FROM organizations WHERE sync_base IS NOT NULL AND deleted_at IS NULL")?;
+        let keys: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(keys.into_iter().filter(|k| !seen.contains(k)).filter_map(|k| Uuid::parse_str(&k).ok()).collect())
+    }
+
+    /// The server no longer has this record (confirmed by a direct lookup):
+    /// delete it here too, unless it holds changes not yet sent, which become
+    /// a question for the user instead of being lost.
+    pub fn deleted_remotely(&mut self, entity: Entity, key: Uuid) -> Result<bool> {
+        let tx = self.write()?;
+        let waiting: i64 = tx.query_row(
+            "SELECT count(*) FROM outbox WHERE entity = ?1 AND record_key = ?2",
+            params![entity.as_str(), key.to_string()],
+            |r| r.get(0),
+        )?;
+        let deleted = if waiting == 0 {
+            tx.execute(
+                &format!("UPDATE {} SET deleted_at = ?2, updated_at = ?2, sync_state = 'synced' WHERE key = ?1", entity.table()),
+                params![key.to_string(), now_text()],
+            )?;
+            true
+        } else {
+            insert_conflict(
+                &tx,
+                entity,
+                key,
+                &FieldConflict { field: "_deleted_remotely".into(), base: Value::Null, local: Value::Null, remote: Value::Null },
+            )?;
+            tx.execute(&format!("UPDATE {} SET sync_state = 'conflict' WHERE key = ?1", entity.table()), [key.to_string()])?;
+            false
+        };
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    /// Every open conflict, oldest first.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, entity, record_key, field, base_value, local_value, remote_value, detected_at
+             FROM conflicts WHERE resolved_at IS NULL ORDER BY id",
+        )?;
+        let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+        let rows = stmt.query_map([], |r| {
+            Ok(Conflict {
+                id: r.get(0)?,
+                entity: super::parse_text(r, 1)?,
+                record_key: super::uuid_at(r, 2)?,
+                field: r.get(3)?,
+                base: json(r.get(4)?),
+                local: json(r.get(5)?),
+                remote: json(r.get(6)?),
+                detected_at: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Applies the user's choice for every open conflict of a record: theirs
+    /// takes the server's value, mine keeps the local one and queues it to be sent.
+    pub fn resolve_conflicts(&mut self, entity: Entity, key: Uuid, choice: impl Fn(&str) -> Resolution) -> Result<SyncState> {
+        let open: Vec<Conflict> = self.conflicts()?.into_iter().filter(|c| c.entity == entity && c.record_key == key).collect();
+        let tx = self.write()?;
+        let mut fields = match entity {
+            Entity::Partner => partner_map(&super::partners::fields_of(&tx, key)?),
+            Entity::Organization => org_map(&super::organizations::fields_of(&tx, key)?),
+        };
+        let base: Map<String, Value> = tx
+            .query_row(&format!("SELECT sync_base FROM {} WHERE key = ?1", entity.table()), [key.to_string()], |r| {
+                r.get::<_, Option<String>>(0)
+            })?
+            .and_then(|b| serde_json::from_str(&b).ok())
+            .unwrap_or_default();
+        for c in &open {
+            let resolution = choice(&c.field);
+            match (c.field.as_str(), resolution) {
+                (POSSIBLE_DUPLICATE, Resolution::Theirs) => {
+                    // The same partner: adopt the server's record and its values.
+                    if let Some(server) = ServerPartner::from_json(&c.remote) {
+                        let seq: Option<i64> = tx
+                            .query_row(
+                                "SELECT min(seq) FROM outbox WHERE entity = 'partner' AND record_key = ?1 AND op = 'create'",
+                                [key.to_string()],
+                                |r| r.get(0),
+                            )?;
+                        super::partners::set_fields(&tx, key, &server.fields)?;
+                        set_partner_server(&tx, key, &server)?;
+                        if let Some(seq) = seq {
+                            tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+                        }
+                        fields = partner_map(&server.fields);
+                    }
+                }
+                // A different partner: send it as new (its earlier attempt created nothing that matches).
+                (POSSIBLE_DUPLICATE, Resolution::Mine) => {
+                    tx.execute(
+                        "UPDATE outbox SET attempts = 0, last_error = NULL WHERE entity = 'partner' AND record_key = ?1 AND op = 'create'",
+                        [key.to_string()],
+                    )?;
+                }
+                ("_deleted_remotely", Resolution::Theirs) => {
+                    tx.execute(&format!("UPDATE {} SET deleted_at = ?2 WHERE key = ?1", entity.table()), params![key.to_string(), now_text()])?;
+                    tx.execute("DELETE FROM outbox WHERE entity = ?1 AND record_key = ?2", params![entity.as_str(), key.to_string()])?;
+                }
+                ("_deleted_remotely", Resolution::Mine) => {}
+                (field, Resolution::Theirs) => {
+                    fields.insert(field.to_string(), c.remote.clone());
+                }
+                (_, Resolution::Mine) => {}
+            }
+            tx.execute(
+                "UPDATE conflicts SET resolved_at = ?2, resolution = ?3 WHERE id = ?1",
+                params![c.id, now_text(), serde_json::to_value(resolution).ok().and_then(|v| v.as_str().map(str::to_string))],
+            )?;
+        }
+        let deleted: bool = tx.query_row(
+            &format!("SELECT deleted_at IS NOT NULL FROM {} WHERE key = ?1", entity.table()),
+            [key.to_string()],
+            |r| r.get(0),
+        )?;
+        if !deleted && !open.iter().any(|c| c.field == POSSIBLE_DUPLICATE) {
+            let body = match entity {
+                Entity::Partner => {
+                    let f: PartnerFields = serde_json::from_value(Value::Object(fields.clone())).map_err(|e| StoreError::Damaged(e.to_string()))?;
+                    super::partners::set_fields(&tx, key, &f)?;
+                    Value::Object(fields.clone())
+                }
+                Entity::Organization => {
+                    let f: OrganizationFields = serde_json::from_value(Value::Object(fields.clone())).map_err(|e| StoreError::Damaged(e.to_string()))?;
+                    super::organizations::set_fields(&tx, key, &f)?;
+                    let mut body = fields.clone();
+                    body.insert("id".into(), Value::String(key.to_string()));
+                    Value::Object(body)
+                }
+            };
+            if fields != base {
+                outbox::enqueue(&tx, entity, key, Op::Update, &body.to_string())?;
+            }
+        }
+        tx.execute(&format!("UPDATE {} SET sync_state = 'pending' WHERE key = ?1 AND sync_state = 'conflict'", entity.table()), [key.to_string()])?;
+        let state = outbox::refresh_sync_state(&tx, entity, key)?;
+        tx.commit()?;
+        Ok(state)
+    }
+}
+
+/// Records the conflicts of a merge (the record then waits for the user), or,
+/// with none, queues the local changes the server does not have yet.
+fn apply_merge(
+    tx: &Transaction<'_>,
+    entity: Entity,
+    key: Uuid,
+    conflicts: &[FieldConflict],
+    ahead_of_remote: bool,
+    body: &str,
+) -> Result<Pulled> {
+    // Any change still waiting carries a whole-record body written before the
+    // remote changes were taken: queue the merged body after (or in place of) it.
+    let waiting: i64 = tx.query_row(
+        "SELECT count(*) FROM outbox WHERE entity = ?1 AND record_key = ?2 AND op <> 'delete'",
+        params![entity.as_str(), key.to_string()],
+        |r| r.get(0),
+    )?;
+    if ahead_of_remote || waiting > 0 {
+        outbox::enqueue(tx, entity, key, Op::Update, body)?;
+    }
+    if conflicts.is_empty() {
+        outbox::refresh_sync_state(tx, entity, key)?;
+        return Ok(Pulled::Updated);
+    }
+    for c in conflicts {
+        insert_conflict(tx, entity, key, c)?;
+    }
+    tx.execute(&format!("UPDATE {} SET sync_state = 'conflict' WHERE key = ?1", entity.table()), [key.to_string()])?;
+    Ok(Pulled::Conflict)
+}
+
+fn insert_conflict(tx: &Transaction<'_>, entity: Entity, key: Uuid, c: &FieldConflict) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO conflicts (entity, record_key, field, base_value, local_value, remote_value, detected_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        entity.as_str(),
+        key.to_string(),
+        c.field,
+        c.base.to_string(),
+        c.local.to_string(),
+        c.remote.to_string(),
+        now_text()
+    ])?;
+    Ok(())
+}
+
+/// Removes a sent change and sets the record's state from what is left.
+fn finish(tx: &Transaction<'_>, seq: i64, entity: Entity, key: Uuid) -> Result<()> {
+    tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([seq])?;
+    outbox::refresh_sync_state(tx, entity, key)?;
+    Ok(())
+}
+
+fn set_partner_server(tx: &Transaction<'_>, key: Uuid, s: &ServerPartner) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE partners SET server_id = ?2, server_created_at = ?3, server_updated_at = ?4, invitation_status = ?5,
+                             guest_organization_id = ?6, sync_base = ?7
+         WHERE key = ?1",
+    )?
+    .execute(params![
+        key.to_string(),
+        s.id.to_string(),
+        opt_time_text(s.created_at),
+        opt_time_text(s.updated_at),
+        s.invitation_status.as_deref().filter(|v| matches!(*v, "invited" | "accepted")),
+        s.guest_organization_id.map(|g| g.to_string()),
+        Value::Object(partner_map(&s.fields)).to_string(),
+    ])?;
+    Ok(())
+}
+
+fn set_org_server(tx: &Transaction<'_>, key: Uuid, s: &ServerOrganization) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE organizations SET server_created_at = ?2, server_updated_at = ?3, linked_to = ?4, sync_base = ?5 WHERE key = ?1",
+    )?
+    .execute(params![
+        key.to_string(),
+        opt_time_text(s.created_at),
+        opt_time_text(s.updated_at),
+        s.fields.linked_to,
+        Value::Object(org_map(&s.fields)).to_string(),
+    ])?;
+    Ok(())
+}
+
+/// A local partner not yet linked to the server whose create was attempted
+/// (so may have reached it) and whose fields are exactly this server record's.
+fn adoptable_partner(tx: &Transaction<'_>, server: &ServerPartner) -> Result<Option<(i64, Uuid)>> {
+    let f = &server.fields;
+    let found: Option<(i64, String)> = tx
+        .prepare_cached(
+            "SELECT o.seq, p.key FROM partners p JOIN outbox o ON o.entity = 'partner' AND o.record_key = p.key
+             WHERE p.server_id IS NULL AND o.op = 'create' AND o.attempts > 0
+               AND p.email = ?1 COLLATE NOCASE AND p.company_name = ?2 AND p.sales_amount = ?3 AND p.partner_type = ?4
+               AND p.frequency = ?5 AND p.payment_terms = ?6
+             ORDER BY o.seq LIMIT 1",
+        )?
+        .query_row(
+            params![f.email, f.company_name, f.sales_amount, f.partner_type.as_str(), f.frequency, f.payment_terms],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(found.and_then(|(seq, key)| Uuid::parse_str(&key).ok().map(|k| (seq, k))))
+}

@@ -1,0 +1,416 @@
+//! Sync against the local stand-in of both central APIs, over real HTTP on
+//! loopback. Every test ends with the same check: the server holds exactly the
+//! local records (same values), no duplicates, and the outbox is empty or holds
+//! only refused changes.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use partnerbook::store::{Entity, OutboxState, PartnerQuery, Resolution};
+use partnerbook::sync::client::{OrganizationsConfig, PartnersConfig};
+use partnerbook::sync::{RetryPolicy, SyncConfig, SyncReport, sync_once};
+use partnerbook::{OrganizationDraft, PartnerDraft, Store, SyncState};
+use partnerbook_standin::{ClientCredentials, Config, Faults, IdempotencyMode, StandIn};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const ORG: Uuid = Uuid::from_u128(0x1111_2222_3333_4444_5555_6666_7777_8888);
+
+async fn server(faults: Faults) -> StandIn {
+    StandIn::start(Config {
+        clients: vec![ClientCredentials::new("pb-test", "s3cret", ORG)],
+        api_keys: vec!["org-key".into()],
+        faults,
+        seed: fastrand::u64(..),
+        ..Config::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn config(s: &StandIn) -> SyncConfig {
+    SyncConfig {
+        partners: Some(PartnersConfig {
+            base_url: s.partners_url(),
+            client_id: "pb-test".into(),
+            client_secret: "s3cret".into(),
+            requester_org_id: ORG,
+            target_org_ids: vec![],
+            assumed_ops: true,
+        }),
+        organizations: Some(OrganizationsConfig { base_url: s.organizations_url(), api_key: "org-key".into() }),
+        concurrency: 8,
+        retry: RetryPolicy { base: Duration::from_millis(5), cap: Duration::from_millis(50) },
+        wait_for_retries: Duration::from_secs(5),
+        request_timeout: Duration::from_millis(800),
+        pull: true,
+    }
+}
+
+fn partner(i: usize) -> PartnerDraft {
+    PartnerDraft {
+        company_name: format!("Partner {i} \"quoted\", Ünïcödé 😀"),
+        sales_amount: (i * 7).to_string(),
+        partner_type: if i % 2 == 0 { "customer" } else { "supplier" }.into(),
+        email: format!("p{i}@sync.example"),
+        frequency: "monthly".into(),
+        payment_terms: "net 30".into(),
+    }
+}
+
+fn org(i: usize) -> OrganizationDraft {
+    serde_json::from_value(json!({
+        "name": format!("Org {i}"), "type": "F", "address": "1 Main St", "country": "VN", "phone": "+84 1",
+        "contacts": [{"firstName": format!("Lan {i}"), "email": "lan@org.example"}]
+    }))
+    .unwrap()
+}
+
+/// Runs sync until nothing is due (each run waits for retries a few seconds).
+async fn sync_until_settled(store: &mut Store, config: &SyncConfig) -> SyncReport {
+    let mut total = SyncReport::default();
+    for _ in 0..40 {
+        let r = sync_once(store, config, |_| {}).await.unwrap();
+        total.sent += r.sent;
+        total.adopted += r.adopted;
+        total.retried += r.retried;
+        total.rejected += r.rejected;
+        total.conflicts += r.conflicts;
+        total.pending = r.pending;
+        total.needs_sign_in.extend(r.needs_sign_in);
+        let waiting = store.outbox().unwrap().iter().filter(|e| e.state == OutboxState::Pending && e.last_error.as_deref().map_or(true, |m| !m.starts_with("The server does not accept"))).count();
+        if waiting == 0 && r.errors.is_empty() {
+            return total;
+        }
+    }
+    panic!("sync did not settle: {:#?}", store.outbox().unwrap());
+}
+
+/// The server holds exactly the local records, with the same values, once each.
+fn assert_converged(store: &Store, server: &StandIn) {
+    let local = store.list_partners(&PartnerQuery { limit: 100_000, ..Default::default() }).unwrap().items;
+    let remote = server.partners();
+    let mut by_id: HashMap<String, &Value> = HashMap::new();
+    for p in &remote {
+        assert!(by_id.insert(p["id"].as_str().unwrap().to_string(), p).is_none());
+    }
+    let mut emails: HashMap<String, usize> = HashMap::new();
+    for p in &remote {
+        *emails.entry(p["email"].as_str().unwrap().to_lowercase()).or_default() += 1;
+    }
+    let dupes: Vec<_> = emails.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(dupes.is_empty(), "duplicates on the server: {dupes:?}");
+    let synced: Vec<_> = local.iter().filter(|p| p.sync_state != SyncState::Rejected).collect();
+    assert_eq!(remote.len(), synced.len(), "server has {} partners, local {}", remote.len(), synced.len());
+    for p in synced {
+        let id = p.server.id.unwrap_or_else(|| panic!("{} has no server id", p.fields.company_name)).to_string();
+        let r = by_id.get(&id).unwrap_or_else(|| panic!("{id} missing on the server"));
+        assert_eq!(r["company_name"], p.fields.company_name);
+        assert_eq!(r["sales_amount"], p.fields.sales_amount);
+        assert_eq!(r["partner_type"], p.fields.partner_type.as_str());
+        assert_eq!(r["email"], p.fields.email);
+        assert_eq!(r["frequency"], p.fields.frequency);
+        assert_eq!(r["payment_terms"], p.fields.payment_terms);
+    }
+    let orgs = store.list_organizations(&Default::default()).unwrap();
+    let remote_orgs = server.organizations();
+    assert_eq!(remote_orgs.len() as u64, orgs.total, "organizations on the server vs here");
+    for o in &orgs.items {
+        let r = remote_orgs.iter().find(|r| r["id"] == o.key.to_string()).expect("org on the server");
+        assert_eq!(r["name"], o.fields.name);
+        assert_eq!(r["contacts"][0]["firstName"], o.fields.contacts[0].first_name);
+    }
+    let stuck: Vec<_> = store.outbox().unwrap().into_iter().filter(|e| e.state != OutboxState::Rejected).collect();
+    assert!(stuck.is_empty(), "changes left: {stuck:#?}");
+}
+
+/// A few hundred changes: creates, edits (some before the create was sent), deletes.
+fn make_changes(store: &mut Store, partners: usize, orgs: usize) {
+    let mut keys = Vec::new();
+    for i in 0..partners {
+        keys.push(store.create_partner(&partner(i), None).unwrap().key);
+    }
+    for (i, key) in keys.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+        let mut d = partner(i);
+        d.frequency = "weekly".into();
+        store.update_partner(*key, &d).unwrap();
+    }
+    for key in keys.iter().skip(1).step_by(10) {
+        store.delete_partner(*key).unwrap();
+    }
+    for i in 0..orgs {
+        store.create_organization(&org(i)).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_edits_and_deletes_reach_the_server_once() {
+    let s = server(Faults::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("a.db")).unwrap();
+    make_changes(&mut store, 30, 5);
+    let r = sync_until_settled(&mut store, &config(&s)).await;
+    assert!(r.sent >= 30, "{r:?}");
+    assert_converged(&store, &s);
+    assert!(store.list_partners(&Default::default()).unwrap().items.iter().all(|p| p.sync_state == SyncState::Synced));
+
+    // Edits after sync go as updates; a deleted org goes too.
+    let first = store.list_partners(&Default::default()).unwrap().items[0].clone();
+    let mut d = first.fields.to_draft();
+    d.sales_amount = "999".into();
+    store.update_partner(first.key, &d).unwrap();
+    let o = store.list_organizations(&Default::default()).unwrap().items[0].key;
+    store.delete_organization(o).unwrap();
+    sync_until_settled(&mut store, &config(&s)).await;
+    assert_converged(&store, &s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_on_its_own_converges_without_duplicates() {
+    let faults: Vec<(&str, Faults)> = vec![
+        ("server errors", Faults { server_error_rate: 0.3, ..Faults::none() }),
+        ("429 with Retry-After", Faults { rate_limit_rate: 0.3, retry_after_secs: 0, ..Faults::none() }),
+        ("reset before the write", Faults { reset_before_rate: 0.3, ..Faults::none() }),
+        ("reset after the write", Faults { reset_after_rate: 0.3, ..Faults::none() }),
+        ("timeouts", Faults { timeout_rate: 0.2, timeout_hold_secs: 2, ..Faults::none() }),
+        ("timeouts after the write", Faults { timeout_after_write_rate: 0.2, timeout_hold_secs: 2, ..Faults::none() }),
+        ("malformed JSON", Faults { malformed_rate: 0.3, ..Faults::none() }),
+        ("latency", Faults { latency_ms: 30, ..Faults::none() }),
+        ("short token lifetime", Faults { token_ttl_secs: Some(1), ..Faults::none() }),
+        ("idempotency honoured", Faults { idempotency: IdempotencyMode::Honour, reset_after_rate: 0.3, ..Faults::none() }),
+    ];
+    for (name, f) in faults {
+        let s = server(f).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path().join("f.db")).unwrap();
+        make_changes(&mut store, 20, 4);
+        let r = sync_until_settled(&mut store, &config(&s)).await;
+        assert!(r.needs_sign_in.is_empty(), "{name}: {r:?}");
+        // The server's faults were really injected (except the two that are not random).
+        s.set_faults(Faults::none());
+        sync_until_settled(&mut store, &config(&s)).await;
+        assert_converged(&store, &s);
+        eprintln!("{name}: {r:?} / server {:?}", s.stats());
+        s.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_faults_at_random_for_hundreds_of_changes() {
+    let chaos = Faults { timeout_hold_secs: 2, retry_after_secs: 0, ..Faults::chaos() };
+    let s = server(chaos).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("c.db")).unwrap();
+    make_changes(&mut store, 200, 30);
+    let r = sync_until_settled(&mut store, &config(&s)).await;
+    s.set_faults(Faults::none());
+    sync_until_settled(&mut store, &config(&s)).await;
+    assert_converged(&store, &s);
+    let stats = s.stats();
+    eprintln!("chaos: {r:?}\nserver: {stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_tokens_are_renewed_and_revoked_credentials_pause_without_loss() {
+    let s = server(Faults::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("t.db")).unwrap();
+    make_changes(&mut store, 10, 0);
+    let config = config(&s);
+    sync_until_settled(&mut store, &config).await;
+    // Mid-run expiry: the next requests get 401, a new token, and go on.
+    s.expire_tokens();
+    for i in 100..110 {
+        store.create_partner(&partner(i), None).unwrap();
+    }
+    let r = sync_once(&mut store, &config, |_| {}).await.unwrap();
+    assert!(r.needs_sign_in.is_empty(), "{r:?}");
+    assert_converged(&store, &s);
+
+    // Revoked: the queue pauses, nothing is lost or refused.
+    s.revoke_client("pb-test");
+    s.expire_tokens();
+    for i in 200..205 {
+        store.create_partner(&partner(i), None).unwrap();
+    }
+    let r = sync_once(&mut store, &config, |_| {}).await.unwrap();
+    assert_eq!(r.needs_sign_in.len(), 1, "{r:?}");
+    assert_eq!((r.sent, r.rejected), (0, 0));
+    assert_eq!(store.outbox().unwrap().len(), 5);
+    // New credentials: it resumes.
+    s.add_client(ClientCredentials::new("pb-new", "n3w", ORG));
+    let mut renewed = config.clone();
+    if let Some(p) = renewed.partners.as_mut() {
+        p.client_id = "pb-new".into();
+        p.client_secret = "n3w".into();
+    }
+    sync_until_settled(&mut store, &renewed).await;
+    assert_converged(&store, &s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_record_does_not_block_others_and_is_sent_once_fixed() {
+    let s = server(Faults::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("r.db")).unwrap();
+    make_changes(&mut store, 6, 1);
+    // The server's rules may be stricter than ours: simulate one it refuses.
+    let bad = store.create_partner(&partner(50), None).unwrap().key;
+    store
+        .connection()
+        .execute("UPDATE outbox SET payload = json_set(payload, '$.email', 'no-at-sign') WHERE record_key = ?1", [bad.to_string()])
+        .unwrap();
+    let r = sync_until_settled(&mut store, &config(&s)).await;
+    assert_eq!(r.rejected, 1, "{r:?}");
+    let p = store.partner(bad).unwrap();
+    assert_eq!(p.sync_state, SyncState::Rejected);
+    let error = p.sync_error.unwrap();
+    assert!(error.fields.iter().any(|f| f.field == "email"), "{error:?}");
+    assert_converged(&store, &s); // everything else arrived
+
+    // Fixing the record (any save) queues it again; it goes.
+    let mut d = partner(50);
+    d.company_name = "Fixed".into();
+    store.update_partner(bad, &d).unwrap();
+    sync_until_settled(&mut store, &config(&s)).await;
+    assert_eq!(store.partner(bad).unwrap().sync_state, SyncState::Synced);
+    assert_converged(&store, &s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_on_both_sides_become_conflicts_resolved_either_way() {
+    let s = server(Faults::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("m.db")).unwrap();
+    let a = store.create_partner(&partner(1), None).unwrap().key;
+    let b = store.create_partner(&partner(2), None).unwrap().key;
+    let config = config(&s);
+    sync_until_settled(&mut store, &config).await;
+    let id = |k: Uuid, st: &Store| st.partner(k).unwrap().server.id.unwrap();
+
+    // Server-only change is taken; local-only change is kept and sent.
+    s.edit_partner(id(a, &store), json!({"payment_terms": "net 60"})).unwrap();
+    let mut d = partner(1);
+    d.frequency = "daily".into();
+    store.update_partner(a, &d).unwrap();
+    sync_until_settled(&mut store, &config).await;
+    let p = store.partner(a).unwrap();
+    assert_eq!((p.fields.payment_terms.as_str(), p.fields.frequency.as_str()), ("net 60", "daily"));
+    assert_converged(&store, &s);
+
+    // Both sides change the same field: a conflict, nothing sent for it.
+    for (key, resolution, expected) in [(a, Resolution::Mine, "Mine Co"), (b, Resolution::Theirs, "Theirs Co")] {
+        s.edit_partner(id(key, &store), json!({"company_name": "Theirs Co"})).unwrap();
+        let mut d = store.partner(key).unwrap().fields.to_draft();
+        d.company_name = "Mine Co".into();
+        store.update_partner(key, &d).unwrap();
+        let r = sync_once(&mut store, &config, |_| {}).await.unwrap();
+        assert_eq!(r.conflicts, 1, "{r:?}");
+        assert_eq!(store.partner(key).unwrap().sync_state, SyncState::Conflict);
+        let open = store.conflicts().unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!((open[0].local.clone(), open[0].remote.clone()), (json!("Mine Co"), json!("Theirs Co")));
+        store.resolve_conflicts(Entity::Partner, key, |_| resolution).unwrap();
+        sync_until_settled(&mut store, &config).await;
+        assert_eq!(store.partner(key).unwrap().fields.company_name, expected);
+        assert_eq!(store.partner(key).unwrap().sync_state, SyncState::Synced);
+        assert!(store.conflicts().unwrap().is_empty());
+        assert_converged(&store, &s);
+    }
+
+    // A record created on the server arrives; one deleted there goes here.
+    s.insert_partner(ORG, json!({"company_name": "From elsewhere", "sales_amount": 1, "partner_type": "customer",
+        "email": "else@sync.example", "frequency": "f", "payment_terms": "p"}));
+    s.delete_partner(id(b, &store));
+    let r = sync_until_settled(&mut store, &config).await;
+    let _ = r;
+    assert!(store.partner(b).unwrap().deleted_at.is_some());
+    assert_converged(&store, &s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_partner_update_on_the_server_changes_wait_and_others_flow() {
+    let s = server(Faults::none()).await;
+    s.set_assumed_partner_ops(false);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("h.db")).unwrap();
+    let a = store.create_partner(&partner(1), None).unwrap().key;
+    let mut config = config(&s);
+    sync_until_settled(&mut store, &config).await;
+    let mut d = partner(1);
+    d.frequency = "yearly".into();
+    store.update_partner(a, &d).unwrap();
+    store.create_partner(&partner(2), None).unwrap();
+    let r = sync_once(&mut store, &config, |_| {}).await.unwrap();
+    assert_eq!((r.held, r.sent), (1, 1), "{r:?}");
+    let held = store.partner(a).unwrap();
+    assert_eq!(held.sync_state, SyncState::Pending);
+    assert!(held.sync_error.unwrap().message.contains("does not accept"));
+    // The server learns updates: the held change goes.
+    s.set_assumed_partner_ops(true);
+    config.partners.as_mut().unwrap().assumed_ops = true;
+    sync_until_settled(&mut store, &config).await;
+    assert_eq!(store.partner(a).unwrap().sync_state, SyncState::Synced);
+    assert_converged(&store, &s);
+}
+
+/// `partnerbook sync` as its own process, against the stand-in.
+fn sync_process(db: &std::path::Path, s: &StandIn) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_partnerbook"));
+    c.arg("--db")
+        .arg(db)
+        .args(["sync", "--once", "--retry-base-ms", "5", "--retry-cap-ms", "50", "--wait", "5", "--timeout", "2"])
+        .env("PARTNERBOOK_PARTNERS_URL", s.partners_url())
+        .env("PARTNERBOOK_CLIENT_ID", "pb-test")
+        .env("PARTNERBOOK_CLIENT_SECRET", "s3cret")
+        .env("PARTNERBOOK_REQUESTER_ORG", ORG.to_string())
+        .env("PARTNERBOOK_ASSUMED_OPS", "1")
+        .env("PARTNERBOOK_ORGS_URL", s.organizations_url())
+        .env("PARTNERBOOK_ORGS_API_KEY", "org-key")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_sync_at_random_moments_loses_and_duplicates_nothing() {
+    // The server ignores idempotency keys, as both real vendors may.
+    let s = server(Faults { latency_ms: 10, reset_after_rate: 0.05, ..Faults::none() }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kill.db");
+    let mut store = Store::open(&db).unwrap();
+    make_changes(&mut store, 150, 20);
+    let mut kills = 0;
+    for round in 0..60 {
+        let mut child = sync_process(&db, &s).spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(20..250))).await;
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+        // Meanwhile the user keeps working: new partners and edits to ones in flight.
+        if round % 10 == 5 {
+            for i in 0..5 {
+                store.create_partner(&partner(1000 + round * 10 + i), None).unwrap();
+            }
+            let some = store.list_partners(&PartnerQuery { limit: 3, offset: round as u64, ..Default::default() }).unwrap();
+            for p in some.items {
+                let mut d = p.fields.to_draft();
+                d.payment_terms = format!("net {round}");
+                store.update_partner(p.key, &d).unwrap();
+            }
+        }
+    }
+    assert!(kills >= 50, "only {kills} runs were killed mid-way");
+    s.set_faults(Faults::none());
+    for _ in 0..5 {
+        assert!(sync_process(&db, &s).status().unwrap().success());
+        if store.outbox().unwrap().is_empty() {
+            break;
+        }
+    }
+    assert_converged(&store, &s);
+    eprintln!("kills: {kills}, server partners: {}, stats: {:?}", s.partners().len(), s.stats());
+}
