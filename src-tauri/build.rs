@@ -24,6 +24,8 @@ const COMMANDS: &[&str] = &[
     "export_organizations",
     "cancel_export",
     "import_partners",
+    "conflicts",
+    "resolve_conflicts",
 ];
 
 fn main() {

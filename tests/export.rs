@@ -274,11 +274,8 @@ fn organizations_export_with_contacts_as_columns_or_rows() {
     assert_eq!(&rows[1][col("sync_state")], "pending");
 
     let per_contact = dir.path().join("contacts.xlsx");
-    let options = OrganizationExportOptions {
-        format: ExportFormat::Xlsx,
-        contacts: ContactLayout::Rows,
-        ..Default::default()
-    };
+    let options =
+        OrganizationExportOptions { format: ExportFormat::Xlsx, contacts: ContactLayout::Rows, ..Default::default() };
     let n = export_organizations(&store, &OrganizationQuery::default(), &options, &per_contact, |_| true).unwrap();
     assert_eq!(n, 2, "progress and the count are in organizations");
     let mut book: Xlsx<_> = open_workbook(&per_contact).unwrap();

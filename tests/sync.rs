@@ -78,8 +78,19 @@ async fn sync_until_settled(store: &mut Store, config: &SyncConfig) -> SyncRepor
         total.conflicts += r.conflicts;
         total.pending = r.pending;
         total.needs_sign_in.extend(r.needs_sign_in);
-        let waiting = store.outbox().unwrap().iter().filter(|e| e.state == OutboxState::Pending && e.last_error.as_deref().map_or(true, |m| !m.starts_with("The server does not accept"))).count();
+        let waiting = store
+            .outbox()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e.state == OutboxState::Pending
+                    && e.last_error.as_deref().map_or(true, |m| !m.starts_with("The server does not accept"))
+            })
+            .count();
         if waiting == 0 && r.errors.is_empty() {
+            for e in store.outbox().unwrap().iter().filter(|e| e.state == OutboxState::Rejected) {
+                eprintln!("refused: {} {} {:?}", e.entity.as_str(), e.op.as_str(), e.last_error);
+            }
             return total;
         }
     }
@@ -177,7 +188,10 @@ async fn every_fault_on_its_own_converges_without_duplicates() {
         ("malformed JSON", Faults { malformed_rate: 0.3, ..Faults::none() }),
         ("latency", Faults { latency_ms: 30, ..Faults::none() }),
         ("short token lifetime", Faults { token_ttl_secs: Some(1), ..Faults::none() }),
-        ("idempotency honoured", Faults { idempotency: IdempotencyMode::Honour, reset_after_rate: 0.3, ..Faults::none() }),
+        (
+            "idempotency honoured",
+            Faults { idempotency: IdempotencyMode::Honour, reset_after_rate: 0.3, ..Faults::none() },
+        ),
     ];
     for (name, f) in faults {
         let s = server(f).await;
@@ -258,7 +272,10 @@ async fn a_refused_record_does_not_block_others_and_is_sent_once_fixed() {
     let bad = store.create_partner(&partner(50), None).unwrap().key;
     store
         .connection()
-        .execute("UPDATE outbox SET payload = json_set(payload, '$.email', 'no-at-sign') WHERE record_key = ?1", [bad.to_string()])
+        .execute(
+            "UPDATE outbox SET payload = json_set(payload, '$.email', 'no-at-sign') WHERE record_key = ?1",
+            [bad.to_string()],
+        )
         .unwrap();
     let r = sync_until_settled(&mut store, &config(&s)).await;
     assert_eq!(r.rejected, 1, "{r:?}");
@@ -319,8 +336,11 @@ async fn edits_on_both_sides_become_conflicts_resolved_either_way() {
     }
 
     // A record created on the server arrives; one deleted there goes here.
-    s.insert_partner(ORG, json!({"company_name": "From elsewhere", "sales_amount": 1, "partner_type": "customer",
-        "email": "else@sync.example", "frequency": "f", "payment_terms": "p"}));
+    s.insert_partner(
+        ORG,
+        json!({"company_name": "From elsewhere", "sales_amount": 1, "partner_type": "customer",
+        "email": "else@sync.example", "frequency": "f", "payment_terms": "p"}),
+    );
     s.delete_partner(id(b, &store));
     let r = sync_until_settled(&mut store, &config).await;
     let _ = r;
@@ -376,32 +396,30 @@ fn sync_process(db: &std::path::Path, s: &StandIn) -> std::process::Command {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_sync_at_random_moments_loses_and_duplicates_nothing() {
     // The server ignores idempotency keys, as both real vendors may.
-    let s = server(Faults { latency_ms: 10, reset_after_rate: 0.05, ..Faults::none() }).await;
+    let s = server(Faults { latency_ms: 25, reset_after_rate: 0.05, ..Faults::none() }).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("kill.db");
     let mut store = Store::open(&db).unwrap();
     make_changes(&mut store, 150, 20);
     let mut kills = 0;
-    for round in 0..60 {
+    for round in 0..80 {
+        // The user keeps working between runs: new partners, and edits to ones that may be in flight.
+        for i in 0..4 {
+            store.create_partner(&partner(1000 + round * 10 + i), None).unwrap();
+        }
+        let some = store.list_partners(&PartnerQuery { limit: 2, offset: round as u64, ..Default::default() }).unwrap();
+        for p in some.items {
+            let mut d = p.fields.to_draft();
+            d.payment_terms = format!("net {round}");
+            store.update_partner(p.key, &d).unwrap();
+        }
         let mut child = sync_process(&db, &s).spawn().unwrap();
-        tokio::time::sleep(Duration::from_millis(fastrand::u64(20..250))).await;
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(5..150))).await;
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             kills += 1;
         }
         child.wait().unwrap();
-        // Meanwhile the user keeps working: new partners and edits to ones in flight.
-        if round % 10 == 5 {
-            for i in 0..5 {
-                store.create_partner(&partner(1000 + round * 10 + i), None).unwrap();
-            }
-            let some = store.list_partners(&PartnerQuery { limit: 3, offset: round as u64, ..Default::default() }).unwrap();
-            for p in some.items {
-                let mut d = p.fields.to_draft();
-                d.payment_terms = format!("net {round}");
-                store.update_partner(p.key, &d).unwrap();
-            }
-        }
     }
     assert!(kills >= 50, "only {kills} runs were killed mid-way");
     s.set_faults(Faults::none());

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tauri::{Emitter, State};
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::{AppState, LastSync};
 
 /// What every command returns on failure; serialized as `{kind, message, fields}`.
 #[derive(Debug, Serialize)]
@@ -141,34 +141,122 @@ pub struct Status {
     pending_changes: u64,
     oldest_pending_change: Option<chrono::DateTime<chrono::Utc>>,
     last_sync_at: Option<chrono::DateTime<chrono::Utc>>,
+    next_retry_at: Option<chrono::DateTime<chrono::Utc>>,
     sync_configured: bool,
+    syncing: bool,
+    open_conflicts: usize,
     message: String,
 }
-
-/// Sync with the central API is not built yet (issue #6): say so plainly.
-const SYNC_NOT_AVAILABLE: &str =
-    "Sync is not available in this version yet: every change is saved on this computer and waits in the queue.";
 
 #[tauri::command]
 pub fn status(state: State<'_, AppState>) -> Result<Status> {
-    let (pending_changes, oldest_pending_change) = state.store().outbox_summary()?;
+    let store = state.store();
+    let (pending_changes, oldest_pending_change) = store.outbox_summary()?;
+    let next_retry_at = store.next_retry_at(chrono::Utc::now(), &[])?;
+    let open_conflicts = store.conflicts()?.len();
+    let settings = store.remote_settings()?;
+    drop(store);
+    let config = sync_config(&state, &settings);
+    let last = state.last_sync.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let message = if config.partners.is_none() && config.organizations.is_none() {
+        "Sync is not set up: enter the central API in Settings. Every change is kept here meanwhile.".to_string()
+    } else {
+        last.message.clone()
+    };
     Ok(Status {
         pending_changes,
         oldest_pending_change,
-        last_sync_at: None,
-        sync_configured: false,
-        message: SYNC_NOT_AVAILABLE.into(),
+        last_sync_at: last.last_success,
+        next_retry_at,
+        sync_configured: config.partners.is_some() || config.organizations.is_some(),
+        syncing: state.syncing.load(Ordering::SeqCst),
+        open_conflicts,
+        message,
     })
 }
 
-#[derive(Serialize)]
-pub struct SyncReport {
-    message: String,
+fn sync_config(state: &AppState, settings: &RemoteSettings) -> partnerbook::sync::SyncConfig {
+    let secret = |name| state.secrets.get(name).ok().flatten();
+    settings.sync_config(secret(SecretName::PartnersClientSecret), secret(SecretName::OrganizationsApiKey))
+}
+
+/// Runs one sync on its own connection and thread (the store stays free for
+/// the window meanwhile); a second call while one runs returns at once.
+#[tauri::command]
+pub async fn sync_now(state: State<'_, AppState>) -> Result<LastSync> {
+    let settings = state.store().remote_settings()?;
+    let config = sync_config(&state, &settings);
+    if config.partners.is_none() && config.organizations.is_none() {
+        return Err(CommandError::new(
+            "not_configured",
+            "Sync is not set up: enter the central API in Settings. Every change is kept here meanwhile.",
+        ));
+    }
+    if state.syncing.swap(true, Ordering::SeqCst) {
+        return Ok(state.last_sync.lock().unwrap_or_else(|p| p.into_inner()).clone());
+    }
+    let db = state.db_path.clone();
+    let outcome = tauri::async_runtime::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        let mut store = Store::open(&db).map_err(|e| e.to_string())?;
+        runtime.block_on(partnerbook::sync::sync_once(&mut store, &config, |_| {})).map_err(|e| e.to_string())
+    })
+    .await;
+    state.syncing.store(false, Ordering::SeqCst);
+    let mut last = state.last_sync.lock().unwrap_or_else(|p| p.into_inner());
+    match outcome {
+        Ok(Ok(report)) => {
+            if report.needs_sign_in.is_empty() && report.errors.is_empty() {
+                last.last_success = Some(chrono::Utc::now());
+            }
+            last.message = describe_sync(&report);
+            last.report = Some(report);
+        }
+        Ok(Err(message)) => last.message = message,
+        Err(e) => last.message = format!("Sync stopped unexpectedly: {e}"),
+    }
+    Ok(last.clone())
+}
+
+fn describe_sync(r: &partnerbook::sync::SyncReport) -> String {
+    if let Some(reason) = r.needs_sign_in.first() {
+        return reason.clone();
+    }
+    let mut parts = vec![format!("Synced: {} sent", r.sent)];
+    if r.pulled_new + r.pulled_updated > 0 {
+        parts.push(format!("{} received", r.pulled_new + r.pulled_updated));
+    }
+    if r.rejected > 0 {
+        parts.push(format!("{} refused by the server (see the red badges)", r.rejected));
+    }
+    if r.conflicts > 0 {
+        parts.push(format!("{} to decide (changed here and on the server)", r.conflicts));
+    }
+    if r.held > 0 {
+        parts.push(format!("{} kept here until the server accepts them", r.held));
+    }
+    if r.pending > 0 {
+        parts.push(format!("{} still waiting", r.pending));
+    }
+    parts.join(", ") + "."
+}
+
+/// Open conflicts (fields changed here and on the server), for the user to settle.
+#[tauri::command]
+pub fn conflicts(state: State<'_, AppState>) -> Result<Vec<partnerbook::store::Conflict>> {
+    Ok(state.store().conflicts()?)
 }
 
 #[tauri::command]
-pub fn sync_now() -> SyncReport {
-    SyncReport { message: SYNC_NOT_AVAILABLE.into() }
+pub fn resolve_conflicts(
+    state: State<'_, AppState>,
+    entity: Value,
+    key: Value,
+    choice: Value,
+) -> Result<partnerbook::SyncState> {
+    let entity: partnerbook::store::Entity = parse("entity", entity)?;
+    let choice: partnerbook::store::Resolution = parse("choice", choice)?;
+    Ok(state.store().resolve_conflicts(entity, self::key(key)?, |_| choice)?)
 }
 
 #[derive(Serialize)]

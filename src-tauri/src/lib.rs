@@ -37,6 +37,8 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::export_organizations,
         commands::cancel_export,
         commands::import_partners,
+        commands::conflicts,
+        commands::resolve_conflicts,
     ])
 }
 
@@ -47,11 +49,29 @@ pub struct AppState {
     pub db_path: PathBuf,
     /// Set by `cancel_export`; the running export stops at its next progress tick.
     pub export_cancel: Arc<AtomicBool>,
+    /// A sync is running (one at a time).
+    pub syncing: AtomicBool,
+    pub last_sync: Mutex<LastSync>,
+}
+
+/// How the last sync went, for the status bar.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LastSync {
+    pub last_success: Option<chrono::DateTime<chrono::Utc>>,
+    pub message: String,
+    pub report: Option<partnerbook::sync::SyncReport>,
 }
 
 impl AppState {
     pub fn new(store: Store, db_path: PathBuf, secrets: Box<dyn SecretStore>) -> Self {
-        AppState { store: Mutex::new(store), secrets, db_path, export_cancel: Arc::default() }
+        AppState {
+            store: Mutex::new(store),
+            secrets,
+            db_path,
+            export_cancel: Arc::default(),
+            syncing: AtomicBool::new(false),
+            last_sync: Mutex::default(),
+        }
     }
 
     /// The store; a panic in another command must not lock the user out

@@ -91,7 +91,13 @@ fn partner_commands_round_trip() {
     let status = h.ok("status", json!({}));
     assert_eq!(status["pending_changes"], 1);
     assert!(status["oldest_pending_change"].is_string());
-    assert!(h.ok("sync_now", json!({}))["message"].as_str().unwrap().contains("saved on this computer"));
+    assert_eq!(status["sync_configured"], false);
+    assert!(status["message"].as_str().unwrap().contains("not set up"), "{status}");
+    let e = h.err("sync_now", json!({}));
+    assert_eq!(e["kind"], "not_configured", "{e}");
+    assert_eq!(h.ok("conflicts", json!({})), json!([]));
+    let e = h.err("resolve_conflicts", json!({"entity": "partner", "key": key, "choice": "both"}));
+    assert_eq!(e["kind"], "bad_request", "{e}");
 
     let deleted = h.ok("delete_partner", json!({"key": key}));
     assert!(deleted["deleted_at"].is_string());

@@ -42,8 +42,11 @@ fn settings(store: &Store) -> Result<(RemoteSettings, Option<String>, Option<Str
         s.partners.requester_org_id = Some(uuid("PARTNERBOOK_REQUESTER_ORG", &org)?);
     }
     if let Some(list) = var("PARTNERBOOK_TARGET_ORGS") {
-        s.partners.target_org_ids =
-            list.split(',').filter(|t| !t.trim().is_empty()).map(|t| uuid("PARTNERBOOK_TARGET_ORGS", t)).collect::<Result<_>>()?;
+        s.partners.target_org_ids = list
+            .split(',')
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| uuid("PARTNERBOOK_TARGET_ORGS", t))
+            .collect::<Result<_>>()?;
     }
     if let Some(on) = var("PARTNERBOOK_ASSUMED_OPS") {
         s.partners.assumed_ops = matches!(on.as_str(), "1" | "true" | "yes");

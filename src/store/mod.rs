@@ -22,8 +22,8 @@ use uuid::Uuid;
 pub use organizations::OrganizationQuery;
 pub use outbox::{Entity, Op, OutboxEntry, OutboxState};
 pub use partners::{PartnerQuery, PartnerSort};
-pub use sync::{Conflict, Due, Pulled, Resolution};
 pub(crate) use sync::org_map as sync_org_map;
+pub use sync::{Conflict, Due, Pulled, Resolution};
 
 use crate::validate::ValidationReport;
 

@@ -67,11 +67,12 @@ fn to_map<T: Serialize>(value: &T) -> Map<String, Value> {
     }
 }
 
-/// Organization fields as compared and sent: without the server-set `linkedTo`.
+/// Organization fields as compared and sent (see [`super::organizations::body`]).
 pub(crate) fn org_map(fields: &OrganizationFields) -> Map<String, Value> {
-    let mut map = to_map(fields);
-    map.remove("linkedTo");
-    map
+    match super::organizations::body(None, fields) {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }
 
 pub(crate) fn partner_map(fields: &PartnerFields) -> Map<String, Value> {
@@ -119,11 +120,14 @@ impl Store {
         Ok(due)
     }
 
-    /// When the next waiting change becomes due, if one waits for a retry.
-    pub fn next_retry_at(&self) -> Result<Option<DateTime<Utc>>> {
+    /// When the next change backing off after a failure becomes due (not
+    /// counting backends in `paused`), if one does after `now`.
+    pub fn next_retry_at(&self, now: DateTime<Utc>, paused: &[Entity]) -> Result<Option<DateTime<Utc>>> {
         let next: Option<String> = self.conn.query_row(
-            "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending' AND hold IS NULL",
-            [],
+            "SELECT min(next_attempt_at) FROM outbox
+             WHERE state = 'pending' AND hold IS NULL AND next_attempt_at > ?1
+               AND NOT (entity = 'partner' AND ?2) AND NOT (entity = 'organization' AND ?3)",
+            params![time_text(&now), paused.contains(&Entity::Partner), paused.contains(&Entity::Organization)],
             |r| r.get(0),
         )?;
         Ok(next.and_then(|t| super::parse_time(0, &t).ok()))
@@ -183,7 +187,10 @@ impl Store {
             "UPDATE outbox SET state = 'rejected', last_error = ?2, next_attempt_at = NULL, updated_at = ?3 WHERE seq = ?1",
             params![seq, error.message, now_text()],
         )?;
-        tx.execute(&format!("UPDATE {} SET sync_error = ?2 WHERE key = ?1", entity.table()), params![key.to_string(), text])?;
+        tx.execute(
+            &format!("UPDATE {} SET sync_error = ?2 WHERE key = ?1", entity.table()),
+            params![key.to_string(), text],
+        )?;
         outbox::refresh_sync_state(&tx, entity, key)?;
         tx.commit()?;
         Ok(())
@@ -241,7 +248,10 @@ impl Store {
                 remote: Value::Object(remote),
             },
         )?;
-        tx.execute("UPDATE outbox SET last_error = ?2 WHERE seq = ?1", params![seq, "Possible duplicate on the server"])?;
+        tx.execute(
+            "UPDATE outbox SET last_error = ?2 WHERE seq = ?1",
+            params![seq, "Possible duplicate on the server"],
+        )?;
         tx.execute("UPDATE partners SET sync_state = 'conflict' WHERE key = ?1", [key.to_string()])?;
         tx.commit()?;
         Ok(())
@@ -255,18 +265,23 @@ impl Store {
             .query_row([server.id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()?;
         let outcome = match found {
-            None => match adoptable_partner(&tx, server)? {
-                Some((seq, key)) => {
+            None => match unlinked_partner(&tx, server)? {
+                Unlinked::Adopt(seq, key) => {
                     set_partner_server(&tx, key, server)?;
                     finish(&tx, seq, Entity::Partner, key)?;
                     Pulled::Adopted
                 }
-                None => {
+                Unlinked::LeaveToPush => Pulled::Unchanged,
+                Unlinked::New => {
                     super::partners::insert_synced(&tx, &server.fields, org, &now_text())?;
                     let key = tx.query_row("SELECT key FROM partners WHERE rowid = last_insert_rowid()", [], |r| {
                         r.get::<_, String>(0)
                     })?;
-                    set_partner_server(&tx, Uuid::parse_str(&key).map_err(|e| StoreError::Damaged(e.to_string()))?, server)?;
+                    set_partner_server(
+                        &tx,
+                        Uuid::parse_str(&key).map_err(|e| StoreError::Damaged(e.to_string()))?,
+                        server,
+                    )?;
                     Pulled::Inserted
                 }
             },
@@ -277,13 +292,22 @@ impl Store {
                 } else {
                     let local = partner_map(&super::partners::fields_of(&tx, key)?);
                     let remote = partner_map(&server.fields);
-                    let base = base.and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok()).unwrap_or_else(|| remote.clone());
+                    let base = base
+                        .and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok())
+                        .unwrap_or_else(|| remote.clone());
                     let m = merge(&base, &local, &remote);
                     let fields: PartnerFields = serde_json::from_value(Value::Object(m.merged.clone()))
                         .map_err(|e| StoreError::Damaged(e.to_string()))?;
                     super::partners::set_fields(&tx, key, &fields)?;
                     set_partner_server(&tx, key, server)?;
-                    apply_merge(&tx, Entity::Partner, key, &m.conflicts, m.ahead_of_remote, &Value::Object(m.merged).to_string())?
+                    apply_merge(
+                        &tx,
+                        Entity::Partner,
+                        key,
+                        &m.conflicts,
+                        m.ahead_of_remote,
+                        &Value::Object(m.merged).to_string(),
+                    )?
                 }
             }
         };
@@ -313,7 +337,9 @@ impl Store {
                 } else {
                     let local = super::organizations::fields_of(&tx, key)?;
                     let remote = org_map(&server.fields);
-                    let base = base.and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok()).unwrap_or_else(|| remote.clone());
+                    let base = base
+                        .and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok())
+                        .unwrap_or_else(|| remote.clone());
                     let m = merge(&base, &org_map(&local), &remote);
                     let mut fields: OrganizationFields = serde_json::from_value(Value::Object(m.merged.clone()))
                         .map_err(|e| StoreError::Damaged(e.to_string()))?;
@@ -322,7 +348,14 @@ impl Store {
                     set_org_server(&tx, key, server)?;
                     let mut body = m.merged.clone();
                     body.insert("id".into(), Value::String(key.to_string()));
-                    apply_merge(&tx, Entity::Organization, key, &m.conflicts, m.ahead_of_remote, &Value::Object(body).to_string())?
+                    apply_merge(
+                        &tx,
+                        Entity::Organization,
+                        key,
+                        &m.conflicts,
+                        m.ahead_of_remote,
+                        &Value::Object(body).to_string(),
+                    )?
                 }
             }
         };
@@ -331,12 +364,17 @@ impl Store {
     }
 
     /// Local records linked to the server (synced at least once) that a complete scan did not see.
-    pub fn server_ids_not_seen(&self, org: Option<Uuid>, seen: &std::collections::HashSet<Uuid>) -> Result<Vec<(Uuid, Uuid)>> {
+    pub fn server_ids_not_seen(
+        &self,
+        org: Option<Uuid>,
+        seen: &std::collections::HashSet<Uuid>,
+    ) -> Result<Vec<(Uuid, Uuid)>> {
         let mut stmt = self.conn.prepare(
             "SELECT key, server_id FROM partners WHERE server_id IS NOT NULL AND deleted_at IS NULL
                  AND target_org_id IS ?1",
         )?;
-        let rows = stmt.query_map([org.map(|o| o.to_string())], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let rows =
+            stmt.query_map([org.map(|o| o.to_string())], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         let mut missing = Vec::new();
         for row in rows {
             let (key, id) = row?;
@@ -369,7 +407,10 @@ impl Store {
         )?;
         let deleted = if waiting == 0 {
             tx.execute(
-                &format!("UPDATE {} SET deleted_at = ?2, updated_at = ?2, sync_state = 'synced' WHERE key = ?1", entity.table()),
+                &format!(
+                    "UPDATE {} SET deleted_at = ?2, updated_at = ?2, sync_state = 'synced' WHERE key = ?1",
+                    entity.table()
+                ),
                 params![key.to_string(), now_text()],
             )?;
             true
@@ -378,9 +419,17 @@ impl Store {
                 &tx,
                 entity,
                 key,
-                &FieldConflict { field: "_deleted_remotely".into(), base: Value::Null, local: Value::Null, remote: Value::Null },
+                &FieldConflict {
+                    field: "_deleted_remotely".into(),
+                    base: Value::Null,
+                    local: Value::Null,
+                    remote: Value::Null,
+                },
             )?;
-            tx.execute(&format!("UPDATE {} SET sync_state = 'conflict' WHERE key = ?1", entity.table()), [key.to_string()])?;
+            tx.execute(
+                &format!("UPDATE {} SET sync_state = 'conflict' WHERE key = ?1", entity.table()),
+                [key.to_string()],
+            )?;
             false
         };
         tx.commit()?;
@@ -411,8 +460,14 @@ impl Store {
 
     /// Applies the user's choice for every open conflict of a record: theirs
     /// takes the server's value, mine keeps the local one and queues it to be sent.
-    pub fn resolve_conflicts(&mut self, entity: Entity, key: Uuid, choice: impl Fn(&str) -> Resolution) -> Result<SyncState> {
-        let open: Vec<Conflict> = self.conflicts()?.into_iter().filter(|c| c.entity == entity && c.record_key == key).collect();
+    pub fn resolve_conflicts(
+        &mut self,
+        entity: Entity,
+        key: Uuid,
+        choice: impl Fn(&str) -> Resolution,
+    ) -> Result<SyncState> {
+        let open: Vec<Conflict> =
+            self.conflicts()?.into_iter().filter(|c| c.entity == entity && c.record_key == key).collect();
         let tx = self.write()?;
         let mut fields = match entity {
             Entity::Partner => partner_map(&super::partners::fields_of(&tx, key)?),
@@ -452,8 +507,14 @@ impl Store {
                     )?;
                 }
                 ("_deleted_remotely", Resolution::Theirs) => {
-                    tx.execute(&format!("UPDATE {} SET deleted_at = ?2 WHERE key = ?1", entity.table()), params![key.to_string(), now_text()])?;
-                    tx.execute("DELETE FROM outbox WHERE entity = ?1 AND record_key = ?2", params![entity.as_str(), key.to_string()])?;
+                    tx.execute(
+                        &format!("UPDATE {} SET deleted_at = ?2 WHERE key = ?1", entity.table()),
+                        params![key.to_string(), now_text()],
+                    )?;
+                    tx.execute(
+                        "DELETE FROM outbox WHERE entity = ?1 AND record_key = ?2",
+                        params![entity.as_str(), key.to_string()],
+                    )?;
                 }
                 ("_deleted_remotely", Resolution::Mine) => {}
                 (field, Resolution::Theirs) => {
@@ -463,7 +524,11 @@ impl Store {
             }
             tx.execute(
                 "UPDATE conflicts SET resolved_at = ?2, resolution = ?3 WHERE id = ?1",
-                params![c.id, now_text(), serde_json::to_value(resolution).ok().and_then(|v| v.as_str().map(str::to_string))],
+                params![
+                    c.id,
+                    now_text(),
+                    serde_json::to_value(resolution).ok().and_then(|v| v.as_str().map(str::to_string))
+                ],
             )?;
         }
         let deleted: bool = tx.query_row(
@@ -474,23 +539,34 @@ impl Store {
         if !deleted && !open.iter().any(|c| c.field == POSSIBLE_DUPLICATE) {
             let body = match entity {
                 Entity::Partner => {
-                    let f: PartnerFields = serde_json::from_value(Value::Object(fields.clone())).map_err(|e| StoreError::Damaged(e.to_string()))?;
+                    let f: PartnerFields = serde_json::from_value(Value::Object(fields.clone()))
+                        .map_err(|e| StoreError::Damaged(e.to_string()))?;
                     super::partners::set_fields(&tx, key, &f)?;
                     Value::Object(fields.clone())
                 }
                 Entity::Organization => {
-                    let f: OrganizationFields = serde_json::from_value(Value::Object(fields.clone())).map_err(|e| StoreError::Damaged(e.to_string()))?;
+                    let f: OrganizationFields = serde_json::from_value(Value::Object(fields.clone()))
+                        .map_err(|e| StoreError::Damaged(e.to_string()))?;
                     super::organizations::set_fields(&tx, key, &f)?;
                     let mut body = fields.clone();
                     body.insert("id".into(), Value::String(key.to_string()));
                     Value::Object(body)
                 }
             };
-            if fields != base {
+            // A change still waiting was written before the choice: it is replaced by the chosen values.
+            let waiting: i64 = tx.query_row(
+                "SELECT count(*) FROM outbox WHERE entity = ?1 AND record_key = ?2 AND op <> 'delete'",
+                params![entity.as_str(), key.to_string()],
+                |r| r.get(0),
+            )?;
+            if fields != base || waiting > 0 {
                 outbox::enqueue(&tx, entity, key, Op::Update, &body.to_string())?;
             }
         }
-        tx.execute(&format!("UPDATE {} SET sync_state = 'pending' WHERE key = ?1 AND sync_state = 'conflict'", entity.table()), [key.to_string()])?;
+        tx.execute(
+            &format!("UPDATE {} SET sync_state = 'pending' WHERE key = ?1 AND sync_state = 'conflict'", entity.table()),
+            [key.to_string()],
+        )?;
         let state = outbox::refresh_sync_state(&tx, entity, key)?;
         tx.commit()?;
         Ok(state)
@@ -584,22 +660,35 @@ fn set_org_server(tx: &Transaction<'_>, key: Uuid, s: &ServerOrganization) -> Re
     Ok(())
 }
 
-/// A local partner not yet linked to the server whose create was attempted
-/// (so may have reached it) and whose fields are exactly this server record's.
-fn adoptable_partner(tx: &Transaction<'_>, server: &ServerPartner) -> Result<Option<(i64, Uuid)>> {
-    let f = &server.fields;
-    let found: Option<(i64, String)> = tx
-        .prepare_cached(
-            "SELECT o.seq, p.key FROM partners p JOIN outbox o ON o.entity = 'partner' AND o.record_key = p.key
-             WHERE p.server_id IS NULL AND o.op = 'create' AND o.attempts > 0
-               AND p.email = ?1 COLLATE NOCASE AND p.company_name = ?2 AND p.sales_amount = ?3 AND p.partner_type = ?4
-               AND p.frequency = ?5 AND p.payment_terms = ?6
-             ORDER BY o.seq LIMIT 1",
-        )?
-        .query_row(
-            params![f.email, f.company_name, f.sales_amount, f.partner_type.as_str(), f.frequency, f.payment_terms],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    Ok(found.and_then(|(seq, key)| Uuid::parse_str(&key).ok().map(|k| (seq, k))))
+/// What to do with a server partner no local record is linked to, when a
+/// local create with the same email was attempted (so may have arrived):
+/// adopt it if it is exactly what that create sent; otherwise leave it to the
+/// push, which reconciles that create (it is never stored as a second record).
+enum Unlinked {
+    Adopt(i64, Uuid),
+    LeaveToPush,
+    New,
+}
+
+fn unlinked_partner(tx: &Transaction<'_>, server: &ServerPartner) -> Result<Unlinked> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT o.seq, p.key, o.payload FROM partners p JOIN outbox o ON o.entity = 'partner' AND o.record_key = p.key
+         WHERE p.server_id IS NULL AND o.op = 'create' AND o.attempts > 0 AND p.email = ?1 COLLATE NOCASE
+         ORDER BY o.seq",
+    )?;
+    let rows: Vec<(i64, String, String)> = stmt
+        .query_map([&server.fields.email], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if rows.is_empty() {
+        return Ok(Unlinked::New);
+    }
+    for (seq, key, payload) in rows {
+        let sent: Option<PartnerFields> = serde_json::from_str(&payload).ok();
+        if sent.as_ref() == Some(&server.fields)
+            && let Ok(key) = Uuid::parse_str(&key)
+        {
+            return Ok(Unlinked::Adopt(seq, key));
+        }
+    }
+    Ok(Unlinked::LeaveToPush)
 }

@@ -94,11 +94,13 @@ fn failure(reply: &Reply, what: &str) -> Failure {
         )),
         404 => Failure::NotFound,
         405 | 501 => Failure::Unsupported,
-        429 => Failure::Transient {
-            message: "the server asked to slow down (429)".into(),
+        429 => {
+            Failure::Transient { message: "the server asked to slow down (429)".into(), retry_after: reply.retry_after }
+        }
+        _ => Failure::Transient {
+            message: format!("the server answered {}", reply.status),
             retry_after: reply.retry_after,
         },
-        _ => Failure::Transient { message: format!("the server answered {}", reply.status), retry_after: reply.retry_after },
     }
 }
 
@@ -179,7 +181,10 @@ impl PartnersApi {
             return Err(failure(&reply, "sign-in"));
         }
         let (value, expires_in) = parsed(reply, |b| {
-            Some((b.get("access_token")?.as_str()?.to_string(), b.get("expires_in").and_then(Value::as_u64).unwrap_or(3600)))
+            Some((
+                b.get("access_token")?.as_str()?.to_string(),
+                b.get("expires_in").and_then(Value::as_u64).unwrap_or(3600),
+            ))
         })?;
         // Renew a little before expiry: a tenth of the lifetime, at most a minute.
         let margin = (expires_in / 10).min(60);
@@ -239,11 +244,7 @@ impl PartnersApi {
         }
         let url = format!("{}/partners/{id}", self.config.base_url);
         let reply = self.call(|h| h.delete(&url).header("Idempotency-Key", idempotency_key), target).await?;
-        if reply.status.is_success() {
-            Ok(())
-        } else {
-            Err(failure(&reply, "partner"))
-        }
+        if reply.status.is_success() { Ok(()) } else { Err(failure(&reply, "partner")) }
     }
 
     /// One page of `GET /partners` with extra query pairs; returns the items and `total_items`.
@@ -274,7 +275,12 @@ impl PartnersApi {
         let extra = [("search_field", "email".to_string()), ("search_text", email.to_string())];
         loop {
             let (items, total) = self.list(self.config.requester_org_id, &extra, offset).await?;
-            found.extend(items.iter().filter_map(ServerPartner::from_json).filter(|p| p.fields.email.eq_ignore_ascii_case(email)));
+            found.extend(
+                items
+                    .iter()
+                    .filter_map(ServerPartner::from_json)
+                    .filter(|p| p.fields.email.eq_ignore_ascii_case(email)),
+            );
             offset += items.len();
             if items.is_empty() || offset >= total {
                 return Ok(found);

@@ -111,7 +111,9 @@ pub struct SyncReport {
 pub enum SyncFailure {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("Sync is not set up: enter the partners or organizations API in Settings (or the PARTNERBOOK_* variables).")]
+    #[error(
+        "Sync is not set up: enter the partners or organizations API in Settings (or the PARTNERBOOK_* variables)."
+    )]
     NotConfigured,
 }
 
@@ -162,22 +164,35 @@ pub async fn sync_once(
     if config.partners.as_ref().is_some_and(|p| p.assumed_ops) {
         store.release_holds(Entity::Partner)?;
     }
-    push(store, config, &apis, &mut paused, &mut report, &mut progress).await?;
+    // Pull first: an update is a whole-record PUT, so remote changes must be
+    // merged into it before it is sent, or they would be overwritten.
     if config.pull {
-        if let Some(api) = &apis.partners
-            && !paused.contains(&Entity::Partner)
-        {
-            pull_partners(store, api, &mut report, &mut progress).await?;
-        }
-        if let Some(api) = &apis.organizations
-            && !paused.contains(&Entity::Organization)
-        {
-            pull_organizations(store, api, &mut report, &mut progress).await?;
-        }
+        pull(store, &apis, &paused, &mut report, &mut progress).await?;
     }
+    push(store, config, &apis, &mut paused, &mut report, &mut progress).await?;
     report.pending = store.outbox_summary()?.0;
     progress(&report);
     Ok(report)
+}
+
+async fn pull(
+    store: &mut Store,
+    apis: &Apis,
+    paused: &[Entity],
+    report: &mut SyncReport,
+    progress: &mut impl FnMut(&SyncReport),
+) -> Result<(), SyncFailure> {
+    if let Some(api) = &apis.partners
+        && !paused.contains(&Entity::Partner)
+    {
+        pull_partners(store, api, report, progress).await?;
+    }
+    if let Some(api) = &apis.organizations
+        && !paused.contains(&Entity::Organization)
+    {
+        pull_organizations(store, api, report, progress).await?;
+    }
+    Ok(())
 }
 
 async fn push(
@@ -226,8 +241,8 @@ async fn push(
         }
         let Some(joined) = tasks.join_next().await else {
             // Nothing in flight: wait for the next retry if it comes in time.
-            match store.next_retry_at()? {
-                Some(at) if !all_paused(paused) => {
+            match store.next_retry_at(Utc::now(), paused)? {
+                Some(at) => {
                     let wait = (at - Utc::now()).to_std().unwrap_or_default();
                     if tokio::time::Instant::now() + wait > deadline {
                         return Ok(());
@@ -243,10 +258,6 @@ async fn push(
         settle(store, config, &due, outcome, paused, &mut reconciled, report)?;
         progress(report);
     }
-}
-
-fn all_paused(paused: &[Entity]) -> bool {
-    paused.contains(&Entity::Partner) && paused.contains(&Entity::Organization)
 }
 
 /// Writes down what became of one attempt.

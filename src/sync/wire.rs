@@ -96,7 +96,9 @@ pub fn field_errors(body: &Value) -> (Option<String>, Vec<FieldError>) {
                 let loc: Vec<String> = item
                     .get("loc")
                     .and_then(Value::as_array)
-                    .map(|l| l.iter().map(|p| p.as_str().map(str::to_string).unwrap_or_else(|| p.to_string())).collect())
+                    .map(|l| {
+                        l.iter().map(|p| p.as_str().map(str::to_string).unwrap_or_else(|| p.to_string())).collect()
+                    })
                     .unwrap_or_default();
                 // `loc` is like ["body", "email"]: the field is what follows the part of the request.
                 let field = match loc.first().map(String::as_str) {

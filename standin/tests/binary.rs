@@ -17,20 +17,16 @@ impl Drop for Child {
 
 #[tokio::test]
 async fn prints_its_address_and_serves() {
+    // An explicit --db in a folder we own: the child is killed, so it cannot clean up after itself.
+    let dir = tempfile::tempdir().expect("tempdir");
     let child = Command::new(BIN)
-        .args([
-            "--addr",
-            "127.0.0.1:0",
-            "--partners-prefix",
-            "/v1",
-            "--api-key",
-            "k1",
-            "--chaos",
-            "--server-error-rate",
-        ])
-        .arg("0")
-        .args(["--rate-limit-rate", "0", "--reset-before-rate", "0", "--reset-after-rate", "0", "--timeout-rate", "0"])
-        .args(["--timeout-after-write-rate", "0", "--malformed-rate", "0", "--latency-ms", "0"])
+        .arg("--db")
+        .arg(dir.path().join("standin.sqlite3"))
+        .args(["--addr", "127.0.0.1:0", "--partners-prefix", "/v1", "--api-key", "k1"])
+        // --chaos with every rate overridden to 0: checks the overrides win over the preset.
+        .args(["--chaos", "--server-error-rate", "0", "--rate-limit-rate", "0", "--reset-before-rate", "0"])
+        .args(["--reset-after-rate", "0", "--timeout-rate", "0", "--timeout-after-write-rate", "0"])
+        .args(["--malformed-rate", "0", "--latency-ms", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

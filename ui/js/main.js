@@ -27,7 +27,14 @@ if (!available) {
   notice('Partnerbook must be opened as the desktop app; this page alone cannot reach your data.', true);
 } else {
   for (const name of Object.keys(SCREENS)) $(`#nav-${name}`).addEventListener('click', () => show(name));
-  initStatus();
+  // After a sync that changed something, the lists show the new badges and records.
+  initStatus((result) => {
+    const r = result && result.report;
+    if (r && (r.sent || r.adopted || r.rejected || r.conflicts || r.pulled_new || r.pulled_updated || r.deleted_remotely)) {
+      reloadPartners();
+      reloadOrganizations();
+    }
+  });
   initTransfer();
   initSettings();
   initOrganizations();

@@ -5,7 +5,7 @@ import { $, el, badge, debounce, notice } from './dom.js';
 import { RecordForm, deleteRecord, saveRecord, syncInfo } from './form.js';
 import { openExport, openImport } from './transfer.js';
 import { VirtualList } from './virtual-list.js';
-import { refreshStatus } from './status.js';
+import { refreshStatus, syncNow } from './status.js';
 
 const FIELDS = ['company_name', 'sales_amount', 'partner_type', 'email', 'frequency', 'payment_terms'];
 const amount = new Intl.NumberFormat();
@@ -76,6 +76,7 @@ function remove() {
 async function afterChange() {
   await reload();
   refreshStatus();
+  syncNow();
 }
 
 let shown = 0; // how many partners the list holds with the current filters

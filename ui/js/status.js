@@ -18,25 +18,42 @@ export async function refreshStatus() {
     oldest.hidden = !s.oldest_pending_change;
     oldest.textContent = s.oldest_pending_change ? `oldest ${ago(s.oldest_pending_change)}` : '';
     $('#status-last-sync').textContent = `Last sync: ${s.last_sync_at ? ago(s.last_sync_at) : 'never'}`;
-    $('#status-message').textContent = s.message || '';
+    let message = s.syncing ? 'Syncing…' : (s.message || '');
+    if (s.open_conflicts) message += ` ${s.open_conflicts} change${s.open_conflicts === 1 ? '' : 's'} to decide.`;
+    $('#status-message').textContent = message;
+    configured = s.sync_configured;
   } catch (error) {
     $('#status-message').textContent = error.message;
   }
 }
 
-export function initStatus() {
-  online();
-  window.addEventListener('online', online);
-  window.addEventListener('offline', online);
-  $('#sync-now').addEventListener('click', async () => {
-    try {
-      const report = await call('sync_now');
-      $('#status-message').textContent = report.message;
-    } catch (error) {
-      notice(error.message, true);
-    }
-    refreshStatus();
-  });
+let configured = false;
+let onSynced = () => {};
+
+/**
+ * Syncs in the background (quietly) or on request (saying what happened).
+ * Rust runs one sync at a time; a call while one runs returns at once.
+ */
+export async function syncNow(quiet = true) {
+  if (quiet && (!configured || !navigator.onLine)) return;
+  try {
+    const result = await call('sync_now');
+    if (!quiet) $('#status-message').textContent = result.message;
+    onSynced(result);
+  } catch (error) {
+    if (!quiet) notice(error.message, true);
+  }
   refreshStatus();
+}
+
+/** `afterSync` reloads the lists when a sync may have brought changes. */
+export function initStatus(afterSync) {
+  onSynced = afterSync || onSynced;
+  online();
+  window.addEventListener('online', () => { online(); syncNow(); });
+  window.addEventListener('offline', online);
+  $('#sync-now').addEventListener('click', () => syncNow(false));
+  refreshStatus().then(() => syncNow());
   setInterval(refreshStatus, 5000);
+  setInterval(() => syncNow(), 60000);
 }
