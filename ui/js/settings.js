@@ -15,6 +15,7 @@ function clearErrors() {
 function fill(view) {
   for (const [section, field] of TEXT_FIELDS) $(`#set-${section}-${field}`).value = view[section][field] || '';
   $('#set-partners-target_org_ids').value = (view.partners.target_org_ids || []).join('\n');
+  $('#set-partners-assumed_ops').checked = Boolean(view.partners.assumed_ops);
   for (const [id, has] of [['#set-partners-client_secret', view.partners.has_client_secret], ['#set-organizations-api_key', view.organizations.has_api_key]]) {
     $(id).value = '';
     $(id).placeholder = has ? 'Stored in the keychain (leave empty to keep)' : 'Not set';
@@ -32,6 +33,7 @@ function settingsDraft() {
       client_secret: secret('#set-partners-client_secret'),
       requester_org_id: $('#set-partners-requester_org_id').value,
       target_org_ids: $('#set-partners-target_org_ids').value.split('\n'),
+      assumed_ops: $('#set-partners-assumed_ops').checked,
     },
     organizations: { base_url: $('#set-organizations-base_url').value, api_key: secret('#set-organizations-api_key') },
   };
