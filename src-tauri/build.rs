@@ -26,6 +26,9 @@ const COMMANDS: &[&str] = &[
     "import_partners",
     "conflicts",
     "resolve_conflicts",
+    "outbox",
+    "retry_change",
+    "discard_change",
 ];
 
 fn main() {

@@ -285,6 +285,29 @@ async fn a_refused_record_does_not_block_others_and_is_sent_once_fixed() {
     assert!(error.fields.iter().any(|f| f.field == "email"), "{error:?}");
     assert_converged(&store, &s); // everything else arrived
 
+    // Retry sends it as it is (refused again); discarding a create that never arrived removes the record.
+    let seq = store.outbox_for(Entity::Partner, bad).unwrap()[0].seq;
+    store.retry_change(seq).unwrap();
+    assert_eq!(store.partner(bad).unwrap().sync_state, SyncState::Pending);
+    sync_until_settled(&mut store, &config(&s)).await;
+    assert_eq!(store.partner(bad).unwrap().sync_state, SyncState::Rejected);
+    let other = store.create_partner(&partner(51), None).unwrap().key;
+    let seq = store.outbox_for(Entity::Partner, other).unwrap()[0].seq;
+    store.discard_change(seq).unwrap();
+    assert!(store.partner(other).unwrap().deleted_at.is_some());
+    // Discarding an edit of a synced record puts the server's version back.
+    let synced =
+        store.list_partners(&PartnerQuery { sync_state: Some(SyncState::Synced), ..Default::default() }).unwrap().items
+            [0]
+        .clone();
+    let mut d = synced.fields.to_draft();
+    d.frequency = "never".into();
+    store.update_partner(synced.key, &d).unwrap();
+    let seq = store.outbox_for(Entity::Partner, synced.key).unwrap()[0].seq;
+    store.discard_change(seq).unwrap();
+    let back = store.partner(synced.key).unwrap();
+    assert_eq!((back.fields, back.sync_state), (synced.fields, SyncState::Synced));
+
     // Fixing the record (any save) queues it again; it goes.
     let mut d = partner(50);
     d.company_name = "Fixed".into();

@@ -8,7 +8,7 @@ use partnerbook::import::{self, ImportError, ImportReport};
 use partnerbook::remote::{self, ConnectionCheck};
 use partnerbook::secrets::{Availability, SecretName, SecretStore};
 use partnerbook::settings::{RemoteSettings, RemoteSettingsDraft};
-use partnerbook::store::{ErrorBody, OrganizationQuery, Page, PartnerQuery};
+use partnerbook::store::{Entity, ErrorBody, OrganizationQuery, OutboxEntry, Page, PartnerQuery, Resolution};
 use partnerbook::{FieldError, Organization, OrganizationDraft, Partner, PartnerDraft, Store, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -247,16 +247,38 @@ pub fn conflicts(state: State<'_, AppState>) -> Result<Vec<partnerbook::store::C
     Ok(state.store().conflicts()?)
 }
 
+/// Settles a record's conflicts field by field: `choices` maps a field to
+/// `mine` or `theirs`; a field not listed keeps the local value.
 #[tauri::command]
 pub fn resolve_conflicts(
     state: State<'_, AppState>,
     entity: Value,
     key: Value,
-    choice: Value,
+    choices: Value,
 ) -> Result<partnerbook::SyncState> {
-    let entity: partnerbook::store::Entity = parse("entity", entity)?;
-    let choice: partnerbook::store::Resolution = parse("choice", choice)?;
-    Ok(state.store().resolve_conflicts(entity, self::key(key)?, |_| choice)?)
+    let entity: Entity = parse("entity", entity)?;
+    let choices: std::collections::HashMap<String, Resolution> = parse("choices", choices)?;
+    let key = self::key(key)?;
+    Ok(state.store().resolve_conflicts(entity, key, |field| choices.get(field).copied().unwrap_or(Resolution::Mine))?)
+}
+
+/// The changes waiting for the central API, oldest first, with their attempts and last error.
+#[tauri::command]
+pub fn outbox(state: State<'_, AppState>) -> Result<Vec<OutboxEntry>> {
+    Ok(state.store().outbox()?)
+}
+
+#[tauri::command]
+pub fn retry_change(state: State<'_, AppState>, seq: Value) -> Result<OutboxEntry> {
+    let seq: i64 = parse("seq", seq)?;
+    Ok(state.store().retry_change(seq)?)
+}
+
+/// Gives up a change (the window asks first): the record goes back to the server's version.
+#[tauri::command]
+pub fn discard_change(state: State<'_, AppState>, seq: Value) -> Result<()> {
+    let seq: i64 = parse("seq", seq)?;
+    Ok(state.store().discard_change(seq)?)
 }
 
 #[derive(Serialize)]

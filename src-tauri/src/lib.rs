@@ -39,6 +39,9 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::import_partners,
         commands::conflicts,
         commands::resolve_conflicts,
+        commands::outbox,
+        commands::retry_change,
+        commands::discard_change,
     ])
 }
 

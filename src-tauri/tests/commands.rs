@@ -96,8 +96,14 @@ fn partner_commands_round_trip() {
     let e = h.err("sync_now", json!({}));
     assert_eq!(e["kind"], "not_configured", "{e}");
     assert_eq!(h.ok("conflicts", json!({})), json!([]));
-    let e = h.err("resolve_conflicts", json!({"entity": "partner", "key": key, "choice": "both"}));
+    let e = h.err("resolve_conflicts", json!({"entity": "partner", "key": key, "choices": {"email": "both"}}));
     assert_eq!(e["kind"], "bad_request", "{e}");
+    let outbox = h.ok("outbox", json!({}));
+    assert_eq!(outbox.as_array().unwrap().len(), 1, "{outbox}");
+    let seq = outbox[0]["seq"].clone();
+    assert_eq!(h.ok("retry_change", json!({"seq": seq}))["state"], "pending");
+    assert_eq!(h.err("retry_change", json!({"seq": "one"}))["kind"], "bad_request");
+    assert_eq!(h.err("discard_change", json!({"seq": 999_999}))["kind"], "not_found");
 
     let deleted = h.ok("delete_partner", json!({"key": key}));
     assert!(deleted["deleted_at"].is_string());

@@ -692,3 +692,75 @@ fn unlinked_partner(tx: &Transaction<'_>, server: &ServerPartner) -> Result<Unli
     }
     Ok(Unlinked::LeaveToPush)
 }
+
+impl Store {
+    /// Sends a change again as it is: a refused or held one goes back in the queue, due now.
+    pub fn retry_change(&mut self, seq: i64) -> Result<OutboxEntry> {
+        let tx = self.write()?;
+        let entry =
+            outbox::entry(&tx, seq)?.ok_or_else(|| StoreError::NotFound { kind: "change", key: seq.to_string() })?;
+        tx.execute(
+            "UPDATE outbox SET state = 'pending', hold = NULL, next_attempt_at = NULL, last_error = NULL WHERE seq = ?1",
+            [seq],
+        )?;
+        tx.execute(
+            &format!("UPDATE {} SET sync_error = NULL WHERE key = ?1", entry.entity.table()),
+            [entry.record_key.to_string()],
+        )?;
+        outbox::refresh_sync_state(&tx, entry.entity, entry.record_key)?;
+        let entry = outbox::entry(&tx, seq)?.expect("updated above");
+        tx.commit()?;
+        Ok(entry)
+    }
+
+    /// Gives up a change that has not reached the server: the record goes back
+    /// to what the server holds (a record the server never had is removed here).
+    /// Later changes of the same record stay queued.
+    pub fn discard_change(&mut self, seq: i64) -> Result<()> {
+        let tx = self.write()?;
+        let entry =
+            outbox::entry(&tx, seq)?.ok_or_else(|| StoreError::NotFound { kind: "change", key: seq.to_string() })?;
+        let (entity, key) = (entry.entity, entry.record_key);
+        tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+        let base: Option<String> = tx.query_row(
+            &format!("SELECT sync_base FROM {} WHERE key = ?1", entity.table()),
+            [key.to_string()],
+            |r| r.get(0),
+        )?;
+        match base.and_then(|b| serde_json::from_str::<Value>(&b).ok()) {
+            None => {
+                // Never on the server: nothing to go back to.
+                tx.execute(
+                    &format!("UPDATE {} SET deleted_at = coalesce(deleted_at, ?2) WHERE key = ?1", entity.table()),
+                    params![key.to_string(), now_text()],
+                )?;
+                tx.execute(
+                    "DELETE FROM outbox WHERE entity = ?1 AND record_key = ?2",
+                    params![entity.as_str(), key.to_string()],
+                )?;
+            }
+            Some(base) => {
+                match entity {
+                    Entity::Partner => {
+                        let f: PartnerFields =
+                            serde_json::from_value(base).map_err(|e| StoreError::Damaged(e.to_string()))?;
+                        super::partners::set_fields(&tx, key, &f)?;
+                    }
+                    Entity::Organization => {
+                        let mut f: OrganizationFields =
+                            serde_json::from_value(base).map_err(|e| StoreError::Damaged(e.to_string()))?;
+                        f.linked_to = super::organizations::fields_of(&tx, key)?.linked_to;
+                        super::organizations::set_fields(&tx, key, &f)?;
+                    }
+                }
+                tx.execute(
+                    &format!("UPDATE {} SET deleted_at = NULL, sync_error = NULL WHERE key = ?1", entity.table()),
+                    [key.to_string()],
+                )?;
+            }
+        }
+        outbox::refresh_sync_state(&tx, entity, key)?;
+        tx.commit()?;
+        Ok(())
+    }
+}

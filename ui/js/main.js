@@ -2,6 +2,7 @@
 
 import { available } from './api.js';
 import { $, $$, notice } from './dom.js';
+import { loadChanges } from './changes.js';
 import { initOrganizations, reload as reloadOrganizations } from './organizations.js';
 import { initPartners, reload as reloadPartners } from './partners.js';
 import { initSettings, loadSettings } from './settings.js';
@@ -11,6 +12,7 @@ import { initTransfer } from './transfer.js';
 const SCREENS = {
   partners: reloadPartners,
   organizations: reloadOrganizations,
+  changes: loadChanges,
   settings: loadSettings,
 };
 

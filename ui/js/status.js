@@ -22,6 +22,9 @@ export async function refreshStatus() {
     if (s.open_conflicts) message += ` ${s.open_conflicts} change${s.open_conflicts === 1 ? '' : 's'} to decide.`;
     $('#status-message').textContent = message;
     configured = s.sync_configured;
+    const pill = $('#nav-changes-count');
+    pill.hidden = !s.open_conflicts;
+    pill.textContent = String(s.open_conflicts || '');
   } catch (error) {
     $('#status-message').textContent = error.message;
   }

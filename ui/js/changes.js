@@ -1,0 +1,139 @@
+// The Sync screen: conflicts to decide, field by field, and the changes waiting
+// to be sent, with retry and discard.
+
+import { call } from './api.js';
+import { $, el, confirmDialog, notice } from './dom.js';
+import { refreshStatus } from './status.js';
+
+const LABELS = {
+  company_name: 'Company name', sales_amount: 'Sales amount', partner_type: 'Partner type', email: 'Email',
+  frequency: 'Frequency', payment_terms: 'Payment terms', name: 'Name', type: 'Type', address: 'Address',
+  address2: 'Address line 2', city: 'City', province: 'Province', postal: 'Postal code', country: 'Country',
+  phone: 'Phone', billing_email: 'Billing email', officeId: 'Office ID', description: 'Description',
+  location: 'Location', contacts: 'Contacts',
+  _possible_duplicate: 'Possibly the same partner as one already on the central system',
+  _deleted_remotely: 'Deleted on the central system, changed here',
+};
+
+const WHOLE_RECORD = {
+  _possible_duplicate: ['It is a different partner: send mine as new', 'It is the same partner: use theirs'],
+  _deleted_remotely: ['Keep mine (send it again)', 'Delete it here too'],
+};
+
+/** A value as a person reads it (text stays text: it is never parsed as HTML). */
+function show(value) {
+  if (value === null || value === undefined || value === '') return '(empty)';
+  if (typeof value === 'string' || typeof value === 'number') return String(value);
+  if (Array.isArray(value)) {
+    return value.map((c) => [c.firstName, c.lastName, c.email].filter(Boolean).join(' ')).join('\n');
+  }
+  if (value.company_name) return `${value.company_name}\n${value.email} · ${value.sales_amount} · ${value.payment_terms}`;
+  if ('latitude' in value) return `${value.latitude}, ${value.longitude}`;
+  return JSON.stringify(value);
+}
+
+function recordName(entry) {
+  const p = entry.payload || {};
+  return p.company_name || p.name || `${entry.entity} ${entry.record_key.slice(0, 8)}`;
+}
+
+function conflictCard(entity, key, conflicts, onDone) {
+  const rows = conflicts.map((c) => {
+    const name = `choice-${c.id}`;
+    const [mineLabel, theirsLabel] = WHOLE_RECORD[c.field] || ['Keep mine', 'Take theirs'];
+    const option = (value, label, shown, checked) => el('label', {}, [
+      el('input', { attrs: { type: 'radio', name, value, ...(checked ? { checked: '' } : {}) } }),
+      el('span', {}, [el('strong', { text: label }), el('br'), el('span', { className: 'value', text: shown })]),
+    ]);
+    return el('tr', { attrs: { 'data-field': c.field } }, [
+      el('th', { attrs: { scope: 'row' }, text: LABELS[c.field] || c.field }),
+      el('td', {}, [option('mine', mineLabel, show(c.local), true)]),
+      el('td', {}, [option('theirs', theirsLabel, show(c.remote), false)]),
+    ]);
+  });
+  const title = conflicts[0].local && (conflicts[0].local.company_name || conflicts[0].local.name);
+  const apply = el('button', { className: 'primary', text: 'Apply', attrs: { type: 'button' } });
+  const card = el('div', { className: 'conflict', attrs: { 'data-key': key } }, [
+    el('h3', { text: `${entity === 'partner' ? 'Partner' : 'Organization'} ${title || key.slice(0, 8)}` }),
+    el('table', {}, [el('tbody', {}, rows)]),
+    apply,
+  ]);
+  apply.addEventListener('click', async () => {
+    const choices = {};
+    for (const c of conflicts) {
+      choices[c.field] = card.querySelector(`input[name="choice-${c.id}"]:checked`).value;
+    }
+    try {
+      await call('resolve_conflicts', { entity, key, choices });
+      notice('Decided; the record will be synced.');
+      onDone();
+    } catch (error) {
+      notice(error.message, true);
+    }
+  });
+  return card;
+}
+
+function outboxRow(entry, onDone) {
+  const status = entry.state === 'rejected'
+    ? `Refused: ${entry.last_error || ''}`
+    : entry.last_error || (entry.attempts ? 'Will be sent again' : 'Waiting');
+  const retry = el('button', { text: 'Retry', attrs: { type: 'button' } });
+  const discard = el('button', { className: 'danger', text: 'Discard…', attrs: { type: 'button' } });
+  retry.addEventListener('click', async () => {
+    try {
+      await call('retry_change', { seq: entry.seq });
+      notice('It will be sent with the next sync.');
+      onDone();
+    } catch (error) {
+      notice(error.message, true);
+    }
+  });
+  discard.addEventListener('click', async () => {
+    const never = entry.op === 'create';
+    const question = never
+      ? `Discard "${recordName(entry)}"? It was never sent, so it will be removed from this computer.`
+      : `Discard this ${entry.op} of "${recordName(entry)}"? The record goes back to the version on the central system.`;
+    if (!(await confirmDialog(question, 'Discard'))) return;
+    try {
+      await call('discard_change', { seq: entry.seq });
+      notice('Change discarded.');
+      onDone();
+    } catch (error) {
+      notice(error.message, true);
+    }
+  });
+  return el('tr', { attrs: { 'data-seq': String(entry.seq) } }, [
+    el('td', { text: `${entry.entity === 'partner' ? 'Partner' : 'Organization'}: ${recordName(entry)}` }),
+    el('td', { text: { create: 'New', update: 'Changed', delete: 'Deleted' }[entry.op] || entry.op }),
+    el('td', { text: String(entry.attempts) }),
+    el('td', { text: status }),
+    el('td', { className: 'row-actions' }, [retry, ' ', discard]),
+  ]);
+}
+
+export async function loadChanges() {
+  try {
+    const [conflicts, entries] = await Promise.all([call('conflicts'), call('outbox')]);
+    const byRecord = new Map();
+    for (const c of conflicts) {
+      const id = `${c.entity}|${c.record_key}`;
+      if (!byRecord.has(id)) byRecord.set(id, []);
+      byRecord.get(id).push(c);
+    }
+    $('#conflict-list').replaceChildren(...[...byRecord.entries()].map(([id, list]) => {
+      const [entity, key] = id.split('|');
+      return conflictCard(entity, key, list, loadChanges);
+    }));
+    $('#conflict-empty').hidden = byRecord.size > 0;
+    $('#outbox-rows').replaceChildren(...entries.map((e) => outboxRow(e, loadChanges)));
+    $('#outbox-table').hidden = entries.length === 0;
+    $('#outbox-empty').hidden = entries.length > 0;
+    const pill = $('#nav-changes-count');
+    pill.hidden = byRecord.size === 0;
+    pill.textContent = String(byRecord.size);
+  } catch (error) {
+    notice(error.message, true);
+  }
+  refreshStatus();
+}
