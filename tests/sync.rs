@@ -455,3 +455,28 @@ async fn killing_sync_at_random_moments_loses_and_duplicates_nothing() {
     assert_converged(&store, &s);
     eprintln!("kills: {kills}, server partners: {}, stats: {:?}", s.partners().len(), s.stats());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_converges_under_random_faults() {
+    let chaos = Faults { timeout_hold_secs: 2, retry_after_secs: 0, ..Faults::chaos() };
+    let s = server(chaos).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let mut store = Store::open(&db).unwrap();
+    make_changes(&mut store, 120, 15);
+    let changes = store.outbox().unwrap().len();
+    let mut runs = 0;
+    while !store.outbox().unwrap().is_empty() && runs < 30 {
+        let out = sync_process(&db, &s).arg("--json").stdout(std::process::Stdio::piped()).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(report["needs_sign_in"].as_array().unwrap().is_empty(), "{report}");
+        runs += 1;
+    }
+    // Converged while the faults were still on; one clean pull then compares.
+    s.set_faults(Faults::none());
+    assert!(sync_process(&db, &s).status().unwrap().success());
+    assert_converged(&store, &s);
+    let stats = s.stats();
+    eprintln!("cli under chaos: {changes} queued changes, {runs} runs, server: {stats:?}");
+}
