@@ -60,6 +60,8 @@ struct Inner {
     conn: Connection,
     /// The last timestamp handed out (see [`clock::tick`]).
     last_micros: i64,
+    /// Bumped by every partner write, so a cached list knows it is stale.
+    partner_writes: u64,
 }
 
 fn json_error(e: serde_json::Error) -> Error {
@@ -117,7 +119,7 @@ impl Db {
             [],
             |row| row.get(0),
         )?;
-        Ok(Self { inner: Mutex::new(Inner { conn, last_micros }) })
+        Ok(Self { inner: Mutex::new(Inner { conn, last_micros, partner_writes: 0 }) })
     }
 
     /// A poisoned lock only means another thread panicked mid-statement; SQLite rolled it back.
@@ -156,6 +158,7 @@ impl Db {
     pub fn insert_partner(&self, partner: &mut Partner) -> Result<(), Error> {
         let fields = serde_json::to_string(&partner.fields).map_err(json_error)?;
         let mut inner = self.lock();
+        inner.partner_writes += 1;
         let now = clock::tick(&mut inner.last_micros);
         inner.conn.execute(
             "INSERT INTO partners (id, org_id, fields, invitation_status, guest_organization_id, created_at, updated_at)
@@ -178,6 +181,7 @@ impl Db {
     pub fn update_partner(&self, partner: &mut Partner) -> Result<bool, Error> {
         let fields = serde_json::to_string(&partner.fields).map_err(json_error)?;
         let mut inner = self.lock();
+        inner.partner_writes += 1;
         let now = clock::tick(&mut inner.last_micros);
         let changed = inner.conn.execute(
             "UPDATE partners SET fields = ?2, invitation_status = ?3, guest_organization_id = ?4, updated_at = ?5
@@ -197,8 +201,14 @@ impl Db {
     }
 
     pub fn delete_partner(&self, id: Uuid) -> Result<bool, Error> {
-        let inner = self.lock();
+        let mut inner = self.lock();
+        inner.partner_writes += 1;
         Ok(inner.conn.execute("DELETE FROM partners WHERE id = ?1", [id.to_string()])? == 1)
+    }
+
+    /// Changes whenever any partner is written.
+    pub fn partners_version(&self) -> u64 {
+        self.lock().partner_writes
     }
 
     /// All organizations, oldest first (ties by id), the list endpoint's stable order.

@@ -348,11 +348,27 @@ pub(crate) async fn list(State(app): State<AppState>, auth: PartnerAuth, RawQuer
         Ok(query) => query,
         Err(errors) => return unprocessable(errors),
     };
-    let mut partners: Vec<Partner> = match app.db.partners(Some(auth.target)) {
-        Ok(partners) => partners.into_iter().filter(|p| query.matches(p)).collect(),
-        Err(e) => return internal(e),
+    let unpaged: Vec<&str> = raw
+        .as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.starts_with("limit=") && !pair.starts_with("offset="))
+        .collect();
+    let key = format!("{}|{}|{}", auth.target, app.db.partners_version(), unpaged.join("&"));
+    let cached = crate::state::lock(&app.partner_list_cache).as_ref().filter(|(k, _)| *k == key).map(|(_, l)| l.clone());
+    let partners = match cached {
+        Some(list) => list,
+        None => {
+            let mut partners: Vec<Partner> = match app.db.partners(Some(auth.target)) {
+                Ok(partners) => partners.into_iter().filter(|p| query.matches(p)).collect(),
+                Err(e) => return internal(e),
+            };
+            partners.sort_by(|a, b| query.compare(a, b));
+            let list = std::sync::Arc::new(partners);
+            *crate::state::lock(&app.partner_list_cache) = Some((key, list.clone()));
+            list
+        }
     };
-    partners.sort_by(|a, b| query.compare(a, b));
     let items: Vec<_> = partners.iter().skip(query.offset).take(query.limit).map(Partner::view).collect();
     Json(json!({ "items": items, "total_items": partners.len() })).into_response()
 }

@@ -30,6 +30,9 @@ pub(crate) struct Shared {
     faults: Mutex<FaultState>,
     /// Idempotency keys whose first request is still running (see `idempotency`).
     pub in_flight: Mutex<HashSet<String>>,
+    /// The last filtered, sorted partner list and what it was for (target, query without paging,
+    /// partners version), so paging through a large list does not sort it again for every page.
+    pub partner_list_cache: Mutex<Option<(String, Arc<Vec<Partner>>)>>,
 }
 
 struct FaultState {
@@ -78,6 +81,7 @@ impl Shared {
             assumed_partner_ops: AtomicBool::new(assumed_partner_ops),
             faults: Mutex::new(FaultState { faults, rng: fastrand::Rng::with_seed(seed) }),
             in_flight: Mutex::new(HashSet::new()),
+            partner_list_cache: Mutex::new(None),
         }
     }
 

@@ -1,0 +1,364 @@
+//! `partnerbook-bench`: measures the paths users feel (save, import, search,
+//! push, pull) beside a baseline measured in the same run, on data it
+//! generates itself (deterministic, seeded), and prints a Markdown table.
+//!
+//!     cargo run --release -p partnerbook-bench            # the sizes of issue #4
+//!     cargo run --release -p partnerbook-bench -- --smoke # tiny sizes (the test suite runs this)
+//!
+//! Export to CSV/XLSX is measured by `scripts/bench-export.sh`, which needs
+//! whole processes to compare peak memory with the `sqlite3` shell.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use partnerbook::store::PartnerQuery;
+use partnerbook::sync::client::PartnersConfig;
+use partnerbook::sync::{RetryPolicy, SyncConfig, sync_once};
+use partnerbook::{PartnerDraft, Store};
+use partnerbook_standin::{ClientCredentials, Config, Faults, StandIn};
+use uuid::Uuid;
+
+#[derive(Parser)]
+struct Args {
+    /// Tiny sizes: checks that every benchmark still works, in seconds
+    #[arg(long)]
+    smoke: bool,
+    /// Only these paths (save, import, search, push, pull); all by default
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+struct Sizes {
+    saves: usize,
+    import_rows: usize,
+    search_rows: usize,
+    queries: usize,
+    push: usize,
+    push_one_at_a_time: usize,
+    pull: usize,
+}
+
+const FULL: Sizes = Sizes {
+    saves: 10_000,
+    import_rows: 100_000,
+    search_rows: 1_000_000,
+    queries: 1_000,
+    push: 10_000,
+    push_one_at_a_time: 400,
+    pull: 100_000,
+};
+const SMOKE: Sizes =
+    Sizes { saves: 50, import_rows: 300, search_rows: 3_000, queries: 30, push: 40, push_one_at_a_time: 5, pull: 250 };
+
+/// One row of the results table.
+struct Row {
+    path: &'static str,
+    measure: String,
+    ours: String,
+    baseline: String,
+    target: &'static str,
+    met: Option<bool>,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn draft(i: usize) -> PartnerDraft {
+    PartnerDraft {
+        company_name: format!("Company {i} Ltd"),
+        sales_amount: ((i * 7919) % 2_147_483_647).to_string(),
+        partner_type: if i % 2 == 0 { "customer" } else { "supplier" }.into(),
+        email: format!("buyer{i}@example.com"),
+        frequency: "monthly".into(),
+        payment_terms: "net 30".into(),
+    }
+}
+
+/// A table with the partner columns and nothing else (no index, trigger or outbox), same pragmas as the store.
+fn bare_table(path: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+         CREATE TABLE partners (rowid INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, company_name TEXT NOT NULL,
+             sales_amount INTEGER NOT NULL, partner_type TEXT NOT NULL, email TEXT NOT NULL, frequency TEXT NOT NULL,
+             payment_terms TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);",
+    )
+    .unwrap();
+    conn
+}
+
+const BARE_INSERT: &str = "INSERT INTO partners (key, company_name, sales_amount, partner_type, email, frequency,
+     payment_terms, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)";
+
+fn bare_insert(stmt: &mut rusqlite::CachedStatement<'_>, d: &PartnerDraft) {
+    stmt.execute(rusqlite::params![
+        Uuid::now_v7().to_string(),
+        d.company_name,
+        d.sales_amount.parse::<i64>().unwrap(),
+        d.partner_type,
+        d.email,
+        d.frequency,
+        d.payment_terms,
+        "2026-11-26T00:00:00.000Z"
+    ])
+    .unwrap();
+}
+
+/// Save one partner through the function the app's `create_partner` command calls.
+fn save(dir: &Path, n: usize) -> Vec<Row> {
+    let mut store = Store::open(dir.join("save.db")).unwrap();
+    let mut ours = Vec::with_capacity(n);
+    for i in 0..n {
+        let d = draft(i);
+        let t = Instant::now();
+        store.create_partner(&d, None).unwrap();
+        ours.push(t.elapsed());
+    }
+    let conn = bare_table(&dir.join("save-bare.db"));
+    let mut stmt = conn.prepare_cached(BARE_INSERT).unwrap();
+    let mut bare = Vec::with_capacity(n);
+    for i in 0..n {
+        let d = draft(i);
+        let t = Instant::now();
+        bare_insert(&mut stmt, &d); // autocommit: its own durable transaction
+        bare.push(t.elapsed());
+    }
+    ours.sort();
+    bare.sort();
+    let (p50, p95, b50, b95) = (percentile(&ours, 0.5), percentile(&ours, 0.95), percentile(&bare, 0.5), percentile(&bare, 0.95));
+    vec![Row {
+        path: "save one partner (validate, insert, FTS, outbox, durable commit)",
+        measure: format!("p50 / p95 over {n} saves"),
+        ours: format!("{} / {}", ms(p50), ms(p95)),
+        baseline: format!("bare INSERT, own transaction: {} / {}", ms(b50), ms(b95)),
+        target: "p95 < 5 ms and ≤ 2× bare",
+        met: Some(p95 < Duration::from_millis(5) && p95 <= b95 * 2),
+    }]
+}
+
+fn import(dir: &Path, n: usize) -> Vec<Row> {
+    let csv_path = dir.join("import.csv");
+    let mut w = csv::Writer::from_path(&csv_path).unwrap();
+    w.write_record(["company_name", "sales_amount", "partner_type", "email", "frequency", "payment_terms"]).unwrap();
+    for i in 0..n {
+        let d = draft(i);
+        w.write_record([&d.company_name, &d.sales_amount, &d.partner_type, &d.email, &d.frequency, &d.payment_terms])
+            .unwrap();
+    }
+    w.flush().unwrap();
+    let mut store = Store::open(dir.join("import.db")).unwrap();
+    let t = Instant::now();
+    let report = partnerbook::import::import_partners(&mut store, &csv_path, false, None).unwrap();
+    let ours = t.elapsed();
+    assert_eq!(report.imported as usize, n);
+    let mut conn = bare_table(&dir.join("import-bare.db"));
+    let t = Instant::now();
+    let tx = conn.transaction().unwrap();
+    {
+        let mut stmt = tx.prepare_cached(BARE_INSERT).unwrap();
+        for i in 0..n {
+            bare_insert(&mut stmt, &draft(i));
+        }
+    }
+    tx.commit().unwrap();
+    let bare = t.elapsed();
+    let rate = n as f64 / ours.as_secs_f64();
+    vec![Row {
+        path: "import valid partners from CSV (parse, validate, duplicate check, outbox)",
+        measure: format!("rows/s, {n} rows"),
+        ours: format!("{rate:.0} rows/s ({:.2} s)", ours.as_secs_f64()),
+        baseline: format!("bare inserts, one transaction: {:.0} rows/s", n as f64 / bare.as_secs_f64()),
+        target: "≥ 200,000 rows/s",
+        met: Some(rate >= 200_000.0),
+    }]
+}
+
+fn search(dir: &Path, n: usize, queries: usize) -> Vec<Row> {
+    let path = dir.join("search.db");
+    let store = Store::open(&path).unwrap();
+    store
+        .connection()
+        .execute_batch(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
+             INSERT INTO partners (key, company_name, sales_amount, partner_type, email, frequency, payment_terms,
+                                   sync_state, created_at, updated_at)
+             SELECT printf('%08x-0000-7000-8000-%012x', i, i), 'Company ' || i || ' Ltd', (i * 7919) % 2147483647,
+                    CASE i % 2 WHEN 0 THEN 'customer' ELSE 'supplier' END, 'buyer' || i || '@example.com',
+                    'monthly', 'net 30', 'synced', '2026-11-26T00:00:00.000Z', '2026-11-26T00:00:00.000Z' FROM n;"
+        ))
+        .unwrap();
+    // What a person types: the start of a company number or of an email, 1 to 7 characters.
+    let mut rng = fastrand::Rng::with_seed(4);
+    let typed: Vec<String> = (0..queries)
+        .map(|_| {
+            let i = rng.usize(1..=n);
+            let word = if rng.bool() { i.to_string() } else { format!("buyer{i}") };
+            word.chars().take(rng.usize(1..=7)).collect()
+        })
+        .collect();
+    let mut ours = Vec::with_capacity(queries);
+    for text in &typed {
+        let query = PartnerQuery { search: Some(text.clone()), limit: 50, ..Default::default() };
+        let t = Instant::now();
+        let page = store.list_partners(&query).unwrap();
+        ours.push(t.elapsed());
+        std::hint::black_box(page);
+    }
+    let conn = store.connection();
+    let mut stmt = conn
+        .prepare(
+            "SELECT key, company_name, email FROM partners WHERE (company_name LIKE ?1 OR email LIKE ?1)
+             AND deleted_at IS NULL ORDER BY company_name COLLATE NOCASE LIMIT 50",
+        )
+        .unwrap();
+    let mut bare = Vec::with_capacity(queries);
+    for text in &typed {
+        let pattern = format!("{text}%");
+        let t = Instant::now();
+        let rows: Vec<String> = stmt.query_map([&pattern], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        bare.push(t.elapsed());
+        std::hint::black_box(rows);
+    }
+    ours.sort();
+    bare.sort();
+    let p95 = percentile(&ours, 0.95);
+    vec![Row {
+        path: "type-ahead search (FTS5 prefix, page of 50 with total count)",
+        measure: format!("p50 / p95 over {queries} queries, {n} partners"),
+        ours: format!("{} / {}", ms(percentile(&ours, 0.5)), ms(p95)),
+        baseline: format!(
+            "`LIKE 'x%'` on name or email, page only: {} / {}",
+            ms(percentile(&bare, 0.5)),
+            ms(percentile(&bare, 0.95))
+        ),
+        target: "p95 < 20 ms",
+        met: Some(p95 < Duration::from_millis(20)),
+    }]
+}
+
+const ORG: Uuid = Uuid::from_u128(0x0b0b_0000_0000_7000_8000_0000_0000_0001);
+
+async fn standin(latency_ms: u64) -> StandIn {
+    StandIn::start(Config {
+        clients: vec![ClientCredentials::new("bench", "bench-secret", ORG)],
+        faults: Faults { latency_ms, ..Faults::none() },
+        ..Config::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn sync_config(s: &StandIn, concurrency: usize, pull: bool) -> SyncConfig {
+    SyncConfig {
+        partners: Some(PartnersConfig {
+            base_url: s.partners_url(),
+            client_id: "bench".into(),
+            client_secret: "bench-secret".into(),
+            requester_org_id: ORG,
+            target_org_ids: vec![],
+            assumed_ops: true,
+        }),
+        organizations: None,
+        concurrency,
+        retry: RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(100) },
+        pull,
+        ..Default::default()
+    }
+}
+
+async fn push_rate(dir: &Path, name: &str, n: usize, concurrency: usize) -> f64 {
+    let s = standin(25).await;
+    let mut store = Store::open(dir.join(name)).unwrap();
+    let all: Vec<_> = (0..n).map(|i| draft(i).validate_fields().unwrap()).collect();
+    store.create_partners(&all, None).unwrap();
+    let t = Instant::now();
+    let report = sync_once(&mut store, &sync_config(&s, concurrency, false), |_| {}).await.unwrap();
+    let elapsed = t.elapsed();
+    assert_eq!((report.sent as usize, report.pending), (n, 0), "{report:?}");
+    assert_eq!(s.partners().len(), n);
+    s.shutdown().await;
+    n as f64 / elapsed.as_secs_f64()
+}
+
+async fn push(dir: &Path, n: usize, one_at_a_time: usize) -> Vec<Row> {
+    let ours = push_rate(dir, "push.db", n, 16).await;
+    let single = push_rate(dir, "push-single.db", one_at_a_time, 1).await;
+    vec![Row {
+        path: "push new partners to the stand-in, 25 ms added per request",
+        measure: format!("records/s, {n} partners, 16 in flight"),
+        ours: format!("{ours:.0} records/s"),
+        baseline: format!("one request at a time ({one_at_a_time} partners): {single:.0} records/s"),
+        target: "≥ 400 records/s and ≥ 10× one at a time",
+        met: Some(ours >= 400.0 && ours >= 10.0 * single),
+    }]
+}
+
+async fn pull(dir: &Path, n: usize) -> Vec<Row> {
+    let s = standin(0).await;
+    for i in 0..n {
+        let d = draft(i);
+        s.insert_partner(
+            ORG,
+            serde_json::json!({"company_name": d.company_name, "sales_amount": d.sales_amount.parse::<i64>().unwrap(),
+                "partner_type": d.partner_type, "email": d.email, "frequency": d.frequency, "payment_terms": d.payment_terms}),
+        );
+    }
+    let mut store = Store::open(dir.join("pull.db")).unwrap();
+    let t = Instant::now();
+    let report = sync_once(&mut store, &sync_config(&s, 16, true), |_| {}).await.unwrap();
+    let elapsed = t.elapsed();
+    assert_eq!(report.pulled_new as usize, n, "{report:?}");
+    s.shutdown().await;
+    let rate = n as f64 / elapsed.as_secs_f64();
+    vec![Row {
+        path: "pull remote partners into an empty database",
+        measure: format!("rows/s, {n} partners"),
+        ours: format!("{rate:.0} rows/s ({:.2} s)", elapsed.as_secs_f64()),
+        baseline: "—".into(),
+        target: "≥ 50,000 rows/s",
+        met: Some(rate >= 50_000.0),
+    }]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args = Args::parse();
+    let sizes = if args.smoke { SMOKE } else { FULL };
+    let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    if wanted("save") {
+        rows.extend(save(dir.path(), sizes.saves));
+    }
+    if wanted("import") {
+        rows.extend(import(dir.path(), sizes.import_rows));
+    }
+    if wanted("search") {
+        rows.extend(search(dir.path(), sizes.search_rows, sizes.queries));
+    }
+    if wanted("push") {
+        rows.extend(push(dir.path(), sizes.push, sizes.push_one_at_a_time).await);
+    }
+    if wanted("pull") {
+        rows.extend(pull(dir.path(), sizes.pull).await);
+    }
+    println!("| path | measure | Partnerbook | baseline, same run | target | met |");
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        let met = match r.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "—",
+        };
+        println!("| {} | {} | {} | {} | {} | {met} |", r.path, r.measure, r.ours, r.baseline, r.target);
+    }
+    if args.smoke {
+        println!("\n(smoke sizes: the figures mean nothing; only that every path runs)");
+    }
+}
