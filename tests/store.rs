@@ -303,3 +303,52 @@ fn data_survives_reopen() {
     let fk: i64 = store.connection().query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
     assert_eq!(fk, 1);
 }
+
+/// A search matching more than the count cap says so and pages through its
+/// matches in the search index's order; a narrower one is sorted by name.
+#[test]
+fn a_broad_search_is_capped_and_a_narrow_one_sorted() {
+    use partnerbook::store::SEARCH_COUNT_CAP;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("broad.db")).unwrap();
+    let n = SEARCH_COUNT_CAP + 2_000;
+    store
+        .connection()
+        .execute_batch(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
+             INSERT INTO partners (key, company_name, sales_amount, partner_type, email, frequency, payment_terms,
+                                   sync_state, created_at, updated_at)
+             SELECT printf('%08x-0000-7000-8000-%012x', i, i), CASE i % 3 WHEN 0 THEN 'zeta ' ELSE 'Alpha ' END || i,
+                    i, 'customer', 'b' || i || '@x.example', 'm', 'n', 'synced', '2026-01-01T00:00:00Z',
+                    '2026-01-01T00:00:00Z' FROM n;"
+        ))
+        .unwrap();
+    for (text, offset) in [("b", 0), ("b", 5_000), ("alp", 0), ("zeta", 30)] {
+        let page = store
+            .list_partners(&PartnerQuery { search: Some(text.into()), limit: 25, offset, ..Default::default() })
+            .unwrap();
+        let expected: Vec<String> = store
+            .connection()
+            .prepare(
+                "SELECT p.company_name FROM partners p JOIN partners_fts f ON f.rowid = p.rowid
+                 WHERE partners_fts MATCH ?1 ORDER BY CASE WHEN (SELECT count(*) FROM partners_fts
+                     WHERE partners_fts MATCH ?1) > 10000 THEN p.rowid ELSE 0 END,
+                   p.company_name COLLATE NOCASE, p.rowid LIMIT 25 OFFSET ?2",
+            )
+            .unwrap()
+            .query_map(rusqlite::params![format!("\"{text}\"*"), offset as i64], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let got: Vec<String> = page.items.iter().map(|p| p.fields.company_name.clone()).collect();
+        assert_eq!(got, expected, "{text} at {offset}");
+        let all: u64 = store
+            .connection()
+            .query_row("SELECT count(*) FROM partners_fts WHERE partners_fts MATCH ?1", [format!("\"{text}\"*")], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap() as u64;
+        assert_eq!(page.total_capped, all > SEARCH_COUNT_CAP, "{text}");
+        assert_eq!(page.total, all.min(SEARCH_COUNT_CAP + 1));
+    }
+}

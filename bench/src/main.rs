@@ -157,6 +157,18 @@ fn import(dir: &Path, n: usize) -> Vec<Row> {
     let report = partnerbook::import::import_partners(&mut store, &csv_path, false, None).unwrap();
     let ours = t.elapsed();
     assert_eq!(report.imported as usize, n);
+    if std::env::var_os("BENCH_PHASES").is_some() {
+        let all: Vec<_> = (0..n).map(|i| draft(i).validate_fields().unwrap()).collect();
+        let t = Instant::now();
+        let mut s2 = Store::open(dir.join("phase.db")).unwrap();
+        s2.create_partners(&all, None).unwrap();
+        eprintln!("create_partners alone: {:.2} s", t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        for i in 0..n {
+            std::hint::black_box(draft(i).validate_fields().unwrap());
+        }
+        eprintln!("validation alone: {:.2} s", t.elapsed().as_secs_f64());
+    }
     let mut conn = bare_table(&dir.join("import-bare.db"));
     let t = Instant::now();
     let tx = conn.transaction().unwrap();

@@ -68,6 +68,8 @@ struct App {
     shots: PathBuf,
     /// A folder of the test's own for files the app writes (exports).
     files: PathBuf,
+    /// The local stand-in of the central APIs the app syncs with.
+    api: std::sync::Arc<partnerbook_standin::StandIn>,
 }
 
 impl App {
@@ -184,7 +186,8 @@ async fn desktop_end_to_end() {
             Err(e) => panic!("no WebDriver session with the app: {e}"),
         }
     };
-    let app = App { client, shots, files: home.path().to_path_buf() };
+    let api = partnerbook_standin::StandIn::start(partnerbook_standin::Config::default()).await.expect("stand-in starts");
+    let app = App { client, shots, files: home.path().to_path_buf(), api: std::sync::Arc::new(api) };
     // Run the steps in a task so that a failed step still leaves a screenshot behind.
     let steps = app.clone();
     let outcome = tokio::spawn(async move { scenario(&steps).await }).await;
@@ -410,4 +413,48 @@ async fn scenario(app: &App) {
     )
     .await;
     app.shot("07-settings").await;
+
+    // Sync with the stand-in: settings saved, the queue drains, badges turn synced.
+    let set = |id: &str, v: String| (format!("#set-{id}"), v);
+    for (selector, value) in [
+        set("partners-base_url", app.api.partners_url()),
+        set("partners-client_id", partnerbook_standin::DEV_CLIENT_ID.into()),
+        set("partners-client_secret", partnerbook_standin::DEV_CLIENT_SECRET.into()),
+        set("partners-requester_org_id", partnerbook_standin::DEV_ORG_ID.to_string()),
+        set("organizations-base_url", app.api.organizations_url()),
+        set("organizations-api_key", partnerbook_standin::DEV_API_KEY.into()),
+    ] {
+        app.fill(&selector, &value).await;
+    }
+    app.click("#set-partners-assumed_ops").await;
+    app.click("#settings-save").await;
+    app.until("the queue to drain", "document.querySelector('#status-pending').textContent === 'All changes saved'").await;
+    let on_server = app.api.partners();
+    assert_eq!(on_server.len(), 1, "{on_server:?}");
+    assert_eq!(on_server[0]["company_name"], "Acme Corporation");
+    assert_eq!(app.api.organizations().len(), 1);
+    app.click("#nav-partners").await;
+    app.until("the synced badge", "document.querySelector('#partner-list .badge').className.includes('badge-synced')").await;
+
+    // Changed here and on the server: a conflict, decided on the Sync screen.
+    let id: uuid::Uuid = on_server[0]["id"].as_str().unwrap().parse().unwrap();
+    app.api.edit_partner(id, json!({"payment_terms": "net 90"})).unwrap();
+    app.click("#partner-list .partner-row").await;
+    app.until("the Acme form", "document.querySelector('#partner-company_name').value === 'Acme Corporation'").await;
+    app.fill("#partner-payment_terms", "net 45").await;
+    app.click("#partner-save").await;
+    app.until("the conflict count", "!document.querySelector('#nav-changes-count').hidden").await;
+    app.click("#nav-changes").await;
+    app.until("the conflict card", "document.querySelectorAll('#conflict-list .conflict').length === 1").await;
+    let field = app.js("return document.querySelector('#conflict-list tr').dataset.field;").await;
+    assert_eq!(field, json!("payment_terms"));
+    app.shot("09-conflict").await;
+    app.click("#conflict-list input[value='theirs']").await;
+    app.click("#conflict-list button.primary").await;
+    app.until("the conflict to go", "document.querySelectorAll('#conflict-list .conflict').length === 0").await;
+    app.click("#sync-now").await;
+    app.until("the queue to drain again", "document.querySelector('#status-pending').textContent === 'All changes saved'").await;
+    assert_eq!(app.api.partners()[0]["payment_terms"], "net 90", "theirs was taken");
+    app.click("#nav-partners").await;
+    app.until("synced again", "document.querySelector('#partner-list .badge').className.includes('badge-synced')").await;
 }

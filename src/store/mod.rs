@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 pub use organizations::OrganizationQuery;
 pub use outbox::{Entity, Op, OutboxEntry, OutboxState};
-pub use partners::{PartnerQuery, PartnerSort};
+pub use partners::{PartnerQuery, PartnerSort, SEARCH_COUNT_CAP};
 pub(crate) use sync::org_map as sync_org_map;
 pub use sync::{Conflict, Due, Pulled, Resolution};
 
@@ -32,6 +32,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_settings.sql"),
     include_str!("../../migrations/0003_sync.sql"),
+    include_str!("../../migrations/0004_search_prefixes.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =
@@ -116,6 +117,9 @@ impl Default for OpenOptions {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: u64,
+    /// The query matched more than `total` (a search stops counting at [`partners::SEARCH_COUNT_CAP`] + 1).
+    #[serde(default)]
+    pub total_capped: bool,
     pub limit: u32,
     pub offset: u64,
 }
@@ -123,6 +127,8 @@ pub struct Page<T> {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Sync's bookkeeping commits without waiting for the disk (see `relax_sync_durability`).
+    relaxed: bool,
 }
 
 impl Store {
@@ -142,7 +148,7 @@ impl Store {
         MIGRATIONS
             .to_latest(&mut conn)
             .map_err(|e| StoreError::Migration { path: ":memory:".into(), cause: e.to_string() })?;
-        Ok(Store { conn, path: PathBuf::from(":memory:") })
+        Ok(Store { conn, path: PathBuf::from(":memory:"), relaxed: false })
     }
 
     /// Opens with an explicit migration list (tests use a broken one to show a
@@ -174,7 +180,7 @@ impl Store {
             rusqlite_migration::Error::RusqliteError { err, .. } if is_busy(&err) => StoreError::Locked,
             e => StoreError::Migration { path: path.to_path_buf(), cause: e.to_string() },
         })?;
-        Ok(Store { conn, path: path.to_path_buf() })
+        Ok(Store { conn, path: path.to_path_buf(), relaxed: false })
     }
 
     pub fn path(&self) -> &Path {

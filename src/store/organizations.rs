@@ -265,7 +265,7 @@ impl Store {
             items.push(org);
             Ok::<_, StoreError>(())
         })?;
-        Ok(Page { items, total, limit: query.limit, offset: query.offset })
+        Ok(Page { items, total, total_capped: false, limit: query.limit, offset: query.offset })
     }
 
     /// How many organizations `query` selects (paging ignored), and the most contacts any of them has.

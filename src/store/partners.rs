@@ -8,6 +8,9 @@ use super::outbox::{self, Entity, Op};
 use super::{Page, Result, Store, StoreError, json_at, opt_time, opt_uuid, parse_text, parse_time, time_text, uuid_at};
 use crate::model::{Partner, PartnerDraft, PartnerFields, PartnerPatch, PartnerServerFields, PartnerType, SyncState};
 
+/// Above this many matches a search reports "more than" instead of counting them all.
+pub const SEARCH_COUNT_CAP: u64 = 10_000;
+
 /// Sort orders for partner lists.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -192,12 +195,30 @@ impl Store {
     /// A page of partners matching `query`, with the total count.
     pub fn list_partners(&self, query: &PartnerQuery) -> Result<Page<Partner>> {
         let selection = Selection::of(query);
-        let total = self.count_partners(query)?;
-        let sql =
-            format!("SELECT {COLUMNS} {} LIMIT {} OFFSET {}", selection.ordered(query), query.limit, query.offset);
+        let (total, total_capped) = if query.search.is_some() {
+            // Type-ahead: counting every match of a one-letter prefix among a
+            // million partners is not worth the wait; "10,000+" says enough.
+            let matches: i64 = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT count(*) FROM (SELECT 1 {} LIMIT {})",
+                    selection.from_filter,
+                    SEARCH_COUNT_CAP + 1
+                ))?
+                .query_row(&selection.args()[..], |r| r.get(0))?;
+            (matches as u64, matches as u64 > SEARCH_COUNT_CAP)
+        } else {
+            (self.count_partners(query)?, false)
+        };
+        // A broad search comes in the search index's order (oldest first): sorting
+        // every one of its matches would make each keystroke wait; the list says
+        // "10,000+" and narrows, sorted, as the user types on.
+        let order =
+            if total_capped { format!("{} ORDER BY f.rowid", selection.from_filter) } else { selection.ordered(query) };
+        let sql = format!("SELECT {COLUMNS} {order} LIMIT {} OFFSET {}", query.limit, query.offset);
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let items = stmt.query_map(&selection.args()[..], partner_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Page { items, total, limit: query.limit, offset: query.offset })
+        Ok(Page { items, total, total_capped, limit: query.limit, offset: query.offset })
     }
 
     /// How many partners match `query`'s filters (paging ignored).

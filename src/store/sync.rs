@@ -133,18 +133,49 @@ impl Store {
         Ok(next.and_then(|t| super::parse_time(0, &t).ok()))
     }
 
-    /// Counts an attempt before the request goes out, and returns the change as
-    /// it is now (the user may have edited it since it was picked), or `None`
-    /// if it is gone. A crash after this leaves the change marked as possibly sent.
-    pub fn begin_attempt(&mut self, seq: i64) -> Result<Option<OutboxEntry>> {
+    /// Counts an attempt at each of these changes before their requests go
+    /// out, in one transaction that is always durable (even when sync's other
+    /// bookkeeping is relaxed), and returns each change as it is now (the user
+    /// may have edited it since it was picked), or `None` if it is gone. A
+    /// crash after this leaves the changes marked as possibly sent, so the next
+    /// attempt reconciles before sending again.
+    pub fn begin_attempts(&mut self, seqs: &[i64]) -> Result<Vec<Option<OutboxEntry>>> {
+        let relaxed = self.relaxed;
+        if relaxed {
+            self.conn.pragma_update(None, "synchronous", "FULL")?;
+        }
         let tx = self.write()?;
-        let changed = tx.execute(
-            "UPDATE outbox SET attempts = attempts + 1, updated_at = ?2 WHERE seq = ?1 AND state = 'pending'",
-            params![seq, now_text()],
-        )?;
-        let entry = if changed == 1 { outbox::entry(&tx, seq)? } else { None };
+        let mut entries = Vec::with_capacity(seqs.len());
+        for &seq in seqs {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE outbox SET attempts = attempts + 1, updated_at = ?2 WHERE seq = ?1 AND state = 'pending'",
+                )?
+                .execute(params![seq, now_text()])?;
+            entries.push(if changed == 1 { outbox::entry(&tx, seq)? } else { None });
+        }
         tx.commit()?;
-        Ok(entry)
+        if relaxed {
+            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        Ok(entries)
+    }
+
+    pub fn begin_attempt(&mut self, seq: i64) -> Result<Option<OutboxEntry>> {
+        Ok(self.begin_attempts(&[seq])?.pop().flatten())
+    }
+
+    /// Lets sync commit its other bookkeeping (answers received, pulled
+    /// records) without waiting for the disk on each commit. Safe because
+    /// each is redone if lost: a change whose success was not recorded is
+    /// attempted again, and its durable attempt count makes that attempt
+    /// reconcile with the server first; a lost pull is pulled again. Commits
+    /// survive a crash of the process either way (WAL); only a power cut can
+    /// lose the last ones.
+    pub fn relax_sync_durability(&mut self, relaxed: bool) -> Result<()> {
+        self.conn.pragma_update(None, "synchronous", if relaxed { "NORMAL" } else { "FULL" })?;
+        self.relaxed = relaxed;
+        Ok(())
     }
 
     /// A partner change the server took: its ids and times are stored, the
@@ -257,112 +288,21 @@ impl Store {
         Ok(())
     }
 
-    /// Merges one partner from a pull of `org`'s partners.
-    pub fn pull_partner(&mut self, org: Option<Uuid>, server: &ServerPartner) -> Result<Pulled> {
+    /// Merges one page of a pull of `org`'s partners, in one transaction.
+    pub fn pull_partners(&mut self, org: Option<Uuid>, page: &[ServerPartner]) -> Result<Vec<Pulled>> {
         let tx = self.write()?;
-        let found: Option<(String, Option<String>, Option<String>, String)> = tx
-            .prepare_cached("SELECT key, server_updated_at, sync_base, sync_state FROM partners WHERE server_id = ?1")?
-            .query_row([server.id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .optional()?;
-        let outcome = match found {
-            None => match unlinked_partner(&tx, server)? {
-                Unlinked::Adopt(seq, key) => {
-                    set_partner_server(&tx, key, server)?;
-                    finish(&tx, seq, Entity::Partner, key)?;
-                    Pulled::Adopted
-                }
-                Unlinked::LeaveToPush => Pulled::Unchanged,
-                Unlinked::New => {
-                    super::partners::insert_synced(&tx, &server.fields, org, &now_text())?;
-                    let key = tx.query_row("SELECT key FROM partners WHERE rowid = last_insert_rowid()", [], |r| {
-                        r.get::<_, String>(0)
-                    })?;
-                    set_partner_server(
-                        &tx,
-                        Uuid::parse_str(&key).map_err(|e| StoreError::Damaged(e.to_string()))?,
-                        server,
-                    )?;
-                    Pulled::Inserted
-                }
-            },
-            Some((key, seen_at, base, state)) => {
-                let key = Uuid::parse_str(&key).map_err(|e| StoreError::Damaged(e.to_string()))?;
-                if seen_at.is_some() && seen_at == opt_time_text(server.updated_at) || state == "conflict" {
-                    Pulled::Unchanged
-                } else {
-                    let local = partner_map(&super::partners::fields_of(&tx, key)?);
-                    let remote = partner_map(&server.fields);
-                    let base = base
-                        .and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok())
-                        .unwrap_or_else(|| remote.clone());
-                    let m = merge(&base, &local, &remote);
-                    let fields: PartnerFields = serde_json::from_value(Value::Object(m.merged.clone()))
-                        .map_err(|e| StoreError::Damaged(e.to_string()))?;
-                    super::partners::set_fields(&tx, key, &fields)?;
-                    set_partner_server(&tx, key, server)?;
-                    apply_merge(
-                        &tx,
-                        Entity::Partner,
-                        key,
-                        &m.conflicts,
-                        m.ahead_of_remote,
-                        &Value::Object(m.merged).to_string(),
-                    )?
-                }
-            }
-        };
+        let outcomes = page.iter().map(|server| pull_partner(&tx, org, server)).collect::<Result<Vec<_>>>()?;
         tx.commit()?;
-        Ok(outcome)
+        Ok(outcomes)
     }
 
-    /// Merges one organization from a pull.
-    pub fn pull_organization(&mut self, server: &ServerOrganization) -> Result<Pulled> {
-        let Ok(key) = Uuid::parse_str(&server.id) else {
-            return Ok(Pulled::Unchanged); // not one of ours and not a key we can store
-        };
+    /// Merges one page of a pull of organizations, in one transaction.
+    pub fn pull_organizations(&mut self, page: &[ServerOrganization]) -> Result<Vec<Pulled>> {
         let tx = self.write()?;
-        let found: Option<(Option<String>, Option<String>, String)> = tx
-            .prepare_cached("SELECT server_updated_at, sync_base, sync_state FROM organizations WHERE key = ?1")?
-            .query_row([key.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
-        let outcome = match found {
-            None => {
-                super::organizations::insert_synced(&tx, key, &server.fields, &now_text())?;
-                set_org_server(&tx, key, server)?;
-                Pulled::Inserted
-            }
-            Some((seen_at, base, state)) => {
-                if seen_at.is_some() && seen_at == opt_time_text(server.updated_at) || state == "conflict" {
-                    Pulled::Unchanged
-                } else {
-                    let local = super::organizations::fields_of(&tx, key)?;
-                    let remote = org_map(&server.fields);
-                    let base = base
-                        .and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok())
-                        .unwrap_or_else(|| remote.clone());
-                    let m = merge(&base, &org_map(&local), &remote);
-                    let mut fields: OrganizationFields = serde_json::from_value(Value::Object(m.merged.clone()))
-                        .map_err(|e| StoreError::Damaged(e.to_string()))?;
-                    fields.linked_to = server.fields.linked_to.clone();
-                    super::organizations::set_fields(&tx, key, &fields)?;
-                    set_org_server(&tx, key, server)?;
-                    let mut body = m.merged.clone();
-                    body.insert("id".into(), Value::String(key.to_string()));
-                    apply_merge(
-                        &tx,
-                        Entity::Organization,
-                        key,
-                        &m.conflicts,
-                        m.ahead_of_remote,
-                        &Value::Object(body).to_string(),
-                    )?
-                }
-            }
-        };
+        let outcomes = page.iter().map(|server| pull_organization(&tx, server)).collect::<Result<Vec<_>>>()?;
         tx.commit()?;
-        Ok(outcome)
+        Ok(outcomes)
     }
-
     /// Local records linked to the server (synced at least once) that a complete scan did not see.
     pub fn server_ids_not_seen(
         &self,
@@ -571,6 +511,101 @@ impl Store {
         tx.commit()?;
         Ok(state)
     }
+}
+
+/// Merges one partner from a pull of `org`'s partners.
+fn pull_partner(tx: &Transaction<'_>, org: Option<Uuid>, server: &ServerPartner) -> Result<Pulled> {
+    let found: Option<(String, Option<String>, Option<String>, String)> = tx
+        .prepare_cached("SELECT key, server_updated_at, sync_base, sync_state FROM partners WHERE server_id = ?1")?
+        .query_row([server.id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let outcome = match found {
+        None => match unlinked_partner(tx, server)? {
+            Unlinked::Adopt(seq, key) => {
+                set_partner_server(tx, key, server)?;
+                finish(tx, seq, Entity::Partner, key)?;
+                Pulled::Adopted
+            }
+            Unlinked::LeaveToPush => Pulled::Unchanged,
+            Unlinked::New => {
+                let key = super::partners::insert_synced(tx, &server.fields, org, &now_text())?;
+                set_partner_server(tx, key, server)?;
+                Pulled::Inserted
+            }
+        },
+        Some((key, seen_at, base, state)) => {
+            let key = Uuid::parse_str(&key).map_err(|e| StoreError::Damaged(e.to_string()))?;
+            if seen_at.is_some() && seen_at == opt_time_text(server.updated_at) || state == "conflict" {
+                Pulled::Unchanged
+            } else {
+                let local = partner_map(&super::partners::fields_of(tx, key)?);
+                let remote = partner_map(&server.fields);
+                let base = base
+                    .and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok())
+                    .unwrap_or_else(|| remote.clone());
+                let m = merge(&base, &local, &remote);
+                let fields: PartnerFields = serde_json::from_value(Value::Object(m.merged.clone()))
+                    .map_err(|e| StoreError::Damaged(e.to_string()))?;
+                super::partners::set_fields(tx, key, &fields)?;
+                set_partner_server(tx, key, server)?;
+                apply_merge(
+                    tx,
+                    Entity::Partner,
+                    key,
+                    &m.conflicts,
+                    m.ahead_of_remote,
+                    &Value::Object(m.merged).to_string(),
+                )?
+            }
+        }
+    };
+    Ok(outcome)
+}
+
+/// Merges one organization from a pull.
+fn pull_organization(tx: &Transaction<'_>, server: &ServerOrganization) -> Result<Pulled> {
+    let Ok(key) = Uuid::parse_str(&server.id) else {
+        return Ok(Pulled::Unchanged); // not one of ours and not a key we can store
+    };
+    let found: Option<(Option<String>, Option<String>, String)> = tx
+        .prepare_cached("SELECT server_updated_at, sync_base, sync_state FROM organizations WHERE key = ?1")?
+        .query_row([key.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let outcome = match found {
+        None => {
+            super::organizations::insert_synced(tx, key, &server.fields, &now_text())?;
+            set_org_server(tx, key, server)?;
+            Pulled::Inserted
+        }
+        Some((seen_at, base, state)) => {
+            if seen_at.is_some() && seen_at == opt_time_text(server.updated_at) || state == "conflict" {
+                Pulled::Unchanged
+            } else {
+                let local = super::organizations::fields_of(tx, key)?;
+                let remote = org_map(&server.fields);
+                let base = base
+                    .and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok())
+                    .unwrap_or_else(|| remote.clone());
+                let m = merge(&base, &org_map(&local), &remote);
+                let mut fields: OrganizationFields = serde_json::from_value(Value::Object(m.merged.clone()))
+                    .map_err(|e| StoreError::Damaged(e.to_string()))?;
+                fields.linked_to = server.fields.linked_to.clone();
+                super::organizations::set_fields(tx, key, &fields)?;
+                set_org_server(tx, key, server)?;
+                let mut body = m.merged.clone();
+                body.insert("id".into(), Value::String(key.to_string()));
+                apply_merge(
+                    tx,
+                    Entity::Organization,
+                    key,
+                    &m.conflicts,
+                    m.ahead_of_remote,
+                    &Value::Object(body).to_string(),
+                )?
+            }
+        }
+    };
+    Ok(outcome)
 }
 
 /// Records the conflicts of a merge (the record then waits for the user), or,

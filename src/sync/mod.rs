@@ -152,6 +152,18 @@ pub async fn sync_once(
         partners: config.partners.clone().map(|c| Arc::new(PartnersApi::new(http.clone(), c))),
         organizations: config.organizations.clone().map(|c| Arc::new(OrganizationsApi::new(http, c))),
     };
+    store.relax_sync_durability(true)?;
+    let outcome = run(store, config, &apis, &mut progress).await;
+    store.relax_sync_durability(false)?;
+    outcome
+}
+
+async fn run(
+    store: &mut Store,
+    config: &SyncConfig,
+    apis: &Apis,
+    progress: &mut impl FnMut(&SyncReport),
+) -> Result<SyncReport, SyncFailure> {
     let mut report = SyncReport::default();
     // An API not configured is as good as paused: its changes wait.
     let mut paused: Vec<Entity> = Vec::new();
@@ -167,9 +179,9 @@ pub async fn sync_once(
     // Pull first: an update is a whole-record PUT, so remote changes must be
     // merged into it before it is sent, or they would be overwritten.
     if config.pull {
-        pull(store, &apis, &paused, &mut report, &mut progress).await?;
+        pull(store, apis, &paused, &mut report, progress).await?;
     }
-    push(store, config, &apis, &mut paused, &mut report, &mut progress).await?;
+    push(store, config, apis, &mut paused, &mut report, progress).await?;
     report.pending = store.outbox_summary()?.0;
     progress(&report);
     Ok(report)
@@ -212,32 +224,45 @@ async fn push(
     let mut queue: std::collections::VecDeque<Due> = Default::default();
     loop {
         // Fill the free slots, the oldest change of each record first.
-        while tasks.len() < concurrency {
+        let mut batch: Vec<(Due, bool)> = Vec::new();
+        let mut claimed: HashSet<(Entity, Uuid)> = HashSet::new();
+        while tasks.len() + batch.len() < concurrency {
             if queue.is_empty() {
                 let fresh = store.due_changes(Utc::now(), concurrency * 8, paused)?;
-                queue.extend(fresh.into_iter().filter(|d| !in_flight.contains(&(d.entry.entity, d.entry.record_key))));
+                queue.extend(fresh.into_iter().filter(|d| {
+                    let id = (d.entry.entity, d.entry.record_key);
+                    !in_flight.contains(&id) && !claimed.contains(&id)
+                }));
                 if queue.is_empty() {
                     break;
                 }
             }
             let Some(due) = queue.pop_front() else { break };
             let id = (due.entry.entity, due.entry.record_key);
-            if in_flight.contains(&id) || paused.contains(&id.0) {
+            if in_flight.contains(&id) || claimed.contains(&id) || paused.contains(&id.0) {
                 continue;
             }
+            claimed.insert(id);
             let reconcile = due.entry.attempts > 0 && !reconciled.contains(&due.entry.seq);
-            // The change as it is now, counted as attempted before it leaves.
-            let Some(entry) = store.begin_attempt(due.entry.seq)? else { continue };
-            let due = Due { entry, ..due };
-            in_flight.insert(id);
-            let (partners, organizations) = (apis.partners.clone(), apis.organizations.clone());
-            tasks.spawn(async move {
-                let outcome = match due.entry.entity {
-                    Entity::Partner => push_partner(partners.as_deref(), &due, reconcile).await,
-                    Entity::Organization => push_organization(organizations.as_deref(), &due).await,
-                };
-                (due, outcome)
-            });
+            batch.push((due, reconcile));
+        }
+        if !batch.is_empty() {
+            // Counted as attempted (durably) before any of them leaves; re-read as they are now.
+            let seqs: Vec<i64> = batch.iter().map(|(d, _)| d.entry.seq).collect();
+            let fresh = store.begin_attempts(&seqs)?;
+            for ((due, reconcile), entry) in batch.into_iter().zip(fresh) {
+                let Some(entry) = entry else { continue };
+                let due = Due { entry, ..due };
+                in_flight.insert((due.entry.entity, due.entry.record_key));
+                let (partners, organizations) = (apis.partners.clone(), apis.organizations.clone());
+                tasks.spawn(async move {
+                    let outcome = match due.entry.entity {
+                        Entity::Partner => push_partner(partners.as_deref(), &due, reconcile).await,
+                        Entity::Organization => push_organization(organizations.as_deref(), &due).await,
+                    };
+                    (due, outcome)
+                });
+            }
         }
         let Some(joined) = tasks.join_next().await else {
             // Nothing in flight: wait for the next retry if it comes in time.
@@ -449,10 +474,10 @@ async fn pull_partners(
         let complete = loop {
             match api.list(org, &[], offset).await {
                 Ok((items, total)) => {
-                    for item in &items {
-                        let Some(server) = ServerPartner::from_json(item) else { continue };
-                        seen.insert(server.id);
-                        count(report, store.pull_partner(local_org, &server)?);
+                    let page: Vec<ServerPartner> = items.iter().filter_map(ServerPartner::from_json).collect();
+                    seen.extend(page.iter().map(|p| p.id));
+                    for pulled in store.pull_partners(local_org, &page)? {
+                        count(report, pulled);
                     }
                     offset += items.len();
                     progress(report);
@@ -496,10 +521,10 @@ async fn pull_organizations(
     loop {
         match api.list(offset).await {
             Ok((items, total)) => {
-                for item in &items {
-                    let Some(server) = ServerOrganization::from_json(item) else { continue };
-                    seen.insert(server.id.clone());
-                    count(report, store.pull_organization(&server)?);
+                let page: Vec<ServerOrganization> = items.iter().filter_map(ServerOrganization::from_json).collect();
+                seen.extend(page.iter().map(|o| o.id.clone()));
+                for pulled in store.pull_organizations(&page)? {
+                    count(report, pulled);
                 }
                 offset += items.len();
                 progress(report);

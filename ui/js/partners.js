@@ -81,10 +81,13 @@ async function afterChange() {
 
 let shown = 0; // how many partners the list holds with the current filters
 
-function loaded(total) {
-  shown = total;
+function loaded(total, capped = false) {
+  shown = capped ? `${amount.format(total - 1)}+` : amount.format(total);
   const filtered = Boolean($('#partner-search').value.trim() || $('#partner-type-filter').value || $('#partner-state-filter').value);
-  $('#partner-count').textContent = `${amount.format(total)} partner${total === 1 ? '' : 's'}`;
+  // A broad search stops counting at 10,000 matches: say "more than".
+  $('#partner-count').textContent = capped
+    ? `${amount.format(total - 1)}+ partners`
+    : `${amount.format(total)} partner${total === 1 ? '' : 's'}`;
   const empty = $('#partner-empty');
   empty.hidden = total > 0;
   empty.textContent = filtered

@@ -2,6 +2,7 @@
 // (sent to the keychain by Rust; never read back into the page).
 
 import { call } from './api.js';
+import { refreshStatus, syncNow } from './status.js';
 import { $, $$, notice } from './dom.js';
 
 const TEXT_FIELDS = [
@@ -53,6 +54,9 @@ async function save(event) {
   try {
     fill(await call('save_settings', { settings: settingsDraft() }));
     notice('Settings saved.');
+    // New or changed credentials: try at once (this also resumes a paused queue).
+    await refreshStatus();
+    syncNow();
   } catch (error) {
     for (const f of error.fields || []) {
       const node = $(`#set-${f.field.replace('.', '-')}-error`);

@@ -35,7 +35,7 @@ export class VirtualList {
     this.total = first.total;
     this.spacer.style.height = `${this.total * this.rowHeight}px`;
     if (this.container.scrollTop > this.total * this.rowHeight) this.container.scrollTop = 0;
-    this.onLoaded(this.total);
+    this.onLoaded(this.total, Boolean(first.total_capped));
     this.render();
   }
 
