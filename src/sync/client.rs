@@ -152,7 +152,8 @@ pub struct PartnersApi {
     token: tokio::sync::Mutex<Option<Token>>,
 }
 
-const PAGE: usize = 100;
+/// Records per list request (the largest page both APIs allow).
+pub(crate) const PAGE: usize = 100;
 
 impl PartnersApi {
     pub fn new(http: reqwest::Client, config: PartnersConfig) -> PartnersApi {

@@ -459,10 +459,12 @@ async fn finish_org_create(
 /// a record missing from a complete scan is checked directly before it is deleted here.
 async fn pull_partners(
     store: &mut Store,
-    api: &PartnersApi,
+    api: &Arc<PartnersApi>,
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<(), SyncFailure> {
+    /// Pages requested at once, then merged in one transaction.
+    const PAGES_AT_ONCE: usize = 8;
     let own = api.config().requester_org_id;
     let mut orgs = vec![own];
     orgs.extend(api.config().target_org_ids.iter().copied().filter(|t| *t != own));
@@ -471,24 +473,45 @@ async fn pull_partners(
         let local_org = (org != own).then_some(org);
         let mut seen = HashSet::new();
         let mut offset = 0;
+        let mut total: Option<usize> = None;
         let complete = loop {
-            match api.list(org, &[], offset).await {
-                Ok((items, total)) => {
-                    let page: Vec<ServerPartner> = items.iter().filter_map(ServerPartner::from_json).collect();
-                    seen.extend(page.iter().map(|p| p.id));
-                    for pulled in store.pull_partners(local_org, &page)? {
-                        count(report, pulled);
+            // The first page says how many there are; then several pages at a time.
+            let pages = match total {
+                None => 1,
+                Some(t) => PAGES_AT_ONCE.min(t.saturating_sub(offset).div_ceil(client::PAGE)).max(1),
+            };
+            let mut requests = JoinSet::new();
+            for k in 0..pages {
+                let (api, at) = (api.clone(), offset + k * client::PAGE);
+                requests.spawn(async move { (at, api.list(org, &[], at).await) });
+            }
+            let mut answers = requests.join_all().await;
+            answers.sort_by_key(|(at, _)| *at);
+            let mut batch = Vec::new();
+            let mut fetched = 0;
+            let mut failed = None;
+            for (_, answer) in answers {
+                match answer {
+                    Ok((items, t)) => {
+                        total = Some(t);
+                        fetched += items.len();
+                        batch.extend(items.iter().filter_map(ServerPartner::from_json));
                     }
-                    offset += items.len();
-                    progress(report);
-                    if items.is_empty() || offset >= total {
-                        break true;
-                    }
+                    Err(f) => failed = Some(f),
                 }
-                Err(f) => {
-                    report.errors.push(format!("Reading partners stopped part-way ({f:?}); will try again."));
-                    break false;
-                }
+            }
+            if let Some(f) = failed {
+                report.errors.push(format!("Reading partners stopped part-way ({f:?}); will try again."));
+                break false;
+            }
+            seen.extend(batch.iter().map(|p| p.id));
+            for pulled in store.pull_partners(local_org, &batch)? {
+                count(report, pulled);
+            }
+            offset += fetched;
+            progress(report);
+            if fetched == 0 || offset >= total.unwrap_or(0) {
+                break true;
             }
         };
         if !complete {
