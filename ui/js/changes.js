@@ -37,7 +37,7 @@ function recordName(entry) {
   return p.company_name || p.name || `${entry.entity} ${entry.record_key.slice(0, 8)}`;
 }
 
-function conflictCard(entity, key, conflicts, onDone) {
+function conflictCard(entity, key, conflicts, name, onDone) {
   const rows = conflicts.map((c) => {
     const name = `choice-${c.id}`;
     const [mineLabel, theirsLabel] = WHOLE_RECORD[c.field] || ['Keep mine', 'Take theirs'];
@@ -51,7 +51,7 @@ function conflictCard(entity, key, conflicts, onDone) {
       el('td', {}, [option('theirs', theirsLabel, show(c.remote), false)]),
     ]);
   });
-  const title = conflicts[0].local && (conflicts[0].local.company_name || conflicts[0].local.name);
+  const title = name || (conflicts[0].local && (conflicts[0].local.company_name || conflicts[0].local.name));
   const apply = el('button', { className: 'primary', text: 'Apply', attrs: { type: 'button' } });
   const card = el('div', { className: 'conflict', attrs: { 'data-key': key } }, [
     el('h3', { text: `${entity === 'partner' ? 'Partner' : 'Organization'} ${title || key.slice(0, 8)}` }),
@@ -121,9 +121,11 @@ export async function loadChanges() {
       if (!byRecord.has(id)) byRecord.set(id, []);
       byRecord.get(id).push(c);
     }
+    // A record in conflict keeps its change waiting: its name comes from there.
+    const names = new Map(entries.map((e) => [e.record_key, recordName(e)]));
     $('#conflict-list').replaceChildren(...[...byRecord.entries()].map(([id, list]) => {
       const [entity, key] = id.split('|');
-      return conflictCard(entity, key, list, loadChanges);
+      return conflictCard(entity, key, list, names.get(key), loadChanges);
     }));
     $('#conflict-empty').hidden = byRecord.size > 0;
     $('#outbox-rows').replaceChildren(...entries.map((e) => outboxRow(e, loadChanges)));
