@@ -161,10 +161,6 @@ impl Store {
         Ok(entries)
     }
 
-    pub fn begin_attempt(&mut self, seq: i64) -> Result<Option<OutboxEntry>> {
-        Ok(self.begin_attempts(&[seq])?.pop().flatten())
-    }
-
     /// Lets sync commit its other bookkeeping (answers received, pulled
     /// records) without waiting for the disk on each commit. Safe because
     /// each is redone if lost: a change whose success was not recorded is

@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::task::JoinSet;
@@ -580,13 +580,4 @@ fn count(report: &mut SyncReport, pulled: Pulled) {
         Pulled::Conflict => report.conflicts += 1,
         Pulled::Unchanged => {}
     }
-}
-
-/// When a run ended and how, for the status bar.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
-pub struct SyncStatus {
-    pub last_success: Option<DateTime<Utc>>,
-    pub last_attempt: Option<DateTime<Utc>>,
-    pub needs_sign_in: Vec<String>,
-    pub last_error: Option<String>,
 }
