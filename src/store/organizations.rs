@@ -168,34 +168,7 @@ impl Store {
         let key = Uuid::now_v7();
         let now = time_text(&super::now());
         let tx = self.write()?;
-        let p = field_params(&fields);
-        tx.prepare_cached(
-            "INSERT INTO organizations (key, name, org_type, address, address2, city, province, postal, country, phone,
-                                        billing_email, office_id, linked_to, description, latitude, longitude,
-                                        sync_state, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 'pending', ?17, ?17)",
-        )?
-        .execute(params![
-            key.to_string(),
-            p[0],
-            p[1],
-            p[2],
-            p[3],
-            p[4],
-            p[5],
-            p[6],
-            p[7],
-            p[8],
-            p[9],
-            p[10],
-            p[11],
-            p[12],
-            fields.location.map(|l| l.latitude),
-            fields.location.map(|l| l.longitude),
-            now,
-        ])?;
-        let rowid = tx.last_insert_rowid();
-        write_contacts(&tx, rowid, &fields.contacts)?;
+        insert_row(&tx, key, &fields, SyncState::Pending, &now)?;
         outbox::enqueue(&tx, Entity::Organization, key, Op::Create, &payload(key, &fields))?;
         let org = get(&tx, key)?.expect("inserted above");
         tx.commit()?;
@@ -210,25 +183,9 @@ impl Store {
         if current.fields == fields {
             return Ok(current);
         }
-        let p = field_params(&fields);
-        let rowid: i64 = tx
-            .prepare_cached(
-                "UPDATE organizations SET name = ?2, org_type = ?3, address = ?4, address2 = ?5, city = ?6, province = ?7,
-                        postal = ?8, country = ?9, phone = ?10, billing_email = ?11, office_id = ?12, linked_to = ?13,
-                        description = ?14, latitude = ?15, longitude = ?16, updated_at = ?17
-                 WHERE key = ?1 RETURNING rowid",
-            )?
-            .query_row(
-                params![
-                    key.to_string(),
-                    p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12],
-                    fields.location.map(|l| l.latitude),
-                    fields.location.map(|l| l.longitude),
-                    time_text(&super::now()),
-                ],
-                |r| r.get(0),
-            )?;
-        write_contacts(&tx, rowid, &fields.contacts)?;
+        set_fields(&tx, key, &fields)?;
+        tx.prepare_cached("UPDATE organizations SET updated_at = ?2 WHERE key = ?1")?
+            .execute(params![key.to_string(), time_text(&super::now())])?;
         outbox::enqueue(&tx, Entity::Organization, key, Op::Update, &payload(key, &fields))?;
         outbox::refresh_sync_state(&tx, Entity::Organization, key)?;
         let org = get(&tx, key)?.expect("updated above");
@@ -372,7 +329,7 @@ pub(super) fn fields_of(conn: &Connection, key: Uuid) -> Result<OrganizationFiel
     Ok(get(conn, key)?.ok_or_else(|| StoreError::NotFound { kind: "organization", key: key.to_string() })?.fields)
 }
 
-/// Writes fields that came from the server (a pull), queueing nothing.
+/// Writes the fields and contacts, queueing nothing (a pull, or the caller queues).
 pub(super) fn set_fields(tx: &Transaction<'_>, key: Uuid, fields: &OrganizationFields) -> Result<()> {
     let p = field_params(fields);
     let rowid: i64 = tx
@@ -408,10 +365,37 @@ pub(super) fn set_fields(tx: &Transaction<'_>, key: Uuid, fields: &OrganizationF
 
 /// An organization first seen on the server: stored as synced under its own id.
 pub(super) fn insert_synced(tx: &Transaction<'_>, key: Uuid, fields: &OrganizationFields, now: &str) -> Result<()> {
+    insert_row(tx, key, fields, SyncState::Synced, now)
+}
+
+/// Inserts an organization row and its contacts, queueing nothing.
+fn insert_row(tx: &Transaction<'_>, key: Uuid, fields: &OrganizationFields, state: SyncState, now: &str) -> Result<()> {
+    let p = field_params(fields);
     tx.prepare_cached(
-        "INSERT INTO organizations (key, name, org_type, address, country, phone, sync_state, created_at, updated_at)
-         VALUES (?1, '', 'F', '', '--', '', 'synced', ?2, ?2)",
+        "INSERT INTO organizations (key, name, org_type, address, address2, city, province, postal, country, phone,
+                                    billing_email, office_id, linked_to, description, latitude, longitude,
+                                    sync_state, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18)",
     )?
-    .execute(params![key.to_string(), now])?;
-    set_fields(tx, key, fields)
+    .execute(params![
+        key.to_string(),
+        p[0],
+        p[1],
+        p[2],
+        p[3],
+        p[4],
+        p[5],
+        p[6],
+        p[7],
+        p[8],
+        p[9],
+        p[10],
+        p[11],
+        p[12],
+        fields.location.map(|l| l.latitude),
+        fields.location.map(|l| l.longitude),
+        state.as_str(),
+        now,
+    ])?;
+    write_contacts(tx, tx.last_insert_rowid(), &fields.contacts)
 }

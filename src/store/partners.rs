@@ -137,21 +137,9 @@ impl Store {
         if current.fields == fields {
             return Ok(current);
         }
-        tx.prepare_cached(
-            "UPDATE partners SET company_name = ?2, sales_amount = ?3, partner_type = ?4, email = ?5, frequency = ?6,
-                                 payment_terms = ?7, updated_at = ?8
-             WHERE key = ?1",
-        )?
-        .execute(params![
-            key.to_string(),
-            fields.company_name,
-            fields.sales_amount,
-            fields.partner_type.as_str(),
-            fields.email,
-            fields.frequency,
-            fields.payment_terms,
-            time_text(&super::now()),
-        ])?;
+        set_fields(&tx, key, &fields)?;
+        tx.prepare_cached("UPDATE partners SET updated_at = ?2 WHERE key = ?1")?
+            .execute(params![key.to_string(), time_text(&super::now())])?;
         outbox::enqueue(&tx, Entity::Partner, key, Op::Update, &payload(&fields))?;
         outbox::refresh_sync_state(&tx, Entity::Partner, key)?;
         let partner = get(&tx, key)?.expect("updated above");
@@ -302,11 +290,24 @@ fn insert(
     target_org_id: Option<Uuid>,
     now: &str,
 ) -> Result<Uuid> {
+    let key = insert_row(tx, fields, target_org_id, SyncState::Pending, now)?;
+    outbox::enqueue(tx, Entity::Partner, key, Op::Create, &payload(fields))?;
+    Ok(key)
+}
+
+/// Inserts the partner row alone (the search index follows by trigger).
+fn insert_row(
+    tx: &rusqlite::Transaction<'_>,
+    fields: &PartnerFields,
+    target_org_id: Option<Uuid>,
+    state: SyncState,
+    now: &str,
+) -> Result<Uuid> {
     let key = Uuid::now_v7();
     tx.prepare_cached(
         "INSERT INTO partners (key, target_org_id, company_name, sales_amount, partner_type, email, frequency,
                                payment_terms, sync_state, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
     )?
     .execute(params![
         key.to_string(),
@@ -317,9 +318,9 @@ fn insert(
         fields.email,
         fields.frequency,
         fields.payment_terms,
+        state.as_str(),
         now,
     ])?;
-    outbox::enqueue(tx, Entity::Partner, key, Op::Create, &payload(fields))?;
     Ok(key)
 }
 
@@ -344,7 +345,7 @@ pub(super) fn fields_of(conn: &rusqlite::Connection, key: Uuid) -> Result<Partne
     Ok(get(conn, key)?.ok_or_else(|| StoreError::NotFound { kind: "partner", key: key.to_string() })?.fields)
 }
 
-/// Writes fields that came from the server (a pull), queueing nothing.
+/// Writes the six fields, queueing nothing (a pull, or the caller queues).
 pub(super) fn set_fields(tx: &rusqlite::Transaction<'_>, key: Uuid, f: &PartnerFields) -> Result<()> {
     tx.prepare_cached(
         "UPDATE partners SET company_name = ?2, sales_amount = ?3, partner_type = ?4, email = ?5, frequency = ?6,
@@ -370,22 +371,5 @@ pub(super) fn insert_synced(
     target_org_id: Option<Uuid>,
     now: &str,
 ) -> Result<Uuid> {
-    let key = Uuid::now_v7();
-    tx.prepare_cached(
-        "INSERT INTO partners (key, target_org_id, company_name, sales_amount, partner_type, email, frequency,
-                               payment_terms, sync_state, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'synced', ?9, ?9)",
-    )?
-    .execute(params![
-        key.to_string(),
-        target_org_id.map(|t| t.to_string()),
-        fields.company_name,
-        fields.sales_amount,
-        fields.partner_type.as_str(),
-        fields.email,
-        fields.frequency,
-        fields.payment_terms,
-        now,
-    ])?;
-    Ok(key)
+    insert_row(tx, fields, target_org_id, SyncState::Synced, now)
 }
