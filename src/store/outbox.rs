@@ -63,7 +63,12 @@ impl OutboxEntry {
 const COLUMNS: &str =
     "seq, entity, record_key, op, payload, state, attempts, last_error, next_attempt_at, created_at, updated_at";
 
-fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
+/// [`COLUMNS`] qualified by the alias `o`, for queries that join the outbox with a record table.
+pub(crate) const COLUMNS_AS_O: &str = "o.seq, o.entity, o.record_key, o.op, o.payload, o.state, o.attempts, \
+     o.last_error, o.next_attempt_at, o.created_at, o.updated_at";
+
+/// Reads the outbox columns, in [`COLUMNS`] order, from the start of a row.
+pub(crate) fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
     Ok(OutboxEntry {
         seq: row.get(0)?,
         entity: parse_text(row, 1)?,

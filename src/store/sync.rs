@@ -90,8 +90,8 @@ impl Store {
     pub fn due_changes(&self, now: DateTime<Utc>, limit: usize, paused: &[Entity]) -> Result<Vec<Due>> {
         let partners_paused = paused.contains(&Entity::Partner);
         let orgs_paused = paused.contains(&Entity::Organization);
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT o.seq, p.server_id, p.target_org_id FROM outbox o
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {}, p.server_id, p.target_org_id FROM outbox o
              LEFT JOIN partners p ON o.entity = 'partner' AND p.key = o.record_key
              LEFT JOIN organizations g ON o.entity = 'organization' AND g.key = o.record_key
              WHERE o.state = 'pending' AND o.hold IS NULL
@@ -101,22 +101,17 @@ impl Store {
                AND coalesce(p.sync_state, g.sync_state, '') <> 'conflict'
                AND NOT (o.entity = 'partner' AND ?2) AND NOT (o.entity = 'organization' AND ?3)
              ORDER BY o.seq LIMIT ?4",
-        )?;
-        let heads: Vec<(i64, Option<String>, Option<String>)> = stmt
+            outbox::COLUMNS_AS_O
+        ))?;
+        let due = stmt
             .query_map(params![time_text(&now), partners_paused, orgs_paused, limit as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok(Due {
+                    entry: outbox::entry_from_row(r)?,
+                    server_id: super::opt_uuid(r, 11)?,
+                    target_org_id: super::opt_uuid(r, 12)?,
+                })
             })?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut due = Vec::with_capacity(heads.len());
-        for (seq, server_id, target) in heads {
-            if let Some(entry) = self.outbox_entry(seq)? {
-                due.push(Due {
-                    entry,
-                    server_id: server_id.and_then(|s| Uuid::parse_str(&s).ok()),
-                    target_org_id: target.and_then(|s| Uuid::parse_str(&s).ok()),
-                });
-            }
-        }
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(due)
     }
 
