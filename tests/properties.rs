@@ -261,3 +261,120 @@ proptest! {
         }
     }
 }
+
+/// One write the search index must follow, whichever path makes it.
+#[derive(Debug, Clone)]
+enum IndexedWrite {
+    Save(u32),
+    Import(Vec<u32>),
+    Rename(usize, u32),
+    Delete(usize),
+    /// New partners from the server, and new names for some already linked.
+    Pull(Vec<u32>, Vec<(usize, u32)>),
+}
+
+fn indexed_write() -> impl Strategy<Value = IndexedWrite> {
+    prop_oneof![
+        any::<u32>().prop_map(IndexedWrite::Save),
+        prop::collection::vec(any::<u32>(), 0..20).prop_map(IndexedWrite::Import),
+        (any::<usize>(), any::<u32>()).prop_map(|(i, n)| IndexedWrite::Rename(i, n)),
+        any::<usize>().prop_map(IndexedWrite::Delete),
+        (prop::collection::vec(any::<u32>(), 0..20), prop::collection::vec((any::<usize>(), any::<u32>()), 0..5))
+            .prop_map(|(new, renamed)| IndexedWrite::Pull(new, renamed)),
+    ]
+}
+
+/// Names are unique words (`w<serial>x<n>`), so a search for one finds exactly its partner.
+fn named(serial: &mut u32, n: u32) -> PartnerDraft {
+    *serial += 1;
+    PartnerDraft {
+        company_name: format!("w{serial}x{n} Trading"),
+        sales_amount: (n / 2).to_string(),
+        partner_type: "customer".into(),
+        email: format!("m{serial}z@example.com"),
+        frequency: "monthly".into(),
+        payment_terms: "net 30".into(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Bulk loads index their rows at the end of their transaction, single
+    /// writes through triggers: whatever the mix, the index stays consistent
+    /// and every live partner is found by its name and its email, once.
+    #[test]
+    fn the_search_index_follows_every_write_path(writes in prop::collection::vec(indexed_write(), 1..25)) {
+        use partnerbook::store::PartnerQuery;
+        use partnerbook::sync::wire::ServerPartner;
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path().join("p.db")).unwrap();
+        let mut serial = 0;
+        let mut keys: Vec<uuid::Uuid> = Vec::new();
+        let mut linked: Vec<ServerPartner> = Vec::new();
+        for write in writes {
+            match write {
+                IndexedWrite::Save(n) => keys.push(store.create_partner(&named(&mut serial, n), None).unwrap().key),
+                IndexedWrite::Import(ns) => {
+                    let all: Vec<_> = ns.iter().map(|n| named(&mut serial, *n).validate_fields().unwrap()).collect();
+                    keys.extend(store.create_partners(&all, None).unwrap());
+                }
+                IndexedWrite::Rename(i, n) if !keys.is_empty() => {
+                    let key = keys[i % keys.len()];
+                    let patch = PartnerPatch { company_name: Some(named(&mut serial, n).company_name), ..Default::default() };
+                    match store.edit_partner(key, &patch) {
+                        Ok(_) | Err(StoreError::Deleted { .. }) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                IndexedWrite::Delete(i) if !keys.is_empty() => {
+                    let _ = store.delete_partner(keys[i % keys.len()]);
+                }
+                IndexedWrite::Pull(new, renamed) => {
+                    let mut page: Vec<ServerPartner> = new
+                        .iter()
+                        .map(|n| ServerPartner {
+                            id: uuid::Uuid::new_v4(),
+                            fields: named(&mut serial, *n).validate_fields().unwrap(),
+                            created_at: None,
+                            updated_at: Some(chrono::Utc::now()),
+                            invitation_status: None,
+                            guest_organization_id: None,
+                        })
+                        .collect();
+                    for (i, n) in renamed {
+                        if let Some(known) = (!linked.is_empty()).then(|| linked[i % linked.len()].clone()) {
+                            let mut changed = known;
+                            changed.fields.company_name = named(&mut serial, n).company_name;
+                            changed.updated_at = Some(chrono::Utc::now() + chrono::Duration::seconds(serial.into()));
+                            page.push(changed);
+                        }
+                    }
+                    store.pull_partners(None, &page).unwrap();
+                    linked.extend(page);
+                }
+                _ => {}
+            }
+        }
+        let conn = store.connection();
+        conn.execute("INSERT INTO partners_fts (partners_fts) VALUES ('integrity-check')", []).unwrap();
+        let deferred: i64 = conn.query_row("SELECT count(*) FROM search_index_deferred", [], |r| r.get(0)).unwrap();
+        prop_assert_eq!(deferred, 0);
+        let live: Vec<(String, String, String)> = conn
+            .prepare("SELECT key, company_name, email FROM partners WHERE deleted_at IS NULL")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (key, name, email) in live {
+            for text in [name.split(' ').next().unwrap(), email.as_str()] {
+                let page = store
+                    .list_partners(&PartnerQuery { search: Some(text.to_string()), ..Default::default() })
+                    .unwrap();
+                let found: Vec<String> = page.items.iter().map(|p| p.key.to_string()).collect();
+                prop_assert_eq!(found, vec![key.clone()], "searching {:?}", text);
+            }
+        }
+    }
+}

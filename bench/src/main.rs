@@ -131,7 +131,8 @@ fn save(dir: &Path, n: usize) -> Vec<Row> {
     }
     ours.sort();
     bare.sort();
-    let (p50, p95, b50, b95) = (percentile(&ours, 0.5), percentile(&ours, 0.95), percentile(&bare, 0.5), percentile(&bare, 0.95));
+    let (p50, p95, b50, b95) =
+        (percentile(&ours, 0.5), percentile(&ours, 0.95), percentile(&bare, 0.5), percentile(&bare, 0.95));
     vec![Row {
         path: "save one partner (validate, insert, FTS, outbox, durable commit)",
         measure: format!("p50 / p95 over {n} saves"),

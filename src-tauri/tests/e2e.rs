@@ -186,7 +186,8 @@ async fn desktop_end_to_end() {
             Err(e) => panic!("no WebDriver session with the app: {e}"),
         }
     };
-    let api = partnerbook_standin::StandIn::start(partnerbook_standin::Config::default()).await.expect("stand-in starts");
+    let api =
+        partnerbook_standin::StandIn::start(partnerbook_standin::Config::default()).await.expect("stand-in starts");
     let app = App { client, shots, files: home.path().to_path_buf(), api: std::sync::Arc::new(api) };
     // Run the steps in a task so that a failed step still leaves a screenshot behind.
     let steps = app.clone();
@@ -428,13 +429,15 @@ async fn scenario(app: &App) {
     }
     app.click("#set-partners-assumed_ops").await;
     app.click("#settings-save").await;
-    app.until("the queue to drain", "document.querySelector('#status-pending').textContent === 'All changes saved'").await;
+    app.until("the queue to drain", "document.querySelector('#status-pending').textContent === 'All changes saved'")
+        .await;
     let on_server = app.api.partners();
     assert_eq!(on_server.len(), 1, "{on_server:?}");
     assert_eq!(on_server[0]["company_name"], "Acme Corporation");
     assert_eq!(app.api.organizations().len(), 1);
     app.click("#nav-partners").await;
-    app.until("the synced badge", "document.querySelector('#partner-list .badge').className.includes('badge-synced')").await;
+    app.until("the synced badge", "document.querySelector('#partner-list .badge').className.includes('badge-synced')")
+        .await;
 
     // Changed here and on the server: a conflict, decided on the Sync screen.
     let id: uuid::Uuid = on_server[0]["id"].as_str().unwrap().parse().unwrap();
@@ -453,8 +456,13 @@ async fn scenario(app: &App) {
     app.click("#conflict-list button.primary").await;
     app.until("the conflict to go", "document.querySelectorAll('#conflict-list .conflict').length === 0").await;
     app.click("#sync-now").await;
-    app.until("the queue to drain again", "document.querySelector('#status-pending').textContent === 'All changes saved'").await;
+    app.until(
+        "the queue to drain again",
+        "document.querySelector('#status-pending').textContent === 'All changes saved'",
+    )
+    .await;
     assert_eq!(app.api.partners()[0]["payment_terms"], "net 90", "theirs was taken");
     app.click("#nav-partners").await;
-    app.until("synced again", "document.querySelector('#partner-list .badge').className.includes('badge-synced')").await;
+    app.until("synced again", "document.querySelector('#partner-list .badge').className.includes('badge-synced')")
+        .await;
 }

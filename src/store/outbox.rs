@@ -113,13 +113,7 @@ pub(crate) fn enqueue(tx: &Transaction<'_>, entity: Entity, key: Uuid, op: Op, p
         (Op::Create, Op::Delete) => None,
         (_, op) => Some(op),
     };
-    let append = |op: Op| -> Result<Enqueued> {
-        tx.prepare_cached(
-            "INSERT INTO outbox (entity, record_key, op, payload, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        )?
-        .execute(params![entity.as_str(), key_text, op.as_str(), payload, now])?;
-        Ok(Enqueued::Appended(tx.last_insert_rowid()))
-    };
+    let append = |op: Op| append(tx, entity, key, op, payload, &now).map(Enqueued::Appended);
 
     match latest {
         // Never sent: rewrite it in place; its idempotency key was never used.
@@ -144,6 +138,16 @@ pub(crate) fn enqueue(tx: &Transaction<'_>, entity: Entity, key: Uuid, op: Op, p
         }
         _ => append(op),
     }
+}
+
+/// Appends a change without looking for one to coalesce with: for a record
+/// created in this transaction, which cannot have any. Returns its seq.
+pub(crate) fn append(tx: &Transaction<'_>, entity: Entity, key: Uuid, op: Op, payload: &str, now: &str) -> Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO outbox (entity, record_key, op, payload, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+    )?
+    .execute(params![entity.as_str(), key.to_string(), op.as_str(), payload, now])?;
+    Ok(tx.last_insert_rowid())
 }
 
 /// Sets a record's sync state from what its outbox holds: rejected if any

@@ -123,7 +123,9 @@ impl Store {
     pub fn create_partners(&mut self, all: &[PartnerFields], target_org_id: Option<Uuid>) -> Result<Vec<Uuid>> {
         let now = time_text(&super::now());
         let tx = self.write()?;
-        let keys = all.iter().map(|fields| insert(&tx, fields, target_org_id, &now)).collect::<Result<Vec<_>>>()?;
+        let keys = super::search::with_partner_index_deferred(&tx, || {
+            all.iter().map(|fields| insert(&tx, fields, target_org_id, &now)).collect::<Result<Vec<_>>>()
+        })?;
         tx.commit()?;
         Ok(keys)
     }
@@ -291,7 +293,7 @@ fn insert(
     now: &str,
 ) -> Result<Uuid> {
     let key = insert_row(tx, fields, target_org_id, SyncState::Pending, now)?;
-    outbox::enqueue(tx, Entity::Partner, key, Op::Create, &payload(fields))?;
+    outbox::append(tx, Entity::Partner, key, Op::Create, &payload(fields), now)?;
     Ok(key)
 }
 

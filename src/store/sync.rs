@@ -282,7 +282,9 @@ impl Store {
     /// Merges one page of a pull of `org`'s partners, in one transaction.
     pub fn pull_partners(&mut self, org: Option<Uuid>, page: &[ServerPartner]) -> Result<Vec<Pulled>> {
         let tx = self.write()?;
-        let outcomes = page.iter().map(|server| pull_partner(&tx, org, server)).collect::<Result<Vec<_>>>()?;
+        let outcomes = super::search::with_partner_index_deferred(&tx, || {
+            page.iter().map(|server| pull_partner(&tx, org, server)).collect::<Result<Vec<_>>>()
+        })?;
         tx.commit()?;
         Ok(outcomes)
     }

@@ -355,7 +355,8 @@ pub(crate) async fn list(State(app): State<AppState>, auth: PartnerAuth, RawQuer
         .filter(|pair| !pair.starts_with("limit=") && !pair.starts_with("offset="))
         .collect();
     let key = format!("{}|{}|{}", auth.target, app.db.partners_version(), unpaged.join("&"));
-    let cached = crate::state::lock(&app.partner_list_cache).as_ref().filter(|(k, _)| *k == key).map(|(_, l)| l.clone());
+    let cached =
+        crate::state::lock(&app.partner_list_cache).as_ref().filter(|(k, _)| *k == key).map(|(_, l)| l.clone());
     let partners = match cached {
         Some(list) => list,
         None => {
