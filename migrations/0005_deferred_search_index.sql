@@ -28,3 +28,7 @@ WHEN NOT EXISTS (SELECT 1 FROM search_index_deferred WHERE old.rowid >= since_ro
         VALUES ('delete', old.rowid, old.company_name, old.email);
     INSERT INTO partners_fts (rowid, company_name, email) VALUES (new.rowid, new.company_name, new.email);
 END;
+
+-- The UNIQUE constraint on server_id has its own index, which answers lookups
+-- by server id; this second one only made every pulled row cost one more write.
+DROP INDEX partners_by_server_id;

@@ -5,6 +5,7 @@
 //! the same folder and renamed into place only when complete, and CSV cells
 //! that a spreadsheet would run as a formula are neutralised (OWASP).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -12,8 +13,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use rusqlite::types::ValueRef;
+
 use crate::store::{OrganizationQuery, PartnerQuery, Store, StoreError};
-use crate::{Contact, Organization, Partner};
+use crate::{Contact, Organization};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -110,23 +113,39 @@ impl PartnerColumn {
         }
     }
 
-    fn value(self, p: &Partner) -> Cell {
-        let text = |s: &str| Cell::Text(s.to_string());
-        let opt = |v: Option<String>| v.map(Cell::Text).unwrap_or(Cell::Empty);
+    /// The column's SQL over the partners table `p`: an export reads only what it writes.
+    fn sql(self) -> &'static str {
         match self {
-            PartnerColumn::Key => Cell::Text(p.key.to_string()),
-            PartnerColumn::CompanyName => text(&p.fields.company_name),
-            PartnerColumn::SalesAmount => Cell::Integer(p.fields.sales_amount),
-            PartnerColumn::PartnerType => text(p.fields.partner_type.as_str()),
-            PartnerColumn::Email => text(&p.fields.email),
-            PartnerColumn::Frequency => text(&p.fields.frequency),
-            PartnerColumn::PaymentTerms => text(&p.fields.payment_terms),
-            PartnerColumn::TargetOrgId => opt(p.target_org_id.map(|t| t.to_string())),
-            PartnerColumn::ServerId => opt(p.server.id.map(|t| t.to_string())),
-            PartnerColumn::CreatedLocallyAt => Cell::Time(p.created_locally_at),
-            PartnerColumn::UpdatedLocallyAt => Cell::Time(p.updated_locally_at),
-            PartnerColumn::SyncState => text(p.sync_state.as_str()),
-            PartnerColumn::SyncError => opt(p.sync_error.as_ref().map(|e| e.message.clone())),
+            PartnerColumn::Key => "p.key",
+            PartnerColumn::CompanyName => "p.company_name",
+            PartnerColumn::SalesAmount => "p.sales_amount",
+            PartnerColumn::PartnerType => "p.partner_type",
+            PartnerColumn::Email => "p.email",
+            PartnerColumn::Frequency => "p.frequency",
+            PartnerColumn::PaymentTerms => "p.payment_terms",
+            PartnerColumn::TargetOrgId => "p.target_org_id",
+            PartnerColumn::ServerId => "p.server_id",
+            PartnerColumn::CreatedLocallyAt => "p.created_at",
+            PartnerColumn::UpdatedLocallyAt => "p.updated_at",
+            PartnerColumn::SyncState => "p.sync_state",
+            PartnerColumn::SyncError => "p.sync_error ->> '$.message'",
+        }
+    }
+
+    /// The cell for this column's value, borrowed from the row.
+    fn cell(self, value: rusqlite::types::ValueRef<'_>) -> Cell<'_> {
+        use rusqlite::types::ValueRef;
+        match value {
+            ValueRef::Null | ValueRef::Blob(_) => Cell::Empty,
+            ValueRef::Integer(i) => Cell::Integer(i),
+            ValueRef::Real(r) => Cell::Number(r),
+            ValueRef::Text(bytes) => {
+                let text = String::from_utf8_lossy(bytes);
+                match self {
+                    PartnerColumn::CreatedLocallyAt | PartnerColumn::UpdatedLocallyAt => Cell::Time(text),
+                    _ => Cell::Text(text),
+                }
+            }
         }
     }
 }
@@ -147,21 +166,29 @@ impl FromStr for PartnerColumn {
     }
 }
 
-enum Cell {
-    Text(String),
+enum Cell<'a> {
+    Text(Cow<'a, str>),
     Integer(i64),
     Number(f64),
-    Time(chrono::DateTime<chrono::Utc>),
+    /// A time as the store keeps it (RFC 3339, UTC, milliseconds).
+    Time(Cow<'a, str>),
     Empty,
 }
 
-impl Cell {
+impl Cell<'_> {
+    fn text(value: impl Into<String>) -> Cell<'static> {
+        Cell::Text(Cow::Owned(value.into()))
+    }
+
+    fn optional(value: &Option<String>) -> Cell<'static> {
+        value.as_ref().map_or(Cell::Empty, |v| Cell::text(v.as_str()))
+    }
+
     fn into_text(self) -> String {
         match self {
-            Cell::Text(t) => t,
+            Cell::Text(t) | Cell::Time(t) => t.into_owned(),
             Cell::Integer(i) => i.to_string(),
             Cell::Number(n) => n.to_string(),
-            Cell::Time(t) => crate::store::time_text(&t),
             Cell::Empty => String::new(),
         }
     }
@@ -270,9 +297,10 @@ pub fn export_partners(
     let headers: Vec<Column> = columns.iter().map(|c| Column::new(c.name(), c.width())).collect();
     let total = store.count_partners(query)?;
     let layout = FileLayout { format: options.format, semicolon: options.semicolon, bom: options.bom };
+    let sql: Vec<&str> = columns.iter().map(|c| c.sql()).collect();
     write_file(path, layout, "Partners", &headers, total, progress, |out| {
-        store.for_each_partner(query, |p| -> Result<(), ExportError> {
-            out.row(columns.iter().map(|c| c.value(&p)))?;
+        store.for_each_partner_values(query, &sql, |row| -> Result<(), ExportError> {
+            out.row(columns.iter().enumerate().map(|(i, c)| c.cell(row.get_ref(i).unwrap_or(ValueRef::Null))))?;
             out.record_done()
         })
     })
@@ -334,34 +362,38 @@ const ORG_COLUMNS: [(&str, f64); 16] = [
 const CONTACT_COLUMNS: [(&str, f64); 5] =
     [("first_name", 18.0), ("last_name", 18.0), ("email", 30.0), ("phone", 18.0), ("work_phone", 18.0)];
 
-fn org_cells(o: &Organization) -> impl Iterator<Item = Cell> + '_ {
+fn org_cells(o: &Organization) -> impl Iterator<Item = Cell<'static>> + '_ {
     let f = &o.fields;
-    let opt = |v: &Option<String>| v.clone().map(Cell::Text).unwrap_or(Cell::Empty);
     let coordinate = |v: Option<f64>| v.map(Cell::Number).unwrap_or(Cell::Empty);
     [
-        Cell::Text(o.key.to_string()),
-        Cell::Text(f.name.clone()),
-        Cell::Text(f.org_type.code().to_string()),
-        Cell::Text(f.address.clone()),
-        opt(&f.address2),
-        opt(&f.city),
-        opt(&f.province),
-        opt(&f.postal),
-        Cell::Text(f.country.clone()),
-        Cell::Text(f.phone.clone()),
-        opt(&f.billing_email),
-        opt(&f.office_id),
-        opt(&f.linked_to),
-        opt(&f.description),
+        Cell::text(o.key.to_string()),
+        Cell::text(f.name.as_str()),
+        Cell::text(f.org_type.code()),
+        Cell::text(f.address.as_str()),
+        Cell::optional(&f.address2),
+        Cell::optional(&f.city),
+        Cell::optional(&f.province),
+        Cell::optional(&f.postal),
+        Cell::text(f.country.as_str()),
+        Cell::text(f.phone.as_str()),
+        Cell::optional(&f.billing_email),
+        Cell::optional(&f.office_id),
+        Cell::optional(&f.linked_to),
+        Cell::optional(&f.description),
         coordinate(f.location.map(|l| l.latitude)),
         coordinate(f.location.map(|l| l.longitude)),
     ]
     .into_iter()
 }
 
-fn contact_cells(c: &Contact) -> [Cell; 5] {
-    let opt = |v: &Option<String>| v.clone().map(Cell::Text).unwrap_or(Cell::Empty);
-    [Cell::Text(c.first_name.clone()), opt(&c.last_name), opt(&c.email), opt(&c.phone), opt(&c.work_phone)]
+fn contact_cells(c: &Contact) -> [Cell<'static>; 5] {
+    [
+        Cell::text(c.first_name.as_str()),
+        Cell::optional(&c.last_name),
+        Cell::optional(&c.email),
+        Cell::optional(&c.phone),
+        Cell::optional(&c.work_phone),
+    ]
 }
 
 /// Exports the organizations `query` selects (paging ignored) with their
@@ -387,7 +419,7 @@ pub fn export_organizations(
     if options.sync_state {
         headers.push(Column::new("sync_state", 10.0));
     }
-    let state = |o: &Organization| options.sync_state.then(|| Cell::Text(o.sync_state.as_str().to_string()));
+    let state = |o: &Organization| options.sync_state.then(|| Cell::text(o.sync_state.as_str()));
     let layout = FileLayout { format: options.format, semicolon: options.semicolon, bom: options.bom };
     write_file(path, layout, "Organizations", &headers, total, progress, |out| {
         store.for_each_organization(query, |o| -> Result<(), ExportError> {
@@ -444,7 +476,8 @@ struct XlsxFormats {
 struct Rows<'f, P> {
     table: Table<'f>,
     path: &'f Path,
-    record: Vec<String>,
+    /// Reused to format numbers for CSV.
+    scratch: String,
     done: u64,
     total: u64,
     progress: P,
@@ -455,12 +488,28 @@ impl<P: FnMut(Progress) -> bool> Rows<'_, P> {
         ExportError::Io { path: self.path.to_path_buf(), source }
     }
 
-    fn row(&mut self, cells: impl Iterator<Item = Cell>) -> Result<(), ExportError> {
+    fn row<'c>(&mut self, cells: impl Iterator<Item = Cell<'c>>) -> Result<(), ExportError> {
         match &mut self.table {
             Table::Csv(csv) => {
-                self.record.clear();
-                self.record.extend(cells.map(|c| neutralise_cell(&c.into_text()).into_owned()));
-                csv.write_record(&self.record)?;
+                use std::fmt::Write as _;
+                // Field by field, straight from the row: no record is built.
+                for cell in cells {
+                    match cell {
+                        Cell::Text(t) | Cell::Time(t) => csv.write_field(neutralise_cell(&t).as_bytes())?,
+                        Cell::Integer(i) => {
+                            self.scratch.clear();
+                            let _ = write!(self.scratch, "{i}");
+                            csv.write_field(self.scratch.as_bytes())?
+                        }
+                        Cell::Number(n) => {
+                            self.scratch.clear();
+                            let _ = write!(self.scratch, "{n}");
+                            csv.write_field(self.scratch.as_bytes())?
+                        }
+                        Cell::Empty => csv.write_field([])?,
+                    }
+                }
+                csv.write_record(None::<&[u8]>)?;
             }
             Table::Jsonl { file, names } => {
                 let mut line = serde_json::Map::new();
@@ -488,10 +537,13 @@ impl<P: FnMut(Progress) -> bool> Rows<'_, P> {
                         Cell::Text(t) => sheet.write_string(*row, col, t)?,
                         Cell::Integer(n) => sheet.write_number_with_format(*row, col, n as f64, &formats.money)?,
                         Cell::Number(n) => sheet.write_number_with_format(*row, col, n, &formats.number)?,
-                        Cell::Time(t) => {
-                            let date = rust_xlsxwriter::ExcelDateTime::from_timestamp(t.timestamp())?;
-                            sheet.write_datetime_with_format(*row, col, &date, &formats.when)?
-                        }
+                        Cell::Time(t) => match chrono::DateTime::parse_from_rfc3339(&t) {
+                            Ok(when) => {
+                                let date = rust_xlsxwriter::ExcelDateTime::from_timestamp(when.timestamp())?;
+                                sheet.write_datetime_with_format(*row, col, &date, &formats.when)?
+                            }
+                            Err(_) => sheet.write_string(*row, col, t)?,
+                        },
                         Cell::Empty => sheet,
                     };
                 }
@@ -569,7 +621,7 @@ fn write_file<P: FnMut(Progress) -> bool>(
                 Table::Xlsx { workbook, row: 0, formats }
             }
         };
-        let mut rows = Rows { table, path, record: Vec::with_capacity(columns.len()), done: 0, total, progress };
+        let mut rows = Rows { table, path, scratch: String::new(), done: 0, total, progress };
         fill(&mut rows)?;
         let Rows { table, done, mut progress, .. } = rows;
         match table {

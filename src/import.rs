@@ -122,10 +122,12 @@ pub fn import_partners(
     // What is stored already, for duplicate checks (one pass, keys only).
     let mut by_email: HashMap<String, String> = HashMap::new();
     let mut by_name: HashMap<String, String> = HashMap::new();
-    store.for_each_partner(&PartnerQuery::default(), |p| -> Result<(), StoreError> {
-        let who = format!("existing partner {}", p.key);
-        by_email.entry(p.fields.email.to_lowercase()).or_insert_with(|| who.clone());
-        by_name.entry(name_key(&p.fields.company_name)).or_insert(who);
+    let columns = ["p.key", "p.email", "p.company_name"];
+    store.for_each_partner_values(&PartnerQuery::default(), &columns, |row| -> Result<(), StoreError> {
+        let (key, email, name): (String, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        let who = format!("existing partner {key}");
+        by_email.entry(email.to_lowercase()).or_insert_with(|| who.clone());
+        by_name.entry(name_key(&name)).or_insert(who);
         Ok(())
     })?;
 

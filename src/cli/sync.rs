@@ -74,7 +74,9 @@ pub fn run(store: &mut Store, a: SyncArgs, json: bool) -> Result<()> {
         pull: !a.no_pull,
         ..settings.sync_config(secret, api_key)
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Two workers: requests keep going while this thread writes to the database.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| CliError::Usage(format!("cannot start: {e}")))?;

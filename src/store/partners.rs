@@ -238,6 +238,25 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Like [`Store::for_each_partner`], but `each` sees only the given SQL
+    /// expressions over `p`, as SQLite holds them: exports decode nothing they
+    /// do not write.
+    pub(crate) fn for_each_partner_values<E: From<StoreError>>(
+        &self,
+        query: &PartnerQuery,
+        columns: &[&str],
+        mut each: impl FnMut(&rusqlite::Row<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let selection = Selection::of(query);
+        let sql = format!("SELECT {} {}", columns.join(", "), selection.ordered(query));
+        let mut stmt = self.conn.prepare(&sql).map_err(StoreError::from)?;
+        let mut rows = stmt.query(&selection.args()[..]).map_err(StoreError::from)?;
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            each(row)?;
+        }
+        Ok(())
+    }
 }
 
 /// The `FROM .. WHERE ..` part a partner query selects, with its arguments.
@@ -292,24 +311,38 @@ fn insert(
     target_org_id: Option<Uuid>,
     now: &str,
 ) -> Result<Uuid> {
-    let key = insert_row(tx, fields, target_org_id, SyncState::Pending, now)?;
+    let key = insert_row(tx, fields, target_org_id, SyncState::Pending, None, now)?;
     outbox::append(tx, Entity::Partner, key, Op::Create, &payload(fields), now)?;
     Ok(key)
 }
 
-/// Inserts the partner row alone (the search index follows by trigger).
+/// What the server says about a partner, as stored in its row.
+pub(super) struct ServerColumns<'a> {
+    pub id: String,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    pub invitation_status: Option<&'a str>,
+    pub guest_organization_id: Option<String>,
+    /// The fields as last agreed with the server (JSON), for three-way merges.
+    pub sync_base: String,
+}
+
+/// Inserts the partner row alone (the search index follows by trigger), with
+/// its server columns when it came from the server.
 fn insert_row(
     tx: &rusqlite::Transaction<'_>,
     fields: &PartnerFields,
     target_org_id: Option<Uuid>,
     state: SyncState,
+    server: Option<&ServerColumns<'_>>,
     now: &str,
 ) -> Result<Uuid> {
     let key = Uuid::now_v7();
     tx.prepare_cached(
         "INSERT INTO partners (key, target_org_id, company_name, sales_amount, partner_type, email, frequency,
-                               payment_terms, sync_state, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                               payment_terms, sync_state, created_at, updated_at, server_id, server_created_at,
+                               server_updated_at, invitation_status, guest_organization_id, sync_base)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     )?
     .execute(params![
         key.to_string(),
@@ -322,6 +355,12 @@ fn insert_row(
         fields.payment_terms,
         state.as_str(),
         now,
+        server.map(|s| &s.id),
+        server.and_then(|s| s.created_at.as_ref()),
+        server.and_then(|s| s.updated_at.as_ref()),
+        server.and_then(|s| s.invitation_status),
+        server.and_then(|s| s.guest_organization_id.as_ref()),
+        server.map(|s| &s.sync_base),
     ])?;
     Ok(key)
 }
@@ -366,12 +405,13 @@ pub(super) fn set_fields(tx: &rusqlite::Transaction<'_>, key: Uuid, f: &PartnerF
     Ok(())
 }
 
-/// A partner first seen on the server: stored as synced, with nothing to send.
+/// A partner first seen on the server: stored as synced and linked, with nothing to send.
 pub(super) fn insert_synced(
     tx: &rusqlite::Transaction<'_>,
     fields: &PartnerFields,
     target_org_id: Option<Uuid>,
+    server: &ServerColumns<'_>,
     now: &str,
 ) -> Result<Uuid> {
-    insert_row(tx, fields, target_org_id, SyncState::Synced, now)
+    insert_row(tx, fields, target_org_id, SyncState::Synced, Some(server), now)
 }

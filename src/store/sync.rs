@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::outbox::{self, Entity, Op, OutboxEntry};
+use super::partners::ServerColumns;
 use super::{Result, Store, StoreError, time_text};
 use crate::model::{OrganizationFields, PartnerFields, SyncError, SyncState};
 use crate::sync::merge::{FieldConflict, merge};
@@ -521,8 +522,7 @@ fn pull_partner(tx: &Transaction<'_>, org: Option<Uuid>, server: &ServerPartner)
             }
             Unlinked::LeaveToPush => Pulled::Unchanged,
             Unlinked::New => {
-                let key = super::partners::insert_synced(tx, &server.fields, org, &now_text())?;
-                set_partner_server(tx, key, server)?;
+                super::partners::insert_synced(tx, &server.fields, org, &server_columns(server), &now_text())?;
                 Pulled::Inserted
             }
         },
@@ -656,7 +656,19 @@ fn finish(tx: &Transaction<'_>, seq: i64, entity: Entity, key: Uuid) -> Result<(
     Ok(())
 }
 
+fn server_columns(s: &ServerPartner) -> ServerColumns<'_> {
+    ServerColumns {
+        id: s.id.to_string(),
+        created_at: opt_time_text(s.created_at),
+        updated_at: opt_time_text(s.updated_at),
+        invitation_status: s.invitation_status.as_deref().filter(|v| matches!(*v, "invited" | "accepted")),
+        guest_organization_id: s.guest_organization_id.map(|g| g.to_string()),
+        sync_base: Value::Object(partner_map(&s.fields)).to_string(),
+    }
+}
+
 fn set_partner_server(tx: &Transaction<'_>, key: Uuid, s: &ServerPartner) -> Result<()> {
+    let c = server_columns(s);
     tx.prepare_cached(
         "UPDATE partners SET server_id = ?2, server_created_at = ?3, server_updated_at = ?4, invitation_status = ?5,
                              guest_organization_id = ?6, sync_base = ?7
@@ -664,12 +676,12 @@ fn set_partner_server(tx: &Transaction<'_>, key: Uuid, s: &ServerPartner) -> Res
     )?
     .execute(params![
         key.to_string(),
-        s.id.to_string(),
-        opt_time_text(s.created_at),
-        opt_time_text(s.updated_at),
-        s.invitation_status.as_deref().filter(|v| matches!(*v, "invited" | "accepted")),
-        s.guest_organization_id.map(|g| g.to_string()),
-        Value::Object(partner_map(&s.fields)).to_string(),
+        c.id,
+        c.created_at,
+        c.updated_at,
+        c.invitation_status,
+        c.guest_organization_id,
+        c.sync_base
     ])?;
     Ok(())
 }

@@ -474,18 +474,11 @@ async fn pull_partners(
         let mut seen = HashSet::new();
         let mut offset = 0;
         let mut total: Option<usize> = None;
+        // The first page says how many there are; then several pages at a time,
+        // the next batch in flight while this one is merged.
+        let mut in_flight = request_pages(api, org, 0, 1);
         let complete = loop {
-            // The first page says how many there are; then several pages at a time.
-            let pages = match total {
-                None => 1,
-                Some(t) => PAGES_AT_ONCE.min(t.saturating_sub(offset).div_ceil(client::PAGE)).max(1),
-            };
-            let mut requests = JoinSet::new();
-            for k in 0..pages {
-                let (api, at) = (api.clone(), offset + k * client::PAGE);
-                requests.spawn(async move { (at, api.list(org, &[], at).await) });
-            }
-            let mut answers = requests.join_all().await;
+            let mut answers = std::mem::take(&mut in_flight).join_all().await;
             answers.sort_by_key(|(at, _)| *at);
             let mut batch = Vec::new();
             let mut fetched = 0;
@@ -504,13 +497,19 @@ async fn pull_partners(
                 report.errors.push(format!("Reading partners stopped part-way ({f:?}); will try again."));
                 break false;
             }
+            let next = offset + fetched;
+            let done = fetched == 0 || next >= total.unwrap_or(0);
+            if !done {
+                let pages = PAGES_AT_ONCE.min(total.unwrap_or(0).saturating_sub(next).div_ceil(client::PAGE)).max(1);
+                in_flight = request_pages(api, org, next, pages);
+            }
             seen.extend(batch.iter().map(|p| p.id));
             for pulled in store.pull_partners(local_org, &batch)? {
                 count(report, pulled);
             }
-            offset += fetched;
+            offset = next;
             progress(report);
-            if fetched == 0 || offset >= total.unwrap_or(0) {
+            if done {
                 break true;
             }
         };
@@ -531,6 +530,18 @@ async fn pull_partners(
         }
     }
     Ok(())
+}
+
+type PageAnswer = (usize, client::Answer<(Vec<Value>, usize)>);
+
+/// Starts `pages` page requests from `offset` on; they run while the caller merges.
+fn request_pages(api: &Arc<PartnersApi>, org: Uuid, offset: usize, pages: usize) -> JoinSet<PageAnswer> {
+    let mut requests = JoinSet::new();
+    for k in 0..pages {
+        let (api, at) = (api.clone(), offset + k * client::PAGE);
+        requests.spawn(async move { (at, api.list(org, &[], at).await) });
+    }
+    requests
 }
 
 async fn pull_organizations(
