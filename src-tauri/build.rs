@@ -2,6 +2,7 @@
 //! a command not granted there is refused at the IPC boundary.
 
 const COMMANDS: &[&str] = &[
+    "window_ready",
     "list_partners",
     "get_partner",
     "validate_partner",

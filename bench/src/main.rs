@@ -7,8 +7,11 @@
 //!
 //! Export to CSV/XLSX is measured by `scripts/bench-export.sh`, which needs
 //! whole processes to compare peak memory with the `sqlite3` shell.
+//!
+//! App start needs the release desktop binary (`cargo build --release -p
+//! partnerbook-desktop`) and an X display (Xvfb is started when `DISPLAY` is unset).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -16,6 +19,7 @@ use partnerbook::store::PartnerQuery;
 use partnerbook::sync::client::PartnersConfig;
 use partnerbook::sync::{RetryPolicy, SyncConfig, sync_once};
 use partnerbook::{PartnerDraft, Store};
+use partnerbook_bench::start;
 use partnerbook_standin::{ClientCredentials, Config, Faults, StandIn};
 use uuid::Uuid;
 
@@ -24,9 +28,12 @@ struct Args {
     /// Tiny sizes: checks that every benchmark still works, in seconds
     #[arg(long)]
     smoke: bool,
-    /// Only these paths (save, import, search, push, pull); all by default
+    /// Only these paths (save, import, search, push, pull, start); all by default
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// The desktop binary whose start is measured [default: target/release/partnerbook-desktop]
+    #[arg(long)]
+    app: Option<PathBuf>,
 }
 
 struct Sizes {
@@ -37,6 +44,8 @@ struct Sizes {
     push: usize,
     push_one_at_a_time: usize,
     pull: usize,
+    start_partners: usize,
+    starts: usize,
 }
 
 const FULL: Sizes = Sizes {
@@ -47,9 +56,20 @@ const FULL: Sizes = Sizes {
     push: 10_000,
     push_one_at_a_time: 400,
     pull: 100_000,
+    start_partners: 100_000,
+    starts: 5,
 };
-const SMOKE: Sizes =
-    Sizes { saves: 50, import_rows: 300, search_rows: 3_000, queries: 30, push: 40, push_one_at_a_time: 5, pull: 250 };
+const SMOKE: Sizes = Sizes {
+    saves: 50,
+    import_rows: 300,
+    search_rows: 3_000,
+    queries: 30,
+    push: 40,
+    push_one_at_a_time: 5,
+    pull: 250,
+    start_partners: 300,
+    starts: 1,
+};
 
 /// One row of the results table.
 struct Row {
@@ -192,9 +212,11 @@ fn import(dir: &Path, n: usize) -> Vec<Row> {
     }]
 }
 
-fn search(dir: &Path, n: usize, queries: usize) -> Vec<Row> {
-    let path = dir.join("search.db");
-    let store = Store::open(&path).unwrap();
+/// `n` synced partners written by one SQL statement (much faster than saving them one by one).
+fn fill_partners(store: &Store, n: usize) {
+    if n == 0 {
+        return;
+    }
     store
         .connection()
         .execute_batch(&format!(
@@ -206,6 +228,11 @@ fn search(dir: &Path, n: usize, queries: usize) -> Vec<Row> {
                     'monthly', 'net 30', 'synced', '2026-11-26T00:00:00.000Z', '2026-11-26T00:00:00.000Z' FROM n;"
         ))
         .unwrap();
+}
+
+fn search(dir: &Path, n: usize, queries: usize) -> Vec<Row> {
+    let store = Store::open(dir.join("search.db")).unwrap();
+    fill_partners(&store, n);
     // What a person types: the start of a company number or of an email, 1 to 7 characters.
     let mut rng = fastrand::Rng::with_seed(4);
     let typed: Vec<String> = (0..queries)
@@ -339,6 +366,57 @@ async fn pull(dir: &Path, n: usize) -> Vec<Row> {
     }]
 }
 
+/// Starts the desktop app `starts` times on `n` partners and on an empty database.
+fn app_start(dir: &Path, app: &Path, n: usize, starts: usize) -> Vec<Row> {
+    let display = start::Display::open().unwrap();
+    let run = |name: &str, partners: usize| -> Vec<start::Start> {
+        let db = dir.join(format!("{name}.db"));
+        fill_partners(&Store::open(&db).unwrap(), partners);
+        let home = dir.join(name); // one home: the first start is a first launch, the others are not
+        (0..starts)
+            .map(|_| {
+                let s = start::measure(app, &db, &home, &display, Duration::from_secs(60)).unwrap();
+                assert_eq!(s.partners as usize, partners, "the list shows every partner");
+                eprintln!(
+                    "start on {partners} partners: {:.0} ms (app says {} ms), RSS {} MiB, PSS {} MiB, processes {:?}",
+                    s.wall.as_secs_f64() * 1000.0,
+                    s.reported.as_millis(),
+                    s.rss_kib / 1024,
+                    s.pss_kib / 1024,
+                    s.processes
+                );
+                s
+            })
+            .collect()
+    };
+    let ours = run("start", n);
+    let empty = run("start-empty", 0);
+    let median = |all: &[start::Start]| {
+        let mut sorted = all.to_vec();
+        sorted.sort_by_key(|s| s.wall);
+        sorted[sorted.len() / 2].clone()
+    };
+    let (m, e) = (median(&ours), median(&empty));
+    let describe = |s: &start::Start| {
+        format!(
+            "{} (first launch {}); RSS {} MiB, PSS {} MiB over {} processes",
+            ms(s.wall),
+            ms(ours[0].wall),
+            s.rss_kib / 1024,
+            s.pss_kib / 1024,
+            s.processes.len()
+        )
+    };
+    vec![Row {
+        path: "app start to the partner list shown (release build, under Xvfb)",
+        measure: format!("median of {starts} starts, {n} partners; memory of all app processes"),
+        ours: describe(&m),
+        baseline: format!("empty database: {}; RSS {} MiB, PSS {} MiB", ms(e.wall), e.rss_kib / 1024, e.pss_kib / 1024),
+        target: "< 1.5 s; memory reported",
+        met: Some(m.wall < Duration::from_millis(1500)),
+    }]
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args = Args::parse();
@@ -360,6 +438,20 @@ async fn main() {
     }
     if wanted("pull") {
         rows.extend(pull(dir.path(), sizes.pull).await);
+    }
+    if wanted("start") {
+        let app = args
+            .app
+            .clone()
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/partnerbook-desktop"));
+        if app.exists() && (!args.smoke || args.app.is_some()) {
+            rows.extend(app_start(dir.path(), &app, sizes.start_partners, sizes.starts));
+        } else if !args.smoke {
+            eprintln!(
+                "app start not measured: {} is missing (cargo build --release -p partnerbook-desktop)",
+                app.display()
+            );
+        }
     }
     println!("| path | measure | Partnerbook | baseline, same run | target | met |");
     println!("|---|---|---|---|---|---|");

@@ -53,6 +53,18 @@ fn key(value: Value) -> Result<Uuid> {
     Uuid::parse_str(text.trim()).map_err(|_| CommandError::new("bad_request", format!("{text:?} is not a record key.")))
 }
 
+/// The window has painted its first partner list: logs how long start-up took
+/// (the `partnerbook-bench` start measurement waits for this line).
+#[tauri::command]
+pub fn window_ready(state: State<'_, AppState>, partners: Value) -> Result<()> {
+    let partners: u64 = parse("partners", partners)?;
+    if !state.ready_logged.swap(true, Ordering::SeqCst) {
+        let after_ms = state.started.elapsed().as_millis() as u64;
+        tracing::info!(after_ms, partners, "partner list shown");
+    }
+    Ok(())
+}
+
 #[tauri::command]
 pub fn list_partners(state: State<'_, AppState>, query: Value) -> Result<Page<Partner>> {
     let query: PartnerQuery = parse("query", query)?;
@@ -197,7 +209,12 @@ pub async fn sync_now(state: State<'_, AppState>) -> Result<LastSync> {
     }
     let db = state.db_path.clone();
     let outcome = tauri::async_runtime::spawn_blocking(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        // Two workers: requests keep going while this thread writes to the database.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
         let mut store = Store::open(&db).map_err(|e| e.to_string())?;
         runtime.block_on(partnerbook::sync::sync_once(&mut store, &config, |_| {})).map_err(|e| e.to_string())
     })

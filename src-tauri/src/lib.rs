@@ -5,7 +5,8 @@ pub mod commands;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
 
 use partnerbook::Store;
 use partnerbook::secrets::{KeychainSecrets, MemorySecrets, SecretStore};
@@ -15,6 +16,7 @@ use tauri::{Manager, Runtime};
 /// list so that the capability file really gates them.
 pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder.invoke_handler(tauri::generate_handler![
+        commands::window_ready,
         commands::list_partners,
         commands::get_partner,
         commands::validate_partner,
@@ -55,6 +57,9 @@ pub struct AppState {
     /// A sync is running (one at a time).
     pub syncing: AtomicBool,
     pub last_sync: Mutex<LastSync>,
+    /// When the process started, for the start-up time `window_ready` logs once.
+    pub started: Instant,
+    pub ready_logged: AtomicBool,
 }
 
 /// How the last sync went, for the status bar.
@@ -68,6 +73,8 @@ pub struct LastSync {
 impl AppState {
     pub fn new(store: Store, db_path: PathBuf, secrets: Box<dyn SecretStore>) -> Self {
         AppState {
+            started: *STARTED.get_or_init(Instant::now),
+            ready_logged: AtomicBool::new(false),
             store: Mutex::new(store),
             secrets,
             db_path,
@@ -99,7 +106,11 @@ fn secret_store() -> Box<dyn SecretStore> {
     }
 }
 
+/// The start of `run`, the nearest the process can see of its own start.
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
 pub fn run() {
+    STARTED.get_or_init(Instant::now);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PARTNERBOOK_LOG").unwrap_or_else(|_| "warn".into()),

@@ -1,10 +1,10 @@
 // Start-up: wire the screens, the navigation and the status bar.
 
-import { available } from './api.js';
+import { available, call } from './api.js';
 import { $, $$, notice } from './dom.js';
 import { loadChanges } from './changes.js';
 import { initOrganizations, reload as reloadOrganizations } from './organizations.js';
-import { initPartners, reload as reloadPartners } from './partners.js';
+import { initPartners, listedCount, reload as reloadPartners } from './partners.js';
 import { initSettings, loadSettings } from './settings.js';
 import { initStatus } from './status.js';
 import { initTransfer } from './transfer.js';
@@ -40,5 +40,8 @@ if (!available) {
   initTransfer();
   initSettings();
   initOrganizations();
-  initPartners();
+  // Start-up ends when the first partner list is on screen: two frames (laid out, then painted).
+  initPartners().then(() => requestAnimationFrame(() => requestAnimationFrame(() => {
+    call('window_ready', { partners: listedCount() }).catch(() => {});
+  })));
 }

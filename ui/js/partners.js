@@ -80,8 +80,15 @@ async function afterChange() {
 }
 
 let shown = 0; // how many partners the list holds with the current filters
+let listed = 0; // the same, as a number
+
+/** How many partners the list holds now. */
+export function listedCount() {
+  return listed;
+}
 
 function loaded(total, capped = false) {
+  listed = total;
   shown = capped ? `${amount.format(total - 1)}+` : amount.format(total);
   const filtered = Boolean($('#partner-search').value.trim() || $('#partner-type-filter').value || $('#partner-state-filter').value);
   // A broad search stops counting at 10,000 matches: say "more than".

@@ -1,0 +1,3 @@
+//! Parts of the benchmark harness that tests elsewhere in the workspace use too.
+
+pub mod start;
