@@ -22,6 +22,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -197,7 +198,10 @@ async fn pull(
     if let Some(api) = &apis.partners
         && !paused.contains(&Entity::Partner)
     {
-        pull_partners(store, api, report, progress).await?;
+        store.set_bulk_writes(true)?;
+        let pulled = pull_partners(store, api, report, progress).await;
+        store.set_bulk_writes(false)?;
+        pulled?;
     }
     if let Some(api) = &apis.organizations
         && !paused.contains(&Entity::Organization)
@@ -463,8 +467,6 @@ async fn pull_partners(
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<(), SyncFailure> {
-    /// Pages requested at once, then merged in one transaction.
-    const PAGES_AT_ONCE: usize = 8;
     let own = api.config().requester_org_id;
     let mut orgs = vec![own];
     orgs.extend(api.config().target_org_ids.iter().copied().filter(|t| *t != own));
@@ -472,47 +474,55 @@ async fn pull_partners(
         // Own partners are stored without a target organization.
         let local_org = (org != own).then_some(org);
         let mut seen = HashSet::new();
-        let mut offset = 0;
-        let mut total: Option<usize> = None;
-        // The first page says how many there are; then several pages at a time,
-        // the next batch in flight while this one is merged.
-        let mut in_flight = request_pages(api, org, 0, 1);
-        let complete = loop {
-            let mut answers = std::mem::take(&mut in_flight).join_all().await;
-            answers.sort_by_key(|(at, _)| *at);
-            let mut batch = Vec::new();
-            let mut fetched = 0;
-            let mut failed = None;
-            for (_, answer) in answers {
-                match answer {
-                    Ok((items, t)) => {
-                        total = Some(t);
-                        fetched += items.len();
-                        batch.extend(items.iter().filter_map(ServerPartner::from_json));
+        // The first page says how many there are; a reader then keeps fetching
+        // the others while this thread merges whatever has arrived, in one
+        // transaction: the slower the merge, the larger (and cheaper) each batch.
+        let (first, total) = match api.list(org, &[], 0).await {
+            Ok(answer) => answer,
+            Err(f) => {
+                report.errors.push(format!("Reading partners stopped part-way ({f:?}); will try again."));
+                continue;
+            }
+        };
+        let mut batch: Vec<ServerPartner> = first.iter().filter_map(ServerPartner::from_json).collect();
+        let mut pages = read_pages(api.clone(), org, first.len(), total);
+        let mut complete = true;
+        loop {
+            let mut reading = true;
+            while reading && batch.len() < MERGE_AT_MOST {
+                match pages.try_recv() {
+                    Ok(Ok(items)) => batch.extend(items.iter().filter_map(ServerPartner::from_json)),
+                    Ok(Err(f)) => {
+                        report.errors.push(format!("Reading partners stopped part-way ({f:?}); will try again."));
+                        (complete, reading) = (false, false);
                     }
-                    Err(f) => failed = Some(f),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => reading = false,
                 }
             }
-            if let Some(f) = failed {
-                report.errors.push(format!("Reading partners stopped part-way ({f:?}); will try again."));
-                break false;
-            }
-            let next = offset + fetched;
-            let done = fetched == 0 || next >= total.unwrap_or(0);
-            if !done {
-                let pages = PAGES_AT_ONCE.min(total.unwrap_or(0).saturating_sub(next).div_ceil(client::PAGE)).max(1);
-                in_flight = request_pages(api, org, next, pages);
+            if batch.is_empty() && reading {
+                // Nothing to merge yet: wait for the next page.
+                match pages.recv().await {
+                    Some(Ok(items)) => batch.extend(items.iter().filter_map(ServerPartner::from_json)),
+                    Some(Err(f)) => {
+                        report.errors.push(format!("Reading partners stopped part-way ({f:?}); will try again."));
+                        complete = false;
+                        break;
+                    }
+                    None => break,
+                }
+                continue;
             }
             seen.extend(batch.iter().map(|p| p.id));
             for pulled in store.pull_partners(local_org, &batch)? {
                 count(report, pulled);
             }
-            offset = next;
+            batch.clear();
             progress(report);
-            if done {
-                break true;
+            if !reading {
+                break;
             }
-        };
+        }
         if !complete {
             continue;
         }
@@ -532,16 +542,41 @@ async fn pull_partners(
     Ok(())
 }
 
-type PageAnswer = (usize, client::Answer<(Vec<Value>, usize)>);
+/// Pages requested at once while a pull reads the partner list.
+const PAGES_IN_FLIGHT: usize = 8;
+/// The most pulled partners merged in one transaction.
+const MERGE_AT_MOST: usize = 5_000;
 
-/// Starts `pages` page requests from `offset` on; they run while the caller merges.
-fn request_pages(api: &Arc<PartnersApi>, org: Uuid, offset: usize, pages: usize) -> JoinSet<PageAnswer> {
-    let mut requests = JoinSet::new();
-    for k in 0..pages {
-        let (api, at) = (api.clone(), offset + k * client::PAGE);
-        requests.spawn(async move { (at, api.list(org, &[], at).await) });
-    }
-    requests
+/// Fetches the partner pages after the first (`from` records, of `total`),
+/// [`PAGES_IN_FLIGHT`] at a time, and hands each over as it arrives (in any
+/// order: each record merges on its own). Stops after a failure, or when the
+/// receiver is dropped; at most 64 pages wait unmerged.
+fn read_pages(
+    api: Arc<PartnersApi>,
+    org: Uuid,
+    from: usize,
+    total: usize,
+) -> mpsc::Receiver<client::Answer<Vec<Value>>> {
+    let (pages, received) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut offsets = (from..total).step_by(client::PAGE.max(1));
+        let mut requests = JoinSet::new();
+        loop {
+            while requests.len() < PAGES_IN_FLIGHT
+                && let Some(at) = offsets.next()
+            {
+                let api = api.clone();
+                requests.spawn(async move { api.list(org, &[], at).await.map(|(items, _)| items) });
+            }
+            let Some(done) = requests.join_next().await else { break };
+            let answer = done.unwrap_or_else(|e| Err(Failure::transient(format!("a page request stopped: {e}"))));
+            let failed = answer.is_err();
+            if pages.send(answer).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    received
 }
 
 async fn pull_organizations(
