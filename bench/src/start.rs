@@ -22,8 +22,8 @@ pub struct Start {
     pub rss_kib: u64,
     /// Proportional set size summed over them (shared pages split between them).
     pub pss_kib: u64,
-    /// The processes, by name.
-    pub processes: Vec<String>,
+    /// The processes, by name, with their proportional set size in KiB.
+    pub processes: Vec<(String, u64)>,
 }
 
 /// An X display: `$DISPLAY` when set, else a private Xvfb stopped on drop.
@@ -109,7 +109,7 @@ pub fn measure(app: &Path, db: &Path, home: &Path, display: &Display, timeout: D
                         partners: field("partners").unwrap_or_default(),
                         rss_kib,
                         pss_kib,
-                        processes: tree.iter().filter_map(|pid| name(*pid)).collect(),
+                        processes: tree.iter().filter_map(|pid| Some((name(*pid)?, memory_kib(*pid).1))).collect(),
                     });
                 }
                 log.push(line);
