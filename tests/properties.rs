@@ -269,8 +269,9 @@ enum IndexedWrite {
     Import(Vec<u32>),
     Rename(usize, u32),
     Delete(usize),
-    /// New partners from the server, and new names for some already linked.
-    Pull(Vec<u32>, Vec<(usize, u32)>),
+    /// New partners from the server, and new names for some already linked;
+    /// with `true`, the first new one comes twice in the page (a list that shifted while paging).
+    Pull(Vec<u32>, Vec<(usize, u32)>, bool),
 }
 
 fn indexed_write() -> impl Strategy<Value = IndexedWrite> {
@@ -279,8 +280,12 @@ fn indexed_write() -> impl Strategy<Value = IndexedWrite> {
         prop::collection::vec(any::<u32>(), 0..20).prop_map(IndexedWrite::Import),
         (any::<usize>(), any::<u32>()).prop_map(|(i, n)| IndexedWrite::Rename(i, n)),
         any::<usize>().prop_map(IndexedWrite::Delete),
-        (prop::collection::vec(any::<u32>(), 0..20), prop::collection::vec((any::<usize>(), any::<u32>()), 0..5))
-            .prop_map(|(new, renamed)| IndexedWrite::Pull(new, renamed)),
+        (
+            prop::collection::vec(any::<u32>(), 0..20),
+            prop::collection::vec((any::<usize>(), any::<u32>()), 0..5),
+            any::<bool>()
+        )
+            .prop_map(|(new, renamed, twice)| IndexedWrite::Pull(new, renamed, twice)),
     ]
 }
 
@@ -330,7 +335,7 @@ proptest! {
                 IndexedWrite::Delete(i) if !keys.is_empty() => {
                     let _ = store.delete_partner(keys[i % keys.len()]);
                 }
-                IndexedWrite::Pull(new, renamed) => {
+                IndexedWrite::Pull(new, renamed, twice) => {
                     let mut page: Vec<ServerPartner> = new
                         .iter()
                         .map(|n| ServerPartner {
@@ -342,6 +347,12 @@ proptest! {
                             guest_organization_id: None,
                         })
                         .collect();
+                    if twice && !page.is_empty() {
+                        let mut again = page[0].clone();
+                        again.fields.company_name = named(&mut serial, 7).company_name;
+                        again.updated_at = Some(chrono::Utc::now() + chrono::Duration::seconds(1));
+                        page.push(again);
+                    }
                     for (i, n) in renamed {
                         if let Some(known) = (!linked.is_empty()).then(|| linked[i % linked.len()].clone()) {
                             let mut changed = known;

@@ -284,7 +284,20 @@ impl Store {
     pub fn pull_partners(&mut self, org: Option<Uuid>, page: &[ServerPartner]) -> Result<Vec<Pulled>> {
         let tx = self.write()?;
         let outcomes = super::search::with_partner_index_deferred(&tx, || {
-            page.iter().map(|server| pull_partner(&tx, org, server)).collect::<Result<Vec<_>>>()
+            // Most of a first pull is records never seen here: two questions per
+            // batch spare each of them the merge's per-record lookups.
+            let mut known = known_server_ids(&tx, page)?;
+            let unconfirmed = has_unconfirmed_creates(&tx)?;
+            page.iter()
+                .map(|server| {
+                    // `insert` is false for an id stored already, or seen earlier in this batch.
+                    if known.insert(server.id) && !unconfirmed {
+                        insert_pulled(&tx, org, server)
+                    } else {
+                        pull_partner(&tx, org, server)
+                    }
+                })
+                .collect::<Result<Vec<_>>>()
         })?;
         tx.commit()?;
         Ok(outcomes)
@@ -521,10 +534,7 @@ fn pull_partner(tx: &Transaction<'_>, org: Option<Uuid>, server: &ServerPartner)
                 Pulled::Adopted
             }
             Unlinked::LeaveToPush => Pulled::Unchanged,
-            Unlinked::New => {
-                super::partners::insert_synced(tx, &server.fields, org, &server_columns(server), &now_text())?;
-                Pulled::Inserted
-            }
+            Unlinked::New => insert_pulled(tx, org, server)?,
         },
         Some((key, seen_at, base, state)) => {
             let key = Uuid::parse_str(&key).map_err(|e| StoreError::Damaged(e.to_string()))?;
@@ -553,6 +563,36 @@ fn pull_partner(tx: &Transaction<'_>, org: Option<Uuid>, server: &ServerPartner)
         }
     };
     Ok(outcome)
+}
+
+/// Stores a partner first seen on the server, linked and synced.
+fn insert_pulled(tx: &Transaction<'_>, org: Option<Uuid>, server: &ServerPartner) -> Result<Pulled> {
+    super::partners::insert_synced(tx, &server.fields, org, &server_columns(server), &now_text())?;
+    Ok(Pulled::Inserted)
+}
+
+/// The server ids of `page` that a local partner is linked to already.
+fn known_server_ids(tx: &Transaction<'_>, page: &[ServerPartner]) -> Result<std::collections::HashSet<Uuid>> {
+    let ids = Value::Array(page.iter().map(|p| Value::String(p.id.to_string())).collect()).to_string();
+    let mut stmt =
+        tx.prepare_cached("SELECT server_id FROM partners WHERE server_id IN (SELECT value FROM json_each(?1))")?;
+    let known = stmt.query_map([ids], |r| r.get::<_, String>(0))?;
+    let mut set = std::collections::HashSet::new();
+    for id in known {
+        set.insert(Uuid::parse_str(&id?).map_err(|e| StoreError::Damaged(e.to_string()))?);
+    }
+    Ok(set)
+}
+
+/// Whether any local partner create was attempted without the server's
+/// answer being known (then a pulled record may be that create: see [`Unlinked`]).
+fn has_unconfirmed_creates(tx: &Transaction<'_>) -> Result<bool> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM outbox o JOIN partners p ON o.entity = 'partner' AND o.record_key = p.key
+                            WHERE p.server_id IS NULL AND o.op = 'create' AND o.attempts > 0)",
+        )?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// Merges one organization from a pull.
