@@ -513,12 +513,14 @@ async fn pull_partners(
                 }
                 continue;
             }
-            seen.extend(batch.iter().map(|p| p.id));
-            for pulled in store.pull_partners(local_org, &batch)? {
-                count(report, pulled);
+            if !batch.is_empty() {
+                seen.extend(batch.iter().map(|p| p.id));
+                for pulled in store.pull_partners(local_org, &batch)? {
+                    count(report, pulled);
+                }
+                batch.clear();
+                progress(report);
             }
-            batch.clear();
-            progress(report);
             if !reading {
                 break;
             }
