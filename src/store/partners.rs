@@ -229,14 +229,7 @@ impl Store {
         query: &PartnerQuery,
         mut each: impl FnMut(Partner) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
-        let selection = Selection::of(query);
-        let sql = format!("SELECT {COLUMNS} {}", selection.ordered(query));
-        let mut stmt = self.conn.prepare(&sql).map_err(StoreError::from)?;
-        let mut rows = stmt.query(&selection.args()[..]).map_err(StoreError::from)?;
-        while let Some(row) = rows.next().map_err(StoreError::from)? {
-            each(partner_from_row(row).map_err(StoreError::from)?)?;
-        }
-        Ok(())
+        self.for_each_partner_values(query, &[COLUMNS], |row| each(partner_from_row(row).map_err(StoreError::from)?))
     }
 
     /// Like [`Store::for_each_partner`], but `each` sees only the given SQL
