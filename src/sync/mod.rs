@@ -470,6 +470,7 @@ async fn pull_partners(
     let own = api.config().requester_org_id;
     let mut orgs = vec![own];
     orgs.extend(api.config().target_org_ids.iter().copied().filter(|t| *t != own));
+    let stopped = |f: Failure| format!("Reading partners stopped part-way ({f:?}); will try again.");
     for org in orgs {
         // Own partners are stored without a target organization.
         let local_org = (org != own).then_some(org);
@@ -480,7 +481,7 @@ async fn pull_partners(
         let (first, total) = match api.list(org, &[], 0).await {
             Ok(answer) => answer,
             Err(f) => {
-                report.errors.push(format!("Reading partners stopped part-way ({f:?}); will try again."));
+                report.errors.push(stopped(f));
                 continue;
             }
         };
@@ -493,7 +494,7 @@ async fn pull_partners(
                 match pages.try_recv() {
                     Ok(Ok(items)) => batch.extend(items.iter().filter_map(ServerPartner::from_json)),
                     Ok(Err(f)) => {
-                        report.errors.push(format!("Reading partners stopped part-way ({f:?}); will try again."));
+                        report.errors.push(stopped(f));
                         (complete, reading) = (false, false);
                     }
                     Err(mpsc::error::TryRecvError::Empty) => break,
@@ -505,7 +506,7 @@ async fn pull_partners(
                 match pages.recv().await {
                     Some(Ok(items)) => batch.extend(items.iter().filter_map(ServerPartner::from_json)),
                     Some(Err(f)) => {
-                        report.errors.push(format!("Reading partners stopped part-way ({f:?}); will try again."));
+                        report.errors.push(stopped(f));
                         complete = false;
                         break;
                     }
