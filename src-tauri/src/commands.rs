@@ -59,7 +59,7 @@ fn key(value: Value) -> Result<Uuid> {
 pub fn window_ready(state: State<'_, AppState>, partners: Value) -> Result<()> {
     let partners: u64 = parse("partners", partners)?;
     if !state.ready_logged.swap(true, Ordering::SeqCst) {
-        let after_ms = state.started.elapsed().as_millis() as u64;
+        let after_ms = crate::started().elapsed().as_millis() as u64;
         tracing::info!(after_ms, partners, "partner list shown");
     }
     Ok(())
