@@ -1,6 +1,6 @@
 //! Organization records and their contacts (stored in their own table, in order).
 
-use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params, params_from_iter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -142,8 +142,9 @@ impl ToSql for OrgType {
     }
 }
 
-/// The 13 columns written from the fields, in table order (`name` .. `description`).
-fn field_params(f: &OrganizationFields) -> [&dyn ToSql; 13] {
+/// The 15 columns written from the fields, in table order (`name` .. `longitude`);
+/// `coordinates` holds the last two, which the fields keep as one optional location.
+fn field_params<'a>(f: &'a OrganizationFields, coordinates: &'a [Option<f64>; 2]) -> [&'a dyn ToSql; 15] {
     [
         &f.name,
         &f.org_type,
@@ -158,7 +159,13 @@ fn field_params(f: &OrganizationFields) -> [&dyn ToSql; 13] {
         &f.office_id,
         &f.linked_to,
         &f.description,
+        &coordinates[0],
+        &coordinates[1],
     ]
+}
+
+fn coordinates(f: &OrganizationFields) -> [Option<f64>; 2] {
+    [f.location.map(|l| l.latitude), f.location.map(|l| l.longitude)]
 }
 
 impl Store {
@@ -331,7 +338,8 @@ pub(super) fn fields_of(conn: &Connection, key: Uuid) -> Result<OrganizationFiel
 
 /// Writes the fields and contacts, queueing nothing (a pull, or the caller queues).
 pub(super) fn set_fields(tx: &Transaction<'_>, key: Uuid, fields: &OrganizationFields) -> Result<()> {
-    let p = field_params(fields);
+    let (key, coordinates) = (key.to_string(), coordinates(fields));
+    let values = std::iter::once(&key as &dyn ToSql).chain(field_params(fields, &coordinates));
     let rowid: i64 = tx
         .prepare_cached(
             "UPDATE organizations SET name = ?2, org_type = ?3, address = ?4, address2 = ?5, city = ?6, province = ?7,
@@ -339,27 +347,7 @@ pub(super) fn set_fields(tx: &Transaction<'_>, key: Uuid, fields: &OrganizationF
                     description = ?14, latitude = ?15, longitude = ?16
              WHERE key = ?1 RETURNING rowid",
         )?
-        .query_row(
-            params![
-                key.to_string(),
-                p[0],
-                p[1],
-                p[2],
-                p[3],
-                p[4],
-                p[5],
-                p[6],
-                p[7],
-                p[8],
-                p[9],
-                p[10],
-                p[11],
-                p[12],
-                fields.location.map(|l| l.latitude),
-                fields.location.map(|l| l.longitude),
-            ],
-            |r| r.get(0),
-        )?;
+        .query_row(params_from_iter(values), |r| r.get(0))?;
     write_contacts(tx, rowid, &fields.contacts)
 }
 
@@ -370,32 +358,16 @@ pub(super) fn insert_synced(tx: &Transaction<'_>, key: Uuid, fields: &Organizati
 
 /// Inserts an organization row and its contacts, queueing nothing.
 fn insert_row(tx: &Transaction<'_>, key: Uuid, fields: &OrganizationFields, state: SyncState, now: &str) -> Result<()> {
-    let p = field_params(fields);
+    let (key, coordinates, state) = (key.to_string(), coordinates(fields), state.as_str());
+    let values = std::iter::once(&key as &dyn ToSql)
+        .chain(field_params(fields, &coordinates))
+        .chain([&state as &dyn ToSql, &now]);
     tx.prepare_cached(
         "INSERT INTO organizations (key, name, org_type, address, address2, city, province, postal, country, phone,
                                     billing_email, office_id, linked_to, description, latitude, longitude,
                                     sync_state, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18)",
     )?
-    .execute(params![
-        key.to_string(),
-        p[0],
-        p[1],
-        p[2],
-        p[3],
-        p[4],
-        p[5],
-        p[6],
-        p[7],
-        p[8],
-        p[9],
-        p[10],
-        p[11],
-        p[12],
-        fields.location.map(|l| l.latitude),
-        fields.location.map(|l| l.longitude),
-        state.as_str(),
-        now,
-    ])?;
+    .execute(params_from_iter(values))?;
     write_contacts(tx, tx.last_insert_rowid(), &fields.contacts)
 }
