@@ -1,0 +1,166 @@
+//! The schema floor: the rows a path stores, written into Partnerbook's own
+//! schema (its indexes, search index, triggers and outbox, same pragmas) by
+//! prepared statements with every value computed before the clock starts.
+//!
+//! It is what SQLite alone costs for what the path must store. A path slower
+//! than its floor by a wide margin has work to cut in Rust; a target faster
+//! than the floor cannot be met without storing less (fewer indexes, search
+//! indexing moved out of the transaction).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use partnerbook::Store;
+use rusqlite::{Connection, params};
+use uuid::Uuid;
+
+/// One partner's values as the store writes them.
+pub struct Row {
+    pub key: String,
+    pub company_name: String,
+    pub sales_amount: i64,
+    pub partner_type: &'static str,
+    pub email: String,
+    pub frequency: &'static str,
+    pub payment_terms: &'static str,
+}
+
+impl Row {
+    pub fn new(company_name: String, sales_amount: i64, partner_type: &'static str, email: String) -> Self {
+        Self {
+            key: Uuid::now_v7().to_string(),
+            company_name,
+            sales_amount,
+            partner_type,
+            email,
+            frequency: "monthly",
+            payment_terms: "net 30",
+        }
+    }
+
+    /// The six fields as JSON: an outbox payload, or a pulled row's sync base.
+    fn fields_json(&self) -> String {
+        serde_json::json!({
+            "company_name": self.company_name, "sales_amount": self.sales_amount, "partner_type": self.partner_type,
+            "email": self.email, "frequency": self.frequency, "payment_terms": self.payment_terms,
+        })
+        .to_string()
+    }
+}
+
+const NOW: &str = "2026-11-26T00:00:00.000Z";
+
+fn open(path: &Path) -> Connection {
+    drop(Store::open(path).unwrap()); // the schema, migrated
+    let conn = Connection::open(path).unwrap();
+    // The store's own pragmas (`store::configure`).
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+    )
+    .unwrap();
+    conn
+}
+
+const INSERT_PARTNER: &str = "INSERT INTO partners (key, company_name, sales_amount, partner_type, email, frequency,
+     payment_terms, sync_state, created_at, updated_at, server_id, server_created_at, server_updated_at, sync_base)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?9, ?9, ?11)";
+const INSERT_OUTBOX: &str = "INSERT INTO outbox (entity, record_key, op, payload, created_at, updated_at)
+     VALUES ('partner', ?1, 'create', ?2, ?3, ?3)";
+
+/// A new local partner and its outbox entry.
+fn insert_new(conn: &Connection, row: &Row, payload: &str) {
+    conn.prepare_cached(INSERT_PARTNER)
+        .unwrap()
+        .execute(params![
+            row.key,
+            row.company_name,
+            row.sales_amount,
+            row.partner_type,
+            row.email,
+            row.frequency,
+            row.payment_terms,
+            "pending",
+            NOW,
+            None::<String>,
+            None::<String>
+        ])
+        .unwrap();
+    conn.prepare_cached(INSERT_OUTBOX).unwrap().execute(params![row.key, payload, NOW]).unwrap();
+}
+
+/// Runs `load` with the search index of its rows built in one statement at the
+/// end, as the store's bulk loads do (migration 0005).
+fn index_deferred(conn: &Connection, load: impl FnOnce()) {
+    conn.execute("INSERT INTO search_index_deferred (since_rowid) SELECT coalesce(max(rowid), 0) + 1 FROM partners", [])
+        .unwrap();
+    load();
+    conn.execute(
+        "INSERT INTO partners_fts (rowid, company_name, email)
+         SELECT rowid, company_name, email FROM partners WHERE rowid >= (SELECT since_rowid FROM search_index_deferred)",
+        [],
+    )
+    .unwrap();
+    conn.execute("DELETE FROM search_index_deferred", []).unwrap();
+}
+
+/// Each row saved in its own durable transaction: the partner (indexed for
+/// search by its trigger) and its outbox entry. One latency per save.
+pub fn save(path: &Path, rows: &[Row]) -> Vec<Duration> {
+    let conn = open(path);
+    let payloads: Vec<String> = rows.iter().map(Row::fields_json).collect();
+    rows.iter()
+        .zip(&payloads)
+        .map(|(row, payload)| {
+            let t = Instant::now();
+            let tx = conn.unchecked_transaction().unwrap();
+            insert_new(&tx, row, payload);
+            tx.commit().unwrap();
+            t.elapsed()
+        })
+        .collect()
+}
+
+/// All rows as new local partners with their outbox entries, in one transaction.
+pub fn import(path: &Path, rows: &[Row]) -> Duration {
+    let conn = open(path);
+    let payloads: Vec<String> = rows.iter().map(Row::fields_json).collect();
+    let t = Instant::now();
+    let tx = conn.unchecked_transaction().unwrap();
+    index_deferred(&tx, || rows.iter().zip(&payloads).for_each(|(row, payload)| insert_new(&tx, row, payload)));
+    tx.commit().unwrap();
+    t.elapsed()
+}
+
+/// All rows as synced partners with their server columns and sync base (no
+/// outbox), in transactions of `batch` rows, as a pull stores them.
+pub fn pull(path: &Path, rows: &[Row], batch: usize) -> Duration {
+    let conn = open(path);
+    conn.execute_batch("PRAGMA wal_autocheckpoint = 65536").unwrap(); // as `Store::set_bulk_writes` during a pull
+    let prepared: Vec<(String, String)> =
+        rows.iter().map(|r| (Uuid::new_v4().to_string(), r.fields_json())).collect();
+    let t = Instant::now();
+    for (rows, prepared) in rows.chunks(batch).zip(prepared.chunks(batch)) {
+        let tx = conn.unchecked_transaction().unwrap();
+        index_deferred(&tx, || {
+            let mut stmt = tx.prepare_cached(INSERT_PARTNER).unwrap();
+            for (row, (server_id, base)) in rows.iter().zip(prepared) {
+                stmt.execute(params![
+                    row.key,
+                    row.company_name,
+                    row.sales_amount,
+                    row.partner_type,
+                    row.email,
+                    row.frequency,
+                    row.payment_terms,
+                    "synced",
+                    NOW,
+                    server_id,
+                    base
+                ])
+                .unwrap();
+            }
+        });
+        tx.commit().unwrap();
+    }
+    t.elapsed()
+}
