@@ -151,3 +151,31 @@ fn a_failed_migration_leaves_the_old_database_as_it_was() {
     let store = Store::open(&path).unwrap();
     assert_eq!(store.partner(key).unwrap().fields.company_name, "Acme");
 }
+
+#[test]
+fn a_search_while_another_process_writes_answers_from_the_index_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.db");
+    let store = &mut Store::open(&path).unwrap(); // waits up to 5 s for a write lock
+    store.create_partner(&draft(), None).unwrap(); // not yet in the search index
+    let search = partnerbook::store::PartnerQuery { search: Some("acme".into()), ..Default::default() };
+
+    let other = Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE; UPDATE partners SET company_name = company_name;").unwrap();
+    // The new partner cannot be indexed while the other writer holds the lock:
+    // the search answers from the index as it is, without an error.
+    assert_eq!(store.list_partners(&search).unwrap().total, 0);
+    other.execute_batch("ROLLBACK").unwrap();
+
+    // Writes still wait for a lock (the search put their wait back).
+    let wait: i64 = store.connection().query_row("PRAGMA busy_timeout", [], |r| r.get(0)).unwrap();
+    assert_eq!(wait, 5000);
+    other.execute_batch("BEGIN IMMEDIATE; UPDATE partners SET company_name = company_name;").unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        other.execute_batch("ROLLBACK").unwrap();
+    });
+    store.create_partner(&draft(), None).unwrap();
+    release.join().unwrap();
+    assert_eq!(store.list_partners(&search).unwrap().total, 2);
+}

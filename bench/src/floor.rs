@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use partnerbook::Store;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use uuid::Uuid;
 
 /// One partner's values as the store writes them.
@@ -61,6 +61,11 @@ fn open(path: &Path) -> Connection {
     conn
 }
 
+/// A write transaction taken up front, as the store's.
+fn write(conn: &Connection) -> Transaction<'_> {
+    Transaction::new_unchecked(conn, TransactionBehavior::Immediate).unwrap()
+}
+
 const INSERT_PARTNER: &str = "INSERT INTO partners (key, company_name, sales_amount, partner_type, email, frequency,
      payment_terms, sync_state, created_at, updated_at, server_id, server_created_at, server_updated_at, sync_base)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?9, ?9, ?11)";
@@ -88,36 +93,51 @@ fn insert_new(conn: &Connection, row: &Row, payload: &str) {
     conn.prepare_cached(INSERT_OUTBOX).unwrap().execute(params![row.key, payload, NOW]).unwrap();
 }
 
-/// Runs `load` with the search index of its rows built in one statement at the
-/// end, as the store's bulk loads do (migration 0005).
+/// Marks the partners inserted from now on as not yet indexed for search
+/// (the store's `search::defer_partner_index`).
+fn defer_index(conn: &Connection) {
+    conn.prepare_cached(
+        "INSERT INTO search_index_deferred (since_rowid)
+         SELECT (SELECT coalesce(max(rowid), 0) + 1 FROM partners) WHERE NOT EXISTS (SELECT 1 FROM search_index_deferred)",
+    )
+    .unwrap()
+    .execute([])
+    .unwrap();
+}
+
+/// Runs `load` with the search index of its rows built in one statement at
+/// the end, as the store's bulk loads do (migration 0005).
 fn index_deferred(conn: &Connection, load: impl FnOnce()) {
-    conn.execute("INSERT INTO search_index_deferred (since_rowid) SELECT coalesce(max(rowid), 0) + 1 FROM partners", [])
-        .unwrap();
+    defer_index(conn);
     load();
     conn.execute(
         "INSERT INTO partners_fts (rowid, company_name, email)
-         SELECT rowid, company_name, email FROM partners WHERE rowid >= (SELECT since_rowid FROM search_index_deferred)",
+         SELECT rowid, company_name, email FROM partners WHERE rowid >= (SELECT min(since_rowid) FROM search_index_deferred)",
         [],
     )
     .unwrap();
     conn.execute("DELETE FROM search_index_deferred", []).unwrap();
 }
 
-/// Each row saved in its own durable transaction: the partner (indexed for
-/// search by its trigger) and its outbox entry. One latency per save.
-pub fn save(path: &Path, rows: &[Row]) -> Vec<Duration> {
-    let conn = open(path);
-    let payloads: Vec<String> = rows.iter().map(Row::fields_json).collect();
-    rows.iter()
-        .zip(&payloads)
-        .map(|(row, payload)| {
-            let t = Instant::now();
-            let tx = conn.unchecked_transaction().unwrap();
-            insert_new(&tx, row, payload);
-            tx.commit().unwrap();
-            t.elapsed()
-        })
-        .collect()
+/// Saves rows one at a time, each in its own durable transaction: the
+/// partner, marked for search indexing later, and its outbox entry.
+pub struct Saves(Connection);
+
+impl Saves {
+    pub fn open(path: &Path) -> Self {
+        Self(open(path))
+    }
+
+    /// Saves `row`; the time it took.
+    pub fn save(&self, row: &Row) -> Duration {
+        let payload = row.fields_json();
+        let t = Instant::now();
+        let tx = write(&self.0);
+        defer_index(&tx);
+        insert_new(&tx, row, &payload);
+        tx.commit().unwrap();
+        t.elapsed()
+    }
 }
 
 /// All rows as new local partners with their outbox entries, in one transaction.
@@ -125,7 +145,7 @@ pub fn import(path: &Path, rows: &[Row]) -> Duration {
     let conn = open(path);
     let payloads: Vec<String> = rows.iter().map(Row::fields_json).collect();
     let t = Instant::now();
-    let tx = conn.unchecked_transaction().unwrap();
+    let tx = write(&conn);
     index_deferred(&tx, || rows.iter().zip(&payloads).for_each(|(row, payload)| insert_new(&tx, row, payload)));
     tx.commit().unwrap();
     t.elapsed()
@@ -136,11 +156,10 @@ pub fn import(path: &Path, rows: &[Row]) -> Duration {
 pub fn pull(path: &Path, rows: &[Row], batch: usize) -> Duration {
     let conn = open(path);
     conn.execute_batch("PRAGMA wal_autocheckpoint = 65536").unwrap(); // as `Store::set_bulk_writes` during a pull
-    let prepared: Vec<(String, String)> =
-        rows.iter().map(|r| (Uuid::new_v4().to_string(), r.fields_json())).collect();
+    let prepared: Vec<(String, String)> = rows.iter().map(|r| (Uuid::new_v4().to_string(), r.fields_json())).collect();
     let t = Instant::now();
     for (rows, prepared) in rows.chunks(batch).zip(prepared.chunks(batch)) {
-        let tx = conn.unchecked_transaction().unwrap();
+        let tx = write(&conn);
         index_deferred(&tx, || {
             let mut stmt = tx.prepare_cached(INSERT_PARTNER).unwrap();
             for (row, (server_id, base)) in rows.iter().zip(prepared) {

@@ -1,30 +1,78 @@
-//! Type-ahead search: what a person typed to an FTS5 query, and bulk loads
-//! that index their rows once at the end instead of row by row.
+//! Type-ahead search: what a person typed to an FTS5 query, and the search
+//! index of new partners, built in batches rather than row by row.
+//!
+//! A new partner's row is not indexed for search in the transaction that saves
+//! it: `search_index_deferred` marks every partner from a rowid on as not yet
+//! indexed (migration 0005's triggers leave those rows alone), and the next
+//! search, or the bulk load that follows, indexes them all in one statement.
+//! FTS5 writes a new index segment per statement, so indexing in the save cost
+//! each save five more pages to commit, and later merges; a batch writes one.
 
-use rusqlite::Transaction;
+use std::time::Duration;
 
-use super::Result;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-/// Runs `load` (which inserts partners into `tx`) with the search index of its
-/// new rows deferred, then indexes them all in one statement.
-///
-/// FTS5 flushes its pending data at the start of every statement of a
-/// transaction, so a load of one INSERT per row wrote one index segment per row
-/// and spent most of its time merging them (migration 0005 explains the
-/// trigger side). If `load` fails, the caller drops `tx` and nothing of it stays.
-pub(super) fn with_partner_index_deferred<T>(tx: &Transaction<'_>, load: impl FnOnce() -> Result<T>) -> Result<T> {
+use super::{Result, StoreError};
+
+/// Marks partners inserted from now on as not yet indexed, unless earlier ones
+/// are waiting already (then the mark made for them covers these too).
+pub(super) fn defer_partner_index(tx: &Transaction<'_>) -> Result<()> {
     tx.prepare_cached(
-        "INSERT INTO search_index_deferred (since_rowid) SELECT coalesce(max(rowid), 0) + 1 FROM partners",
+        "INSERT INTO search_index_deferred (since_rowid)
+         SELECT (SELECT coalesce(max(rowid), 0) + 1 FROM partners) WHERE NOT EXISTS (SELECT 1 FROM search_index_deferred)",
     )?
     .execute([])?;
-    let loaded = load()?;
-    tx.prepare_cached(
+    Ok(())
+}
+
+/// Indexes every partner still waiting, in one statement, and clears the mark.
+fn index_deferred_partners(conn: &Connection) -> Result<()> {
+    conn.prepare_cached(
         "INSERT INTO partners_fts (rowid, company_name, email)
-         SELECT rowid, company_name, email FROM partners WHERE rowid >= (SELECT since_rowid FROM search_index_deferred)",
+         SELECT rowid, company_name, email FROM partners
+         WHERE rowid >= (SELECT min(since_rowid) FROM search_index_deferred)",
     )?
     .execute([])?;
-    tx.prepare_cached("DELETE FROM search_index_deferred")?.execute([])?;
+    conn.prepare_cached("DELETE FROM search_index_deferred")?.execute([])?;
+    Ok(())
+}
+
+/// Runs `load` (which inserts partners into `tx`) with their search index
+/// deferred, then indexes them, and any saved before, in one statement. If
+/// `load` fails, the caller drops `tx` and nothing of it stays.
+pub(super) fn with_partner_index_deferred<T>(tx: &Transaction<'_>, load: impl FnOnce() -> Result<T>) -> Result<T> {
+    defer_partner_index(tx)?;
+    let loaded = load()?;
+    index_deferred_partners(tx)?;
     Ok(loaded)
+}
+
+/// Indexes the partners saved since the last search, so a search finds them.
+///
+/// This is a write, made on a read path. It does not wait for another process
+/// holding the database: then the search runs without the newest partners,
+/// until that process's own bulk load or this one's next search indexes them.
+pub(super) fn catch_up(conn: &Connection) -> Result<()> {
+    let waiting: bool =
+        conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM search_index_deferred)")?.query_row([], |r| r.get(0))?;
+    if !waiting {
+        return Ok(());
+    }
+    let wait_ms: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?;
+    conn.busy_timeout(Duration::ZERO)?;
+    let indexed =
+        Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(StoreError::from).and_then(|tx| {
+            index_deferred_partners(&tx)?;
+            Ok(tx.commit()?)
+        });
+    conn.busy_timeout(Duration::from_millis(wait_ms.max(0) as u64))?;
+    match indexed {
+        Err(StoreError::Locked) => {
+            tracing::info!("search index catch-up skipped: another process is writing to the database");
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// Turns what a person typed into an FTS5 query: every word must match the
