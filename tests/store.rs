@@ -352,3 +352,61 @@ fn a_broad_search_is_capped_and_a_narrow_one_sorted() {
         assert_eq!(page.total, all.min(SEARCH_COUNT_CAP + 1));
     }
 }
+
+/// Every column of every partner, in rowid order, as SQLite holds it.
+fn partner_rows(path: &std::path::Path) -> Vec<Vec<rusqlite::types::Value>> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn.prepare("SELECT * FROM partners ORDER BY rowid").unwrap();
+    let width = stmt.column_count();
+    stmt.query_map([], |r| (0..width).map(|i| r.get(i)).collect()).unwrap().map(Result::unwrap).collect()
+}
+
+#[test]
+fn the_upgrade_to_lighter_indexes_keeps_every_partner_findable() {
+    use partnerbook::store::OpenOptions;
+    use partnerbook::sync::wire::ServerPartner;
+    use rusqlite_migration::{M, Migrations};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v5.db");
+    let version_5 = Migrations::new(partnerbook::store::migration_sql()[..5].iter().map(|sql| M::up(sql)).collect());
+    let server_id = uuid::Uuid::new_v4();
+    {
+        let mut store = Store::open_migrating(&path, &OpenOptions::default(), &version_5).unwrap();
+        store.create_partner(&draft("Acme Trading", "buyer@acme.example"), None).unwrap();
+        let gone = store.create_partner(&draft("Gone Ltd", "x@gone.example"), None).unwrap();
+        store.delete_partner(gone.key).unwrap();
+        let fields = draft("Zenith Supply", "orders@zenith.example").validate_fields().unwrap();
+        let pulled = ServerPartner {
+            id: server_id,
+            fields,
+            created_at: None,
+            updated_at: Some(chrono::Utc::now()),
+            invitation_status: Some("invited".into()),
+            guest_organization_id: None,
+        };
+        store.pull_partners(None, &[pulled]).unwrap();
+        // A search indexes the saves; one more save stays waiting across the upgrade.
+        store.list_partners(&PartnerQuery { search: Some("a".into()), ..Default::default() }).unwrap();
+        store.create_partner(&draft("Waiting Co", "w@waiting.example"), None).unwrap();
+    }
+    let before = partner_rows(&path);
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(partner_rows(&path), before, "every column of every partner, rowids included");
+    for (typed, name) in [("acme", "Acme Trading"), ("zenith", "Zenith Supply"), ("waiting", "Waiting Co")] {
+        let found = store.list_partners(&PartnerQuery { search: Some(typed.into()), ..Default::default() }).unwrap();
+        assert_eq!(found.items.iter().map(|p| p.fields.company_name.as_str()).collect::<Vec<_>>(), [name]);
+    }
+    let conn = store.connection();
+    conn.execute("INSERT INTO partners_fts (partners_fts) VALUES ('integrity-check')", []).unwrap();
+    let pending = PartnerQuery { sync_state: Some(SyncState::Pending), ..Default::default() };
+    assert_eq!(store.list_partners(&pending).unwrap().total, 2);
+    let synced = PartnerQuery { sync_state: Some(SyncState::Synced), ..Default::default() };
+    assert_eq!(store.list_partners(&synced).unwrap().total, 1);
+
+    // A server id still belongs to one partner only.
+    let twice =
+        conn.execute("UPDATE partners SET server_id = ?1 WHERE company_name = 'Acme Trading'", [server_id.to_string()]);
+    assert!(twice.unwrap_err().to_string().contains("UNIQUE"));
+}

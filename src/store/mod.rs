@@ -34,7 +34,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0003_sync.sql"),
     include_str!("../../migrations/0004_search_prefixes.sql"),
     include_str!("../../migrations/0005_deferred_search_index.sql"),
-    include_str!("../../migrations/0006_unsynced_state_index.sql"),
+    include_str!("../../migrations/0006_lighter_partner_indexes.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

@@ -290,12 +290,16 @@ impl Selection {
             conditions.push("p.target_org_id = ?");
             values.push(Box::new(org.to_string()));
         }
+        // How each state is found (migration 0006): most partners are synced, and
+        // the name order reaches them soon; a pending one has a change in the
+        // outbox; the state index holds the rest, and its own condition,
+        // repeated, tells the planner that it applies.
         match query.sync_state {
             Some(SyncState::Synced) => conditions.push("p.sync_state = 'synced'"),
-            // The index holds the other states only (migration 0006); its own
-            // condition, repeated, tells the planner it applies.
+            Some(SyncState::Pending) => conditions
+                .push("p.sync_state = 'pending' AND p.key IN (SELECT record_key FROM outbox WHERE entity = 'partner')"),
             Some(state) => {
-                conditions.push("p.sync_state = ? AND p.sync_state <> 'synced'");
+                conditions.push("p.sync_state = ? AND p.sync_state IN ('rejected', 'conflict')");
                 values.push(Box::new(state.as_str()));
             }
             None => {}
@@ -438,17 +442,38 @@ mod tests {
         stmt.query_map(&selection.args()[..], |r| r.get::<_, String>(3)).unwrap().map(|r| r.unwrap()).collect()
     }
 
+    fn reads(store: &Store, state: SyncState, index: &str) -> bool {
+        let steps = plan(store, &PartnerQuery { sync_state: Some(state), ..Default::default() });
+        steps.iter().any(|step| step.contains(index))
+    }
+
     #[test]
-    fn a_state_filter_reads_the_state_index_except_for_synced() {
+    fn every_state_filter_is_answered_from_an_index() {
         let store = Store::open_in_memory().unwrap();
-        let pending = PartnerQuery { sync_state: Some(SyncState::Pending), ..Default::default() };
-        assert!(
-            plan(&store, &pending).iter().any(|step| step.contains("partners_by_state")),
-            "{:?}",
-            plan(&store, &pending)
-        );
+        assert!(reads(&store, SyncState::Rejected, "INDEX partners_by_state"));
+        assert!(reads(&store, SyncState::Conflict, "INDEX partners_by_state"));
+        assert!(reads(&store, SyncState::Pending, "INDEX outbox_by_record"));
         // Most partners are synced: the list reads them in name order and stops at the page's end.
         let synced = PartnerQuery { sync_state: Some(SyncState::Synced), ..Default::default() };
         assert_eq!(plan(&store, &synced), ["SCAN p USING INDEX partners_by_name"]);
+    }
+
+    #[test]
+    fn a_lookup_by_server_id_reads_its_index() {
+        let store = Store::open_in_memory().unwrap();
+        for sql in [
+            "SELECT key FROM partners WHERE server_id = ?1",
+            "SELECT server_id FROM partners WHERE server_id IN (SELECT value FROM json_each(?1))",
+        ] {
+            let steps: Vec<String> = store
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(["x"], |r| r.get(3))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            assert!(steps.iter().any(|s| s.contains("INDEX partners_by_server_id")), "{sql}: {steps:?}");
+        }
     }
 }
