@@ -152,10 +152,12 @@ pub fn import(path: &Path, rows: &[Row]) -> Duration {
 }
 
 /// All rows as synced partners with their server columns and sync base (no
-/// outbox), in transactions of `batch` rows, as a pull stores them.
+/// outbox), in transactions of `batch` rows, as a pull stores them: commits
+/// that do not wait for the disk (`Store::relax_sync_durability`), the log
+/// copied into the database once at the end (`Store::set_bulk_writes`).
 pub fn pull(path: &Path, rows: &[Row], batch: usize) -> Duration {
     let conn = open(path);
-    conn.execute_batch("PRAGMA wal_autocheckpoint = 65536").unwrap(); // as `Store::set_bulk_writes` during a pull
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 65536").unwrap();
     let prepared: Vec<(String, String)> = rows.iter().map(|r| (Uuid::new_v4().to_string(), r.fields_json())).collect();
     let t = Instant::now();
     for (rows, prepared) in rows.chunks(batch).zip(prepared.chunks(batch)) {
@@ -181,5 +183,6 @@ pub fn pull(path: &Path, rows: &[Row], batch: usize) -> Duration {
         });
         tx.commit().unwrap();
     }
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).unwrap();
     t.elapsed()
 }
