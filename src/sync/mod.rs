@@ -492,7 +492,7 @@ async fn pull_partners(
             let mut reading = true;
             while reading && batch.len() < MERGE_AT_MOST {
                 match pages.try_recv() {
-                    Ok(Ok(items)) => batch.extend(items.iter().filter_map(ServerPartner::from_json)),
+                    Ok(Ok(items)) => batch.extend(items),
                     Ok(Err(f)) => {
                         report.errors.push(stopped(f));
                         (complete, reading) = (false, false);
@@ -504,7 +504,7 @@ async fn pull_partners(
             if batch.is_empty() && reading {
                 // Nothing to merge yet: wait for the next page.
                 match pages.recv().await {
-                    Some(Ok(items)) => batch.extend(items.iter().filter_map(ServerPartner::from_json)),
+                    Some(Ok(items)) => batch.extend(items),
                     Some(Err(f)) => {
                         report.errors.push(stopped(f));
                         complete = false;
@@ -559,7 +559,7 @@ fn read_pages(
     org: Uuid,
     from: usize,
     total: usize,
-) -> mpsc::Receiver<client::Answer<Vec<Value>>> {
+) -> mpsc::Receiver<client::Answer<Vec<ServerPartner>>> {
     let (pages, received) = mpsc::channel(64);
     tokio::spawn(async move {
         let mut offsets = (from..total).step_by(client::PAGE.max(1));
@@ -569,7 +569,11 @@ fn read_pages(
                 && let Some(at) = offsets.next()
             {
                 let api = api.clone();
-                requests.spawn(async move { api.list(org, &[], at).await.map(|(items, _)| items) });
+                // Decoded here, beside the merge rather than before it.
+                requests.spawn(async move {
+                    let (items, _) = api.list(org, &[], at).await?;
+                    Ok(items.iter().filter_map(ServerPartner::from_json).collect())
+                });
             }
             let Some(done) = requests.join_next().await else { break };
             let answer = done.unwrap_or_else(|e| Err(Failure::transient(format!("a page request stopped: {e}"))));
