@@ -92,15 +92,18 @@ fn ms(d: Duration) -> String {
 /// The same partner as [`draft`], as the values the store writes.
 fn floor_row(i: usize) -> floor::Row {
     let d = draft(i);
-    let partner_type = if i % 2 == 0 { "customer" } else { "supplier" };
-    floor::Row::new(d.company_name, d.sales_amount.parse().unwrap(), partner_type, d.email)
+    floor::Row::new(d.company_name, d.sales_amount.parse().unwrap(), partner_type(i), d.email)
+}
+
+fn partner_type(i: usize) -> &'static str {
+    if i.is_multiple_of(2) { "customer" } else { "supplier" }
 }
 
 fn draft(i: usize) -> PartnerDraft {
     PartnerDraft {
         company_name: format!("Company {i} Ltd"),
         sales_amount: ((i * 7919) % 2_147_483_647).to_string(),
-        partner_type: if i % 2 == 0 { "customer" } else { "supplier" }.into(),
+        partner_type: partner_type(i).into(),
         email: format!("buyer{i}@example.com"),
         frequency: "monthly".into(),
         payment_terms: "net 30".into(),
