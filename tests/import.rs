@@ -157,3 +157,40 @@ fn the_command_line_imports_and_reports() {
     assert_eq!(report["imported"], 1);
     assert_eq!(report["rows"][1]["errors"][1]["field"], "sales_amount");
 }
+
+#[test]
+fn a_large_import_whose_rejects_cannot_be_written_stores_nothing() {
+    // More good rows than the checker hands over at once, so the writer has
+    // saved most of them before the rejects file fails at the end.
+    let dir = tempfile::tempdir().unwrap();
+    let csv_path = dir.path().join("many.csv");
+    let mut w = csv::Writer::from_path(&csv_path).unwrap();
+    w.write_record(["company_name", "sales_amount", "partner_type", "email", "frequency", "payment_terms"]).unwrap();
+    for i in 0..2_500 {
+        w.write_record([
+            format!("Firm {i}"),
+            i.to_string(),
+            "customer".into(),
+            format!("f{i}@firm.example"),
+            "monthly".into(),
+            "net 30".into(),
+        ])
+        .unwrap();
+    }
+    w.write_record(["", "x", "friend", "not an email", "", ""]).unwrap();
+    w.flush().unwrap();
+    let mut store = Store::open(dir.path().join("p.db")).unwrap();
+
+    let not_a_file = dir.path(); // a folder: the rejects cannot be written there
+    let err = import_partners(&mut store, &csv_path, false, Some(not_a_file)).unwrap_err();
+    assert!(matches!(err, ImportError::Write { .. }), "{err:?}");
+    assert_eq!(store.list_partners(&PartnerQuery::default()).unwrap().total, 0);
+    assert!(store.outbox().unwrap().is_empty());
+
+    // With somewhere to write them, the same file imports its 2,500 good rows.
+    let report = import_partners(&mut store, &csv_path, false, Some(&dir.path().join("rejects.csv"))).unwrap();
+    assert_eq!((report.imported, report.invalid), (2_500, 1));
+    assert_eq!(store.list_partners(&PartnerQuery::default()).unwrap().total, 2_500);
+    let found = store.list_partners(&PartnerQuery { search: Some("firm 2499".into()), ..Default::default() }).unwrap();
+    assert_eq!(found.total, 1);
+}

@@ -1,5 +1,7 @@
 //! Partner records: create, update, soft-delete, get, list and search.
 
+use std::borrow::Borrow;
+
 use rusqlite::{OptionalExtension, ToSql, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -122,12 +124,26 @@ impl Store {
     /// Saves many already-validated partners, each with its outbox entry, in one
     /// transaction: all of them or none. Returns their keys in order.
     pub fn create_partners(&mut self, all: &[PartnerFields], target_org_id: Option<Uuid>) -> Result<Vec<Uuid>> {
+        self.create_partners_streamed(all, target_org_id, || Ok(()))
+    }
+
+    /// Like [`Store::create_partners`], but saves each partner as `all` yields
+    /// it (another thread may still be reading and checking the rest), and asks
+    /// `ready` before the commit: an error from it, or from saving, leaves
+    /// nothing stored.
+    pub fn create_partners_streamed<E: From<StoreError>>(
+        &mut self,
+        all: impl IntoIterator<Item = impl Borrow<PartnerFields>>,
+        target_org_id: Option<Uuid>,
+        ready: impl FnOnce() -> std::result::Result<(), E>,
+    ) -> std::result::Result<Vec<Uuid>, E> {
         let now = time_text(&super::now());
         let tx = self.write()?;
         let keys = super::search::with_partner_index_deferred(&tx, || {
-            all.iter().map(|fields| insert(&tx, fields, target_org_id, &now)).collect::<Result<Vec<_>>>()
+            all.into_iter().map(|fields| insert(&tx, fields.borrow(), target_org_id, &now)).collect::<Result<Vec<_>>>()
         })?;
-        tx.commit()?;
+        ready()?;
+        tx.commit().map_err(StoreError::from)?;
         Ok(keys)
     }
 
