@@ -150,10 +150,16 @@ pub fn import_partners(
             write_rejects(rejects, &refused)?;
             Ok(report)
         });
+        let finish = || checker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        // The database is locked for writing only once there is a good row: a
+        // file that cannot be read, or has none, never waits for another writer.
+        let mut good = handed.into_iter().flatten().peekable();
+        if good.peek().is_none() {
+            return finish();
+        }
         let mut checked = None;
-        let written = store.create_partners_streamed(handed.into_iter().flatten(), None, || {
-            let report = checker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            checked = Some(report);
+        let written = store.create_partners_streamed(good, None, || {
+            checked = Some(finish()?);
             Ok::<_, ImportError>(())
         })?;
         let mut report = checked.expect("the check finished before the commit");

@@ -194,3 +194,27 @@ fn a_large_import_whose_rejects_cannot_be_written_stores_nothing() {
     let found = store.list_partners(&PartnerQuery { search: Some("firm 2499".into()), ..Default::default() }).unwrap();
     assert_eq!(found.total, 1);
 }
+
+#[test]
+fn a_file_with_nothing_to_write_is_answered_while_another_process_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("busy.db");
+    let mut store = Store::open(&db).unwrap();
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE; DELETE FROM settings;").unwrap();
+
+    let wrong = dir.path().join("wrong.csv");
+    std::fs::write(&wrong, "name,email\nAcme,a@acme.example\n").unwrap();
+    let err = import_partners(&mut store, &wrong, false, None).unwrap_err();
+    assert!(matches!(err, ImportError::MissingColumn { .. }), "{err:?}");
+
+    let all_bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &all_bad,
+        "company_name,sales_amount,partner_type,email,frequency,payment_terms\n,-1,friend,nope,,\n",
+    )
+    .unwrap();
+    let report = import_partners(&mut store, &all_bad, false, None).unwrap();
+    assert_eq!((report.invalid, report.imported), (1, 0));
+    other.execute_batch("ROLLBACK").unwrap();
+}
