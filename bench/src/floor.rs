@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use partnerbook::Store;
+use partnerbook::store::{DEFER_PARTNER_INDEX, INDEX_DEFERRED_PARTNERS};
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use uuid::Uuid;
 
@@ -72,8 +73,10 @@ const INSERT_PARTNER: &str = "INSERT INTO partners (key, company_name, sales_amo
 const INSERT_OUTBOX: &str = "INSERT INTO outbox (entity, record_key, op, payload, created_at, updated_at)
      VALUES ('partner', ?1, 'create', ?2, ?3, ?3)";
 
-/// A new local partner and its outbox entry.
-fn insert_new(conn: &Connection, row: &Row, payload: &str) {
+/// One partner row: a new local one (`server` none), or a pulled one with its
+/// server id and sync base.
+fn insert_partner(conn: &Connection, row: &Row, server: Option<(&str, &str)>) {
+    let state = if server.is_some() { "synced" } else { "pending" };
     conn.prepare_cached(INSERT_PARTNER)
         .unwrap()
         .execute(params![
@@ -84,25 +87,23 @@ fn insert_new(conn: &Connection, row: &Row, payload: &str) {
             row.email,
             row.frequency,
             row.payment_terms,
-            "pending",
+            state,
             NOW,
-            None::<String>,
-            None::<String>
+            server.map(|(id, _)| id),
+            server.map(|(_, base)| base)
         ])
         .unwrap();
+}
+
+/// A new local partner and its outbox entry.
+fn insert_new(conn: &Connection, row: &Row, payload: &str) {
+    insert_partner(conn, row, None);
     conn.prepare_cached(INSERT_OUTBOX).unwrap().execute(params![row.key, payload, NOW]).unwrap();
 }
 
-/// Marks the partners inserted from now on as not yet indexed for search
-/// (the store's `search::defer_partner_index`).
+/// Marks the partners inserted from now on as not yet indexed for search, as the store does.
 fn defer_index(conn: &Connection) {
-    conn.prepare_cached(
-        "INSERT INTO search_index_deferred (since_rowid)
-         SELECT (SELECT coalesce(max(rowid), 0) + 1 FROM partners) WHERE NOT EXISTS (SELECT 1 FROM search_index_deferred)",
-    )
-    .unwrap()
-    .execute([])
-    .unwrap();
+    conn.prepare_cached(DEFER_PARTNER_INDEX).unwrap().execute([]).unwrap();
 }
 
 /// Runs `load` with the search index of its rows built in one statement at
@@ -110,12 +111,7 @@ fn defer_index(conn: &Connection) {
 fn index_deferred(conn: &Connection, load: impl FnOnce()) {
     defer_index(conn);
     load();
-    conn.execute(
-        "INSERT INTO partners_fts (rowid, company_name, email)
-         SELECT rowid, company_name, email FROM partners WHERE rowid >= (SELECT min(since_rowid) FROM search_index_deferred)",
-        [],
-    )
-    .unwrap();
+    conn.execute(INDEX_DEFERRED_PARTNERS, []).unwrap();
     conn.execute("DELETE FROM search_index_deferred", []).unwrap();
 }
 
@@ -163,22 +159,8 @@ pub fn pull(path: &Path, rows: &[Row], batch: usize) -> Duration {
     for (rows, prepared) in rows.chunks(batch).zip(prepared.chunks(batch)) {
         let tx = write(&conn);
         index_deferred(&tx, || {
-            let mut stmt = tx.prepare_cached(INSERT_PARTNER).unwrap();
             for (row, (server_id, base)) in rows.iter().zip(prepared) {
-                stmt.execute(params![
-                    row.key,
-                    row.company_name,
-                    row.sales_amount,
-                    row.partner_type,
-                    row.email,
-                    row.frequency,
-                    row.payment_terms,
-                    "synced",
-                    NOW,
-                    server_id,
-                    base
-                ])
-                .unwrap();
+                insert_partner(&tx, row, Some((server_id, base)));
             }
         });
         tx.commit().unwrap();

@@ -22,6 +22,9 @@ use uuid::Uuid;
 pub use organizations::OrganizationQuery;
 pub use outbox::{Entity, Op, OutboxEntry, OutboxState};
 pub use partners::{PartnerQuery, PartnerSort, SEARCH_COUNT_CAP};
+/// The search-index deferral's SQL, which the benchmark's schema floor runs as the store does.
+#[doc(hidden)]
+pub use search::{DEFER_PARTNER_INDEX, INDEX_DEFERRED_PARTNERS};
 pub(crate) use sync::org_map as sync_org_map;
 pub use sync::{Conflict, Due, Pulled, Resolution};
 

@@ -16,23 +16,22 @@ use super::{Result, StoreError};
 
 /// Marks partners inserted from now on as not yet indexed, unless earlier ones
 /// are waiting already (then the mark made for them covers these too).
+pub const DEFER_PARTNER_INDEX: &str = "INSERT INTO search_index_deferred (since_rowid)
+     SELECT (SELECT coalesce(max(rowid), 0) + 1 FROM partners) WHERE NOT EXISTS (SELECT 1 FROM search_index_deferred)";
+
+/// Indexes every partner still waiting, in one statement.
+pub const INDEX_DEFERRED_PARTNERS: &str = "INSERT INTO partners_fts (rowid, company_name, email)
+     SELECT rowid, company_name, email FROM partners
+     WHERE rowid >= (SELECT min(since_rowid) FROM search_index_deferred)";
+
 pub(super) fn defer_partner_index(tx: &Transaction<'_>) -> Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO search_index_deferred (since_rowid)
-         SELECT (SELECT coalesce(max(rowid), 0) + 1 FROM partners) WHERE NOT EXISTS (SELECT 1 FROM search_index_deferred)",
-    )?
-    .execute([])?;
+    tx.prepare_cached(DEFER_PARTNER_INDEX)?.execute([])?;
     Ok(())
 }
 
-/// Indexes every partner still waiting, in one statement, and clears the mark.
+/// Indexes every partner still waiting and clears the mark.
 fn index_deferred_partners(conn: &Connection) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO partners_fts (rowid, company_name, email)
-         SELECT rowid, company_name, email FROM partners
-         WHERE rowid >= (SELECT min(since_rowid) FROM search_index_deferred)",
-    )?
-    .execute([])?;
+    conn.prepare_cached(INDEX_DEFERRED_PARTNERS)?.execute([])?;
     conn.prepare_cached("DELETE FROM search_index_deferred")?.execute([])?;
     Ok(())
 }
