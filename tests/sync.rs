@@ -44,6 +44,7 @@ fn config(s: &StandIn) -> SyncConfig {
         wait_for_retries: Duration::from_secs(5),
         request_timeout: Duration::from_millis(800),
         pull: true,
+        ..SyncConfig::default()
     }
 }
 

@@ -68,6 +68,8 @@ pub struct SyncConfig {
     pub pull: bool,
     /// Per-request timeout (an answer that never comes counts as a lost answer).
     pub request_timeout: Duration,
+    /// The most records one pull reads from one list.
+    pub max_pull_records: usize,
 }
 
 impl Default for SyncConfig {
@@ -80,6 +82,7 @@ impl Default for SyncConfig {
             wait_for_retries: Duration::from_secs(30),
             pull: true,
             request_timeout: Duration::from_secs(30),
+            max_pull_records: 2_000_000,
         }
     }
 }
@@ -106,6 +109,8 @@ pub struct SyncReport {
     pub needs_sign_in: Vec<String>,
     /// Why a pull could not complete, if it could not.
     pub errors: Vec<String>,
+    /// Records from the central system that were not valid and were left out.
+    pub invalid_from_server: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +121,8 @@ pub enum SyncFailure {
         "Sync is not set up: enter the partners or organizations API in Settings (or the PARTNERBOOK_* variables)."
     )]
     NotConfigured,
+    #[error("{0}")]
+    BadAddress(String),
 }
 
 /// What a request task found out.

@@ -1,0 +1,676 @@
+//! Sync against a small hostile server of this file's own: it shares no type
+//! with the client or with the stand-in (records are raw JSON here), so a
+//! wrong assumption cannot hide on both sides. Each mode is one bad answer a
+//! real server or a man in the middle can give; each test shows what that
+//! answer must not do, then ends the same way: once the server behaves, the
+//! queue drains, every local record reads back, and nothing went to a host
+//! other than the one configured.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use partnerbook::export::{ExportOptions, export_partners};
+use partnerbook::settings::{PartnersApiDraft, RemoteSettingsDraft};
+use partnerbook::store::{OutboxState, PartnerQuery};
+use partnerbook::sync::client::{OrganizationsConfig, PartnersConfig};
+use partnerbook::sync::{RetryPolicy, SyncConfig, SyncFailure, SyncReport, sync_once};
+use partnerbook::{OrganizationDraft, PartnerDraft, Store};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const ORG: Uuid = Uuid::from_u128(0x1111_2222_3333_4444_5555_6666_7777_8888);
+
+/// What the server does wrong; `Behave` is an honest, minimal API.
+#[derive(Clone, Debug, Default)]
+enum Mode {
+    #[default]
+    Behave,
+    /// `POST /partners` answers 429 with this `Retry-After`.
+    RetryAfter(&'static str),
+    /// The token answer carries this `expires_in`.
+    TokenExpiresIn(Value),
+    /// Every request is sent elsewhere with this status (to `Hostile::elsewhere`).
+    Redirect(u16),
+    /// Partner lists claim a huge total and send the same full page at every offset.
+    SamePageForever,
+    /// Partner lists claim a huge total and send fresh records at every offset.
+    NewPagesForever,
+    /// Organization lists always say there are two more pages.
+    GrowingOrgTotal,
+    /// Partner lists answer with a body that never ends.
+    EndlessBody,
+    /// Lists leave out this record; looking it up answers with this status.
+    Hide { id: String, lookup: u16 },
+}
+
+#[derive(Default)]
+struct World {
+    mode: Mode,
+    /// Partners as stored, in creation order (raw JSON, possibly invalid).
+    partners: Vec<Value>,
+    organizations: BTreeMap<String, Value>,
+    /// Every request, as "METHOD path".
+    seen: Vec<String>,
+    /// Where `Mode::Redirect` points.
+    elsewhere: String,
+    /// Requests answered before `POST /partners` replies (to hold answers back).
+    create_delay: Duration,
+}
+
+type Shared = Arc<Mutex<World>>;
+
+struct Hostile {
+    base: String,
+    world: Shared,
+}
+
+impl Hostile {
+    async fn start() -> Hostile {
+        let world: Shared = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = Router::new().fallback(handle).with_state(world.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Hostile { base, world }
+    }
+
+    fn set(&self, mode: Mode) {
+        self.world.lock().unwrap().mode = mode;
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.world.lock().unwrap().seen.clone()
+    }
+
+    fn partners(&self) -> Vec<Value> {
+        self.world.lock().unwrap().partners.clone()
+    }
+}
+
+fn now_text() -> String {
+    Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn json_response(status: u16, body: Value) -> Response {
+    (StatusCode::from_u16(status).unwrap(), [("content-type", "application/json")], body.to_string()).into_response()
+}
+
+fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
+fn fake_partner(n: usize) -> Value {
+    json!({"id": Uuid::new_v4().to_string(), "company_name": format!("Endless {n}"), "sales_amount": 1,
+           "partner_type": "customer", "email": format!("endless{n}@hostile.example"), "frequency": "weekly",
+           "payment_terms": "net 30", "created_at": now_text(), "updated_at": now_text(),
+           "invitation_status": null, "guest_organization_id": null})
+}
+
+async fn handle(State(world): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let path = uri.path().to_string();
+    let (mode, delay) = {
+        let mut w = world.lock().unwrap();
+        w.seen.push(format!("{method} {path}"));
+        (w.mode.clone(), w.create_delay)
+    };
+    if let Mode::Redirect(status) = mode {
+        let to = format!("{}{}", world.lock().unwrap().elsewhere, uri);
+        return (StatusCode::from_u16(status).unwrap(), [("location", to)]).into_response();
+    }
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method.clone(), segments.as_slice()) {
+        (Method::POST, ["p", "oauth2", "token"]) => {
+            if body["client_secret"] != "s3cret" {
+                return json_response(401, json!({"detail": "bad client"}));
+            }
+            let expires_in = match mode {
+                Mode::TokenExpiresIn(v) => v,
+                _ => json!(3600),
+            };
+            json_response(200, json!({"access_token": "tok", "token_type": "bearer", "expires_in": expires_in}))
+        }
+        (_, ["p", ..]) if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer tok") => {
+            json_response(401, json!({"detail": "no token"}))
+        }
+        (Method::POST, ["p", "partners"]) => {
+            if let Mode::RetryAfter(value) = mode {
+                return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", value)], "slow down").into_response();
+            }
+            let mut record = body.clone();
+            let t = now_text();
+            record["id"] = json!(Uuid::new_v4().to_string());
+            record["created_at"] = json!(t);
+            record["updated_at"] = json!(t);
+            record["invitation_status"] = Value::Null;
+            record["guest_organization_id"] = Value::Null;
+            world.lock().unwrap().partners.push(record.clone());
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            json_response(200, record)
+        }
+        (Method::GET, ["p", "partners"]) => list_partners(&world, &mode, &uri),
+        (Method::GET, ["o", "api", "v1", "organizations"]) => list_organizations(&world, &mode, &uri),
+        (Method::GET, ["o", "api", "v1", "organizations", id]) => {
+            if let Mode::Hide { id: hidden, lookup } = &mode
+                && hidden == id
+            {
+                return json_response(*lookup, json!({"errorCode": "X", "message": "no"}));
+            }
+            match world.lock().unwrap().organizations.get(*id) {
+                Some(o) => json_response(200, json!({"data": o})),
+                None => json_response(404, json!({"errorCode": "NotFound", "message": "not found"})),
+            }
+        }
+        (Method::POST, ["o", "api", "v1", "organizations"]) => {
+            let mut record = body.clone();
+            let t = Utc::now().format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string();
+            record["createdAt"] = json!(t);
+            record["updatedAt"] = json!(t);
+            record["linkedTo"] = json!("");
+            let id = record["id"].as_str().unwrap_or_default().to_string();
+            world.lock().unwrap().organizations.insert(id, record.clone());
+            json_response(201, json!({"data": record}))
+        }
+        (Method::PUT, ["o", "api", "v1", "organizations", id]) => {
+            let mut w = world.lock().unwrap();
+            let Some(old) = w.organizations.get(*id).cloned() else {
+                return json_response(404, json!({"errorCode": "NotFound", "message": "not found"}));
+            };
+            let mut record = body.clone();
+            record["id"] = json!(id);
+            record["createdAt"] = old["createdAt"].clone();
+            record["updatedAt"] = json!(Utc::now().format("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string());
+            record["linkedTo"] = json!("");
+            w.organizations.insert(id.to_string(), record.clone());
+            json_response(200, json!({"data": record}))
+        }
+        _ => json_response(404, json!({"detail": format!("no route {method} {path}")})),
+    }
+}
+
+fn list_partners(world: &Shared, mode: &Mode, uri: &Uri) -> Response {
+    let q = query_pairs(uri);
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let offset: usize = get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let limit: usize = get("limit").and_then(|v| v.parse().ok()).unwrap_or(100).min(100);
+    match mode {
+        Mode::SamePageForever => {
+            let page: Vec<Value> = (0..limit).map(|n| fake_partner(n)).collect();
+            // The same ids every time: the page is built once per test run.
+            let mut w = world.lock().unwrap();
+            if w.partners.len() < limit {
+                w.partners = page;
+            }
+            let page: Vec<Value> = w.partners.iter().take(limit).cloned().collect();
+            return json_response(200, json!({"items": page, "total_items": 1_000_000_000_000u64}));
+        }
+        Mode::NewPagesForever => {
+            let page: Vec<Value> = (0..limit).map(|n| fake_partner(offset + n)).collect();
+            return json_response(200, json!({"items": page, "total_items": 1_000_000_000_000u64}));
+        }
+        Mode::EndlessBody => {
+            let chunk = Bytes::from(vec![b' '; 64 * 1024]);
+            let mut stream = vec![Ok::<_, Infallible>(Bytes::from_static(b"{\"items\": ["))];
+            stream.extend(std::iter::repeat_n(Ok(chunk), 1)); // first chunk, then forever below
+            let endless = futures_util::stream::iter(stream).chain(futures_util::stream::repeat_with(|| {
+                Ok::<_, Infallible>(Bytes::from(vec![b' '; 64 * 1024]))
+            }));
+            return Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(Body::from_stream(endless))
+                .unwrap();
+        }
+        _ => {}
+    }
+    let w = world.lock().unwrap();
+    let ids: Vec<String> = q.iter().filter(|(k, _)| k == "partner_ids").map(|(_, v)| v.clone()).collect();
+    let search = get("search_text").map(|s| s.to_lowercase());
+    let hidden = match mode {
+        Mode::Hide { id, .. } => Some(id.clone()),
+        _ => None,
+    };
+    let matching: Vec<Value> = w
+        .partners
+        .iter()
+        .filter(|p| hidden.as_deref() != p["id"].as_str())
+        .filter(|p| ids.is_empty() || ids.iter().any(|i| Some(i.as_str()) == p["id"].as_str()))
+        .filter(|p| {
+            search.as_ref().is_none_or(|s| p["email"].as_str().unwrap_or_default().to_lowercase().contains(s))
+        })
+        .cloned()
+        .collect();
+    let page: Vec<Value> = matching.iter().skip(offset).take(limit).cloned().collect();
+    json_response(200, json!({"items": page, "total_items": matching.len()}))
+}
+
+fn list_organizations(world: &Shared, mode: &Mode, uri: &Uri) -> Response {
+    let q = query_pairs(uri);
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).and_then(|(_, v)| v.parse::<usize>().ok());
+    let (offset, limit) = (get("offset").unwrap_or(0), get("limit").unwrap_or(100).min(100));
+    if let Mode::GrowingOrgTotal = mode {
+        let page: Vec<Value> = (0..limit)
+            .map(|n| {
+                json!({"id": Uuid::new_v4().to_string(), "name": format!("Growing {}", offset + n), "type": "F",
+                       "address": "1 Road", "country": "VN", "phone": "1", "linkedTo": "",
+                       "contacts": [{"firstName": "A"}], "createdAt": "2021-06-02 12:34:02.861000+00:00",
+                       "updatedAt": "2021-06-02 12:34:02.861000+00:00"})
+            })
+            .collect();
+        return json_response(200, json!({"data": page, "limit": limit, "offset": offset, "total": offset + 3 * limit}));
+    }
+    let w = world.lock().unwrap();
+    let hidden = match mode {
+        Mode::Hide { id, .. } => Some(id.clone()),
+        _ => None,
+    };
+    let all: Vec<Value> =
+        w.organizations.values().filter(|o| hidden.as_deref() != o["id"].as_str()).cloned().collect();
+    let page: Vec<Value> = all.iter().skip(offset).take(limit).cloned().collect();
+    json_response(200, json!({"data": page, "limit": limit, "offset": offset, "total": all.len()}))
+}
+
+use futures_util::StreamExt as _;
+
+/// The server under test and a second one standing for "another host": nothing may ever reach it.
+struct Servers {
+    hostile: Hostile,
+    elsewhere: Hostile,
+}
+
+async fn servers() -> Servers {
+    let hostile = Hostile::start().await;
+    let elsewhere = Hostile::start().await;
+    hostile.world.lock().unwrap().elsewhere = elsewhere.base.clone();
+    Servers { hostile, elsewhere }
+}
+
+fn config(s: &Servers) -> SyncConfig {
+    SyncConfig {
+        partners: Some(PartnersConfig {
+            base_url: format!("{}/p", s.hostile.base),
+            client_id: "pb".into(),
+            client_secret: "s3cret".into(),
+            requester_org_id: ORG,
+            target_org_ids: vec![],
+            assumed_ops: false,
+        }),
+        organizations: Some(OrganizationsConfig { base_url: format!("{}/o", s.hostile.base), api_key: "k".into() }),
+        concurrency: 4,
+        retry: RetryPolicy { base: Duration::from_millis(5), cap: Duration::from_millis(50) },
+        wait_for_retries: Duration::from_millis(500),
+        request_timeout: Duration::from_secs(5),
+        pull: true,
+        ..SyncConfig::default()
+    }
+}
+
+fn partner(i: usize) -> PartnerDraft {
+    PartnerDraft {
+        company_name: format!("Hostile test {i}"),
+        sales_amount: (i * 10).to_string(),
+        partner_type: "supplier".into(),
+        email: format!("h{i}@partner.example"),
+        frequency: "monthly".into(),
+        payment_terms: "net 30".into(),
+    }
+}
+
+fn org(i: usize) -> OrganizationDraft {
+    serde_json::from_value(json!({"name": format!("Org {i}"), "type": "F", "address": "1 Main St", "country": "VN",
+        "phone": "+84 1", "contacts": [{"firstName": "Lan"}]}))
+    .unwrap()
+}
+
+fn new_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("h.db")).unwrap();
+    (dir, store)
+}
+
+/// One sync that must end within a minute (a hostile server must not keep it going for ever).
+async fn sync(store: &mut Store, config: &SyncConfig) -> Result<SyncReport, SyncFailure> {
+    tokio::time::timeout(Duration::from_secs(60), sync_once(store, config, |_| {}))
+        .await
+        .expect("a sync run ends, whatever the server sends")
+}
+
+/// Every local record and every outbox row reads back, and the list exports.
+fn assert_readable(store: &Store, dir: &tempfile::TempDir) {
+    let partners = store.list_partners(&PartnerQuery { limit: 10_000, ..Default::default() }).unwrap();
+    for p in &partners.items {
+        store.partner(p.key).unwrap();
+    }
+    let orgs = store.list_organizations(&Default::default()).unwrap();
+    for o in &orgs.items {
+        store.organization(o.key).unwrap();
+    }
+    store.outbox().unwrap();
+    store.outbox_summary().unwrap();
+    let out = dir.path().join("export.csv");
+    export_partners(store, &PartnerQuery::default(), &ExportOptions::default(), &out, |_| true).unwrap();
+}
+
+/// The common ending: the server behaves again, the queue drains, the records
+/// read back, the server holds every local partner once, and the other host saw nothing.
+async fn behave_and_drain(s: &Servers, store: &mut Store, dir: &tempfile::TempDir) {
+    s.hostile.set(Mode::Behave);
+    let config = config(s);
+    for _ in 0..20 {
+        sync(store, &config).await.unwrap();
+        if store.outbox().unwrap().iter().all(|e| e.state != OutboxState::Pending) {
+            break;
+        }
+    }
+    let left: Vec<_> = store.outbox().unwrap();
+    assert!(left.is_empty(), "the queue did not drain: {left:#?}");
+    assert_readable(store, dir);
+    let local = store.list_partners(&PartnerQuery { limit: 10_000, ..Default::default() }).unwrap().items;
+    let remote = s.hostile.partners();
+    for p in &local {
+        let id = p.server.id.expect("every local partner is on the server").to_string();
+        let copies = remote.iter().filter(|r| r["id"] == id.as_str()).count();
+        assert_eq!(copies, 1, "{} is on the server {copies} times", p.fields.company_name);
+        let same_email = remote.iter().filter(|r| r["email"] == p.fields.email.as_str()).count();
+        assert_eq!(same_email, 1, "{} has duplicates on the server", p.fields.email);
+    }
+    assert!(s.elsewhere.seen().is_empty(), "requests reached another host: {:?}", s.elsewhere.seen());
+}
+
+async fn retry_after_does_not_jam_the_queue(value: &'static str) {
+    let s = servers().await;
+    let (dir, mut store) = new_store();
+    store.create_partner(&partner(1), None).unwrap();
+    s.hostile.set(Mode::RetryAfter(value));
+    let before = Utc::now();
+    let report = sync(&mut store, &config(&s)).await.unwrap();
+    assert_eq!(report.sent, 0);
+    // The wait is the retry policy's cap at most, whatever the server asked for.
+    let entry = store.outbox().unwrap().remove(0);
+    let at = entry.next_attempt_at.expect("a retry time is set");
+    assert!(at <= before + chrono::Duration::seconds(2), "retry parked until {at}");
+    // The queue, the list, Retry and Discard all still work.
+    assert_readable(&store, &dir);
+    store.retry_change(entry.seq).unwrap();
+    let second = store.create_partner(&partner(2), None).unwrap();
+    let seq = store.outbox().unwrap().iter().find(|e| e.record_key == second.key).unwrap().seq;
+    store.discard_change(seq).unwrap();
+    behave_and_drain(&s, &mut store, &dir).await;
+    assert_eq!(s.hostile.partners().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_of_300000000000_seconds_waits_the_cap_only() {
+    retry_after_does_not_jam_the_queue("300000000000").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_of_10000000000000_seconds_does_not_panic() {
+    retry_after_does_not_jam_the_queue("10000000000000").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_as_a_date_in_year_9999_waits_the_cap_only() {
+    retry_after_does_not_jam_the_queue("Fri, 31 Dec 9999 23:59:59 GMT").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_that_is_garbage_is_ignored() {
+    retry_after_does_not_jam_the_queue("soon, maybe \u{7f}").await;
+}
+
+/// A stored retry time that cannot be read (written by an older build, or by
+/// hand) counts as due now: the queue, the list, Retry and Discard still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_retry_time_counts_as_due_now() {
+    let s = servers().await;
+    let (dir, mut store) = new_store();
+    store.create_partner(&partner(1), None).unwrap();
+    let doomed = store.create_partner(&partner(2), None).unwrap();
+    // What the old build wrote for Retry-After: 300000000000.
+    store
+        .connection()
+        .execute("UPDATE outbox SET next_attempt_at = '+11476-05-05T10:37:05.000Z', attempts = 1", [])
+        .unwrap();
+    assert_readable(&store, &dir);
+    let seq = store.outbox().unwrap().iter().find(|e| e.record_key == doomed.key).unwrap().seq;
+    store.discard_change(seq).unwrap();
+    behave_and_drain(&s, &mut store, &dir).await;
+    assert_eq!(s.hostile.partners().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_records_from_the_server_are_left_out_and_the_push_goes_on() {
+    let s = servers().await;
+    let (dir, mut store) = new_store();
+    let bad_amount = Uuid::new_v4().to_string();
+    let bad_time = Uuid::new_v4().to_string();
+    let bad_country = Uuid::new_v4().to_string();
+    {
+        let mut w = s.hostile.world.lock().unwrap();
+        let mut negative = fake_partner(1);
+        negative["id"] = json!(bad_amount);
+        negative["sales_amount"] = json!(-1);
+        let mut far = fake_partner(2);
+        far["id"] = json!(bad_time);
+        far["updated_at"] = json!("+12345-01-01 00:00:00");
+        w.partners.extend([negative, far, fake_partner(3), json!({"id": "not even a uuid"})]);
+        let org = json!({"id": bad_country, "name": "Nowhere", "type": "F", "address": "1", "country": "ZZ",
+                         "phone": "1", "contacts": [{"firstName": "A"}], "location": {"latitude": 500, "longitude": 0}});
+        w.organizations.insert(bad_country.clone(), org);
+    }
+    store.create_partner(&partner(1), None).unwrap();
+    store.create_organization(&org(1)).unwrap();
+    let report = sync(&mut store, &config(&s)).await.unwrap();
+    assert_eq!(report.sent, 2, "the local changes were pushed: {report:?}");
+    assert_eq!(report.pulled_new, 1, "the one valid server partner came in: {report:?}");
+    let named = report.invalid_from_server.join("\n");
+    for id in [&bad_amount, &bad_time, &bad_country] {
+        assert!(named.contains(id.as_str()), "{id} is named in {named}");
+    }
+    assert!(named.contains("sales_amount"), "the reason is given: {named}");
+    assert_eq!(report.invalid_from_server.len(), 4, "{named}");
+    assert_readable(&store, &dir);
+    // The invalid ones stay on the server, untouched; nothing local was deleted.
+    s.hostile.world.lock().unwrap().partners.retain(|p| p["sales_amount"] != -1 && p["id"] != bad_time.as_str());
+    s.hostile.world.lock().unwrap().partners.retain(|p| p["id"] != "not even a uuid");
+    s.hostile.world.lock().unwrap().organizations.remove(&bad_country);
+    behave_and_drain(&s, &mut store, &dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_not_followed_to_another_host() {
+    for status in [301, 302, 307, 308] {
+        let s = servers().await;
+        let (dir, mut store) = new_store();
+        store.create_partner(&partner(1), None).unwrap();
+        store.create_organization(&org(1)).unwrap();
+        s.hostile.set(Mode::Redirect(status));
+        let report = sync(&mut store, &config(&s)).await.unwrap();
+        assert_eq!(report.sent, 0);
+        assert!(s.elsewhere.seen().is_empty(), "{status}: requests reached another host: {:?}", s.elsewhere.seen());
+        let errors = format!("{:?} {:?}", report.errors, store.outbox().unwrap());
+        assert!(errors.contains("redirect"), "{status}: the user is told the server redirected: {errors}");
+        behave_and_drain(&s, &mut store, &dir).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_with_a_user_name_is_refused_before_anything_is_sent() {
+    let s = servers().await;
+    let (_dir, mut store) = new_store();
+    store.create_partner(&partner(1), None).unwrap();
+    let elsewhere = s.elsewhere.base.trim_start_matches("http://").to_string();
+    // Parsed by a URL library these go to `elsewhere`, not to localhost.
+    for url in [format!("http://localhost:1@{elsewhere}/p"), format!("http://127.0.0.1:@{elsewhere}/p")] {
+        let draft = RemoteSettingsDraft {
+            partners: PartnersApiDraft { base_url: url.clone(), ..Default::default() },
+            ..Default::default()
+        };
+        assert!(draft.validate().is_err(), "{url} is refused in Settings");
+        let mut c = config(&s);
+        c.partners.as_mut().unwrap().base_url = url.clone();
+        c.organizations = None;
+        let outcome = sync(&mut store, &c).await;
+        assert!(matches!(outcome, Err(SyncFailure::BadAddress(_))), "{url}: {outcome:?}");
+    }
+    assert!(s.elsewhere.seen().is_empty(), "requests reached another host: {:?}", s.elsewhere.seen());
+}
+
+async fn paging_stops(mode: Mode, partners: bool) -> SyncReport {
+    let s = servers().await;
+    let (dir, mut store) = new_store();
+    store.create_partner(&partner(1), None).unwrap();
+    s.hostile.set(mode);
+    let mut c = config(&s);
+    c.max_pull_records = 3_000;
+    if partners {
+        c.organizations = None;
+    }
+    let report = sync(&mut store, &c).await.unwrap();
+    assert_eq!(report.sent, 1, "the push went on: {report:?}");
+    assert!(!report.errors.is_empty(), "the user is told the list was cut short: {report:?}");
+    assert_readable(&store, &dir);
+    s.hostile.world.lock().unwrap().partners.clear();
+    // The junk pulled so far stays local; drain only needs the queue empty.
+    let left = store.list_partners(&PartnerQuery { limit: 10_000, ..Default::default() }).unwrap();
+    assert!(left.total <= 3_200, "the pull stopped near the cap: {}", left.total);
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_list_that_repeats_its_page_for_ever_stops() {
+    let report = paging_stops(Mode::SamePageForever, true).await;
+    assert!(report.pulled_new <= 100, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_list_with_new_records_for_ever_stops_at_the_cap() {
+    paging_stops(Mode::NewPagesForever, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_list_whose_total_keeps_growing_stops() {
+    let report = paging_stops(Mode::GrowingOrgTotal, false).await;
+    // The first answer said 300 (a margin of a few pages is allowed).
+    assert!(report.pulled_new <= 1_000, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_never_ends_is_cut_off() {
+    let s = servers().await;
+    let (dir, mut store) = new_store();
+    store.create_partner(&partner(1), None).unwrap();
+    s.hostile.set(Mode::EndlessBody);
+    let report = sync(&mut store, &config(&s)).await.unwrap();
+    assert_eq!(report.sent, 1, "the push went on: {report:?}");
+    assert!(report.errors.iter().any(|e| e.contains("too large")), "{report:?}");
+    behave_and_drain(&s, &mut store, &dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_lifetime_near_2_pow_64_does_not_panic() {
+    for expires_in in [json!(u64::MAX), json!(u64::MAX - 1), json!(0), json!(-5), json!(1e300)] {
+        let s = servers().await;
+        let (dir, mut store) = new_store();
+        store.create_partner(&partner(1), None).unwrap();
+        s.hostile.set(Mode::TokenExpiresIn(expires_in.clone()));
+        let report = sync(&mut store, &config(&s)).await.unwrap();
+        assert_eq!(report.sent, 1, "expires_in {expires_in}: {report:?}");
+        behave_and_drain(&s, &mut store, &dir).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_400_on_an_organization_lookup_is_not_a_deletion() {
+    let s = servers().await;
+    let (dir, mut store) = new_store();
+    let o = store.create_organization(&org(1)).unwrap();
+    sync(&mut store, &config(&s)).await.unwrap();
+    assert!(s.hostile.world.lock().unwrap().organizations.contains_key(&o.key.to_string()));
+    s.hostile.set(Mode::Hide { id: o.key.to_string(), lookup: 400 });
+    let report = sync(&mut store, &config(&s)).await.unwrap();
+    assert_eq!(report.deleted_remotely, 0, "{report:?}");
+    assert!(store.organization(o.key).unwrap().deleted_at.is_none(), "a 400 is not 'deleted on the server'");
+    behave_and_drain(&s, &mut store, &dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_that_reappears_on_the_server_is_restored() {
+    let s = servers().await;
+    let (dir, mut store) = new_store();
+    let o = store.create_organization(&org(1)).unwrap();
+    sync(&mut store, &config(&s)).await.unwrap();
+    s.hostile.set(Mode::Hide { id: o.key.to_string(), lookup: 404 });
+    let report = sync(&mut store, &config(&s)).await.unwrap();
+    assert_eq!(report.deleted_remotely, 1, "a definite 404 is a deletion: {report:?}");
+    assert!(store.organization(o.key).unwrap().deleted_at.is_some());
+    s.hostile.set(Mode::Behave);
+    sync(&mut store, &config(&s)).await.unwrap();
+    let back = store.organization(o.key).unwrap();
+    assert!(back.deleted_at.is_none(), "it is back on the server, so it is back here");
+    assert_eq!(store.list_organizations(&Default::default()).unwrap().total, 1);
+    behave_and_drain(&s, &mut store, &dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_that_reappears_on_the_server_is_restored() {
+    let s = servers().await;
+    let (dir, mut store) = new_store();
+    let p = store.create_partner(&partner(1), None).unwrap();
+    sync(&mut store, &config(&s)).await.unwrap();
+    let id = store.partner(p.key).unwrap().server.id.unwrap().to_string();
+    s.hostile.set(Mode::Hide { id: id.clone(), lookup: 404 });
+    let report = sync(&mut store, &config(&s)).await.unwrap();
+    assert_eq!(report.deleted_remotely, 1, "{report:?}");
+    s.hostile.set(Mode::Behave);
+    sync(&mut store, &config(&s)).await.unwrap();
+    assert!(store.partner(p.key).unwrap().deleted_at.is_none(), "it is back on the server, so it is back here");
+    behave_and_drain(&s, &mut store, &dir).await;
+}
+
+/// Two processes pick the same waiting create. The second claims it after the
+/// first did (its claim returns 2 attempts): it must reconcile (find the
+/// first one's partner on the server and adopt it), not send a second create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_claimed_twice_is_reconciled_not_sent_twice() {
+    let s = servers().await;
+    let (dir, mut store) = new_store();
+    let p = store.create_partner(&partner(1), None).unwrap();
+    // The first process's create has arrived on the server already.
+    let mut arrived = serde_json::to_value(&p.fields).unwrap();
+    arrived["id"] = json!(Uuid::new_v4().to_string());
+    arrived["created_at"] = json!(now_text());
+    arrived["updated_at"] = json!(now_text());
+    s.hostile.world.lock().unwrap().partners.push(arrived);
+    // The first process holds the write lock while it claims the change...
+    let path = store.path().to_path_buf();
+    let first = rusqlite::Connection::open(&path).unwrap();
+    first.execute_batch("BEGIN IMMEDIATE; UPDATE outbox SET attempts = attempts + 1;").unwrap();
+    // ...while the second has read the queue and waits to claim.
+    let mut c = config(&s);
+    c.pull = false;
+    c.organizations = None;
+    let second = tokio::spawn(async move {
+        let mut store = Store::open(&path).unwrap();
+        sync(&mut store, &c).await
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    first.execute_batch("COMMIT").unwrap();
+    let report = second.await.unwrap().unwrap();
+    assert_eq!(report.sent, 0, "{report:?}");
+    assert_eq!(report.adopted, 1, "{report:?}");
+    let creates = s.hostile.seen().iter().filter(|r| *r == "POST /p/partners").count();
+    assert_eq!(creates, 0, "a change claimed twice was sent blindly");
+    behave_and_drain(&s, &mut store, &dir).await;
+}
