@@ -65,26 +65,42 @@ pub struct OrganizationsApiDraft {
 }
 
 /// Checks an API base URL: empty (not configured) or http(s) with a host;
-/// anything but loopback must be https, so credentials never cross a network in clear.
-pub fn check_base_url(url: &str) -> Result<(), String> {
-    if url.is_empty() {
+/// anything but loopback must be https, so credentials never cross a network
+/// in clear. Parsed with the `url` crate, as reqwest parses it, so the host
+/// decided on here is the host connected to: a user name or password
+/// (`http://localhost:1@other.host`) is refused, not read as a host.
+pub fn check_base_url(text: &str) -> Result<(), String> {
+    if text.is_empty() {
         return Ok(());
     }
-    let (scheme, rest) = url.split_once("://").ok_or("Enter a full address starting with https://")?;
-    let host_port = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
-    };
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err("The address has no server name".into());
+    // The URL parser drops tabs and line breaks silently; refuse them instead.
+    if text.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("The address contains spaces or control characters".into());
     }
-    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false);
-    match scheme.to_ascii_lowercase().as_str() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        "http" => Err("Use https:// (plain http is allowed only for this computer, e.g. http://127.0.0.1)".into()),
-        _ => Err("Enter an address starting with https://".into()),
+    let url = url::Url::parse(text).map_err(|_| "Enter a full address starting with https://")?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("Enter an address starting with https://".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "Remove the user name or password (the part before @) from the address; credentials have their own fields"
+                .into(),
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("The address cannot have a ? or # part".into());
+    }
+    let loopback = match url.host() {
+        None => return Err("The address has no server name".into()),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+    };
+    match url.scheme() {
+        "http" if !loopback => {
+            Err("Use https:// (plain http is allowed only for this computer, e.g. http://127.0.0.1)".into())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -167,6 +183,41 @@ mod tests {
         assert!(check_base_url("ftp://x").is_err());
         assert!(check_base_url("api.example.com").is_err());
         assert!(check_base_url("").is_ok());
+    }
+
+    /// A user name or password makes a URL parser read the host after the `@`:
+    /// each of these connects to other.host, in clear, with the secret.
+    #[test]
+    fn userinfo_cannot_pass_for_loopback() {
+        for bypass in [
+            "http://localhost:1@other.host/v1-beta",
+            "http://127.0.0.1:@other.host",
+            "http://[::1]@other.host",
+            "http://localhost@other.host",
+            "https://user:pass@api.mycreditapp.ai/v1-beta",
+            "http://localhost\t:1@other.host",
+            "http://local\nhost:8080",
+            "http://127.0.0.1:8080/v1?x=1",
+            "http://127.0.0.1:8080/v1#frag",
+            "http://localhost./v1",
+            "http://127.0.0.1.nip.io/v1",
+            "http://[::ffff:127.0.0.2]:80",
+        ] {
+            assert!(check_base_url(bypass).is_err(), "{bypass:?} must be refused");
+        }
+        // Their honest counterparts.
+        for fine in [
+            "http://localhost:1/v1-beta",
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3:8080/v1",
+            "http://[::1]:3000/v1",
+            "http://LOCALHOST:3000",
+            "https://other.host/v1-beta",
+            "https://api.mycreditapp.ai/v1-beta",
+            "https://sight.inspectorio.com",
+        ] {
+            assert!(check_base_url(fine).is_ok(), "{fine:?} must be accepted");
+        }
     }
 
     #[test]

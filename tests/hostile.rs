@@ -429,24 +429,48 @@ async fn retry_after_that_is_garbage_is_ignored() {
     retry_after_does_not_jam_the_queue("soon, maybe \u{7f}").await;
 }
 
-/// A stored retry time that cannot be read (written by an older build, or by
-/// hand) counts as due now: the queue, the list, Retry and Discard still work.
+/// A database written by the build before retry times became integers, with
+/// what it stored for `Retry-After: 300000000000` (a year past 9999, which
+/// its own reader refused). After the upgrade that change is due now and
+/// the queue, the list, Retry and Discard work; an ordinary retry time keeps
+/// its instant to the millisecond.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_retry_time_counts_as_due_now() {
     let s = servers().await;
-    let (dir, mut store) = new_store();
-    store.create_partner(&partner(1), None).unwrap();
-    let doomed = store.create_partner(&partner(2), None).unwrap();
-    // What the old build wrote for Retry-After: 300000000000.
-    store
-        .connection()
-        .execute("UPDATE outbox SET next_attempt_at = '+11476-05-05T10:37:05.000Z', attempts = 1", [])
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let version_6 = rusqlite_migration::Migrations::new(
+        partnerbook::store::migration_sql()[..6].iter().map(|sql| rusqlite_migration::M::up(sql)).collect(),
+    );
+    let (parked, later) = {
+        let mut old = Store::open_migrating(&path, &Default::default(), &version_6).unwrap();
+        let parked = old.create_partner(&partner(1), None).unwrap().key;
+        let later = old.create_partner(&partner(2), None).unwrap().key;
+        let c = old.connection();
+        c.execute(
+            "UPDATE outbox SET next_attempt_at = '+11476-05-05T10:37:05.000Z', attempts = 1 WHERE record_key = ?1",
+            [parked.to_string()],
+        )
         .unwrap();
+        c.execute(
+            "UPDATE outbox SET next_attempt_at = '2999-01-02T03:04:05.678Z' WHERE record_key = ?1",
+            [later.to_string()],
+        )
+        .unwrap();
+        (parked, later)
+    };
+    let mut store = Store::open(&path).unwrap();
     assert_readable(&store, &dir);
+    let outbox = store.outbox().unwrap();
+    let entry = |key| outbox.iter().find(|e| e.record_key == key).unwrap().clone();
+    assert_eq!(entry(parked).next_attempt_at, None, "an unreadable time is due now");
+    assert_eq!(entry(later).next_attempt_at.unwrap().to_rfc3339(), "2999-01-02T03:04:05.678+00:00");
+    store.retry_change(entry(later).seq).unwrap();
+    let doomed = store.create_partner(&partner(3), None).unwrap();
     let seq = store.outbox().unwrap().iter().find(|e| e.record_key == doomed.key).unwrap().seq;
     store.discard_change(seq).unwrap();
     behave_and_drain(&s, &mut store, &dir).await;
-    assert_eq!(s.hostile.partners().len(), 1);
+    assert_eq!(s.hostile.partners().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

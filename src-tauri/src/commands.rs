@@ -255,7 +255,14 @@ fn describe_sync(r: &partnerbook::sync::SyncReport) -> String {
     if r.pending > 0 {
         parts.push(format!("{} still waiting", r.pending));
     }
-    parts.join(", ") + "."
+    let mut sentence = parts.join(", ") + ".";
+    // A pull that stopped part-way, and records left out, are said too: the
+    // push went on, but the list here may be behind the server's.
+    for note in r.errors.first().cloned().into_iter().chain(r.left_out_sentence()) {
+        sentence.push(' ');
+        sentence.push_str(&note);
+    }
+    sentence
 }
 
 /// Open conflicts (fields changed here and on the server), for the user to settle.

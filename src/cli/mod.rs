@@ -53,6 +53,7 @@ impl CliError {
             CliError::Store(e) => e.to_body(),
             CliError::Invalid(report) => StoreError::Invalid(report.clone()).to_body(),
             CliError::Usage(m) => ErrorBody { kind: "usage".into(), message: m.clone(), fields: vec![] },
+            CliError::Sync(e) => ErrorBody { kind: e.kind().into(), message: e.to_string(), fields: vec![] },
             other => ErrorBody { kind: "io".into(), message: other.to_string(), fields: vec![] },
         }
     }

@@ -59,8 +59,18 @@ fn settings(store: &Store) -> Result<(RemoteSettings, Option<String>, Option<Str
 
 fn line(r: &SyncReport) -> String {
     format!(
-        "sent {}, adopted {}, rejected {}, held {}, conflicts {}, retried {}, pulled {} new / {} changed, pending {}",
-        r.sent, r.adopted, r.rejected, r.held, r.conflicts, r.retried, r.pulled_new, r.pulled_updated, r.pending
+        "sent {}, adopted {}, rejected {}, held {}, conflicts {}, retried {}, pulled {} new / {} changed / {} restored, \
+         pending {}",
+        r.sent,
+        r.adopted,
+        r.rejected,
+        r.held,
+        r.conflicts,
+        r.retried,
+        r.pulled_new,
+        r.pulled_updated,
+        r.restored,
+        r.pending
     )
 }
 
@@ -99,6 +109,9 @@ pub fn run(store: &mut Store, a: SyncArgs, json: bool) -> Result<()> {
             }
             for error in &report.errors {
                 println!("Note: {error}");
+            }
+            if let Some(sentence) = report.left_out_sentence() {
+                println!("Note: {sentence}");
             }
         }
         if !a.watch {

@@ -26,6 +26,11 @@ fn unreachable(url: &str, e: &reqwest::Error) -> ConnectionCheck {
     fail(format!("Cannot reach {url}: {why}. Check the address and your network."))
 }
 
+/// A 3xx: redirects are not followed (see [`super::http_client_with`]).
+fn redirected(response: &reqwest::Response) -> String {
+    format!("{}. Enter the address it names in Settings if you trust it.", super::redirect_message(response))
+}
+
 /// Gets a token with the client id and secret, then reads one page of partners.
 pub async fn check_partners(
     client: &reqwest::Client,
@@ -34,6 +39,9 @@ pub async fn check_partners(
 ) -> ConnectionCheck {
     if settings.base_url.is_empty() {
         return fail("Not set up: enter the partners API address.");
+    }
+    if let Err(why) = crate::settings::check_base_url(&settings.base_url) {
+        return fail(format!("The partners API address is not allowed: {why}."));
     }
     let Some(secret) = client_secret.filter(|s| !s.is_empty()) else {
         return fail("Enter the client ID and client secret.");
@@ -50,6 +58,9 @@ pub async fn check_partners(
     let status = response.status();
     if matches!(status.as_u16(), 400 | 401 | 403 | 422) {
         return fail("The server is reachable, but it refused the client ID or secret.");
+    }
+    if status.is_redirection() {
+        return fail(redirected(&response));
     }
     if !status.is_success() {
         return fail(format!("The server answered {status} when signing in. Try again later."));
@@ -84,6 +95,7 @@ pub async fn check_partners(
             let count = total.map(|n| format!(" ({n} partners on the server)")).unwrap_or_default();
             ConnectionCheck { ok: true, message: format!("Signed in and partners can be read{count}.") }
         }
+        Ok(r) if r.status().is_redirection() => fail(redirected(&r)),
         Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
             fail("Signed in, but the server refused your organization ID for partners.")
         }
@@ -99,6 +111,9 @@ pub async fn check_organizations(
 ) -> ConnectionCheck {
     if settings.base_url.is_empty() {
         return fail("Not set up: enter the organizations API address.");
+    }
+    if let Err(why) = crate::settings::check_base_url(&settings.base_url) {
+        return fail(format!("The organizations API address is not allowed: {why}."));
     }
     let Some(key) = api_key.filter(|k| !k.is_empty()) else {
         return fail("Enter the API key.");
@@ -116,6 +131,7 @@ pub async fn check_organizations(
             let count = total.map(|n| format!(" ({n} organizations on the server)")).unwrap_or_default();
             ConnectionCheck { ok: true, message: format!("Connected; organizations can be read{count}.") }
         }
+        Ok(r) if r.status().is_redirection() => fail(redirected(&r)),
         Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
             fail("The server is reachable, but it refused the API key.")
         }

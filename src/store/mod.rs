@@ -38,6 +38,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0004_search_prefixes.sql"),
     include_str!("../../migrations/0005_deferred_search_index.sql"),
     include_str!("../../migrations/0006_lighter_partner_indexes.sql"),
+    include_str!("../../migrations/0007_retry_times_as_integers.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =
@@ -278,6 +279,11 @@ fn conversion_error(index: usize, e: impl std::error::Error + Send + Sync + 'sta
 
 pub(crate) fn parse_time(index: usize, text: &str) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(|e| conversion_error(index, e))
+}
+
+/// A time stored as milliseconds since 1970; one out of chrono's range reads as `None`.
+pub(crate) fn opt_millis(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    Ok(row.get::<_, Option<i64>>(index)?.and_then(DateTime::from_timestamp_millis))
 }
 
 pub(crate) fn opt_time(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {

@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Result, Store, json_at, opt_time, parse_text, parse_time, time_text, uuid_at};
+use super::{Result, Store, json_at, opt_millis, parse_text, parse_time, time_text, uuid_at};
 use crate::model::SyncState;
 use crate::text_enum::text_enum;
 
@@ -60,12 +60,12 @@ impl OutboxEntry {
     }
 }
 
-const COLUMNS: &str =
-    "seq, entity, record_key, op, payload, state, attempts, last_error, next_attempt_at, created_at, updated_at";
+pub(crate) const COLUMNS: &str =
+    "seq, entity, record_key, op, payload, state, attempts, last_error, next_attempt_ms, created_at, updated_at";
 
 /// [`COLUMNS`] qualified by the alias `o`, for queries that join the outbox with a record table.
 pub(crate) const COLUMNS_AS_O: &str = "o.seq, o.entity, o.record_key, o.op, o.payload, o.state, o.attempts, \
-     o.last_error, o.next_attempt_at, o.created_at, o.updated_at";
+     o.last_error, o.next_attempt_ms, o.created_at, o.updated_at";
 
 /// Reads the outbox columns, in [`COLUMNS`] order, from the start of a row.
 pub(crate) fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
@@ -78,7 +78,7 @@ pub(crate) fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Outbox
         state: parse_text(row, 5)?,
         attempts: row.get(6)?,
         last_error: row.get(7)?,
-        next_attempt_at: opt_time(row, 8)?,
+        next_attempt_at: opt_millis(row, 8)?,
         created_at: parse_time(9, &row.get::<_, String>(9)?)?,
         updated_at: parse_time(10, &row.get::<_, String>(10)?)?,
     })
@@ -220,8 +220,8 @@ impl Store {
     ) -> Result<()> {
         let tx = self.write()?;
         tx.execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3, updated_at = ?4 WHERE seq = ?1",
-            params![seq, next_attempt_at.as_ref().map(time_text), last_error, time_text(&super::now())],
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3, updated_at = ?4 WHERE seq = ?1",
+            params![seq, next_attempt_at.map(|t| t.timestamp_millis()), last_error, time_text(&super::now())],
         )?;
         tx.commit()?;
         Ok(())

@@ -32,6 +32,8 @@ pub enum Pulled {
     /// A local partner whose create had an unknown outcome turned out to be this record.
     Adopted,
     Conflict,
+    /// A record given up here as deleted on the server is there again, and live here again.
+    Restored,
 }
 
 /// An open question for the user: a field changed on both sides, or a whole-record one.
@@ -56,6 +58,7 @@ pub enum Resolution {
 }
 
 pub(crate) const POSSIBLE_DUPLICATE: &str = "_possible_duplicate";
+pub(crate) const DELETED_REMOTELY: &str = "_deleted_remotely";
 
 fn now_text() -> String {
     time_text(&super::now())
@@ -96,7 +99,7 @@ impl Store {
              LEFT JOIN partners p ON o.entity = 'partner' AND p.key = o.record_key
              LEFT JOIN organizations g ON o.entity = 'organization' AND g.key = o.record_key
              WHERE o.state = 'pending' AND o.hold IS NULL
-               AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?1)
+               AND (o.next_attempt_ms IS NULL OR o.next_attempt_ms <= ?1)
                AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.entity = o.entity AND e.record_key = o.record_key
                                                          AND e.seq < o.seq)
                AND coalesce(p.sync_state, g.sync_state, '') <> 'conflict'
@@ -105,7 +108,7 @@ impl Store {
             outbox::COLUMNS_AS_O
         ))?;
         let due = stmt
-            .query_map(params![time_text(&now), partners_paused, orgs_paused, limit as i64], |r| {
+            .query_map(params![now.timestamp_millis(), partners_paused, orgs_paused, limit as i64], |r| {
                 Ok(Due {
                     entry: outbox::entry_from_row(r)?,
                     server_id: super::opt_uuid(r, 11)?,
@@ -119,14 +122,14 @@ impl Store {
     /// When the next change backing off after a failure becomes due (not
     /// counting backends in `paused`), if one does after `now`.
     pub fn next_retry_at(&self, now: DateTime<Utc>, paused: &[Entity]) -> Result<Option<DateTime<Utc>>> {
-        let next: Option<String> = self.conn.query_row(
-            "SELECT min(next_attempt_at) FROM outbox
-             WHERE state = 'pending' AND hold IS NULL AND next_attempt_at > ?1
+        let next: Option<i64> = self.conn.query_row(
+            "SELECT min(next_attempt_ms) FROM outbox
+             WHERE state = 'pending' AND hold IS NULL AND next_attempt_ms > ?1
                AND NOT (entity = 'partner' AND ?2) AND NOT (entity = 'organization' AND ?3)",
-            params![time_text(&now), paused.contains(&Entity::Partner), paused.contains(&Entity::Organization)],
+            params![now.timestamp_millis(), paused.contains(&Entity::Partner), paused.contains(&Entity::Organization)],
             |r| r.get(0),
         )?;
-        Ok(next.and_then(|t| super::parse_time(0, &t).ok()))
+        Ok(next.and_then(DateTime::from_timestamp_millis))
     }
 
     /// Counts an attempt at each of these changes before their requests go
@@ -143,12 +146,17 @@ impl Store {
         let tx = self.write()?;
         let mut entries = Vec::with_capacity(seqs.len());
         for &seq in seqs {
-            let changed = tx
-                .prepare_cached(
-                    "UPDATE outbox SET attempts = attempts + 1, updated_at = ?2 WHERE seq = ?1 AND state = 'pending'",
-                )?
-                .execute(params![seq, now_text()])?;
-            entries.push(if changed == 1 { outbox::entry(&tx, seq)? } else { None });
+            // One statement claims and reads back: the count returned is the
+            // one this claim made, whatever another process claimed before.
+            let claimed = tx
+                .prepare_cached(&format!(
+                    "UPDATE outbox SET attempts = attempts + 1, updated_at = ?2 WHERE seq = ?1 AND state = 'pending'
+                     RETURNING {}",
+                    outbox::COLUMNS
+                ))?
+                .query_row(params![seq, now_text()], outbox::entry_from_row)
+                .optional()?;
+            entries.push(claimed);
         }
         tx.commit()?;
         if relaxed {
@@ -196,8 +204,8 @@ impl Store {
     /// Leaves a change for a later attempt, saying why.
     pub fn retry_change_at(&mut self, seq: i64, at: Option<DateTime<Utc>>, error: &str) -> Result<()> {
         self.conn.execute(
-            "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3, updated_at = ?4 WHERE seq = ?1",
-            params![seq, opt_time_text(at), error, now_text()],
+            "UPDATE outbox SET next_attempt_ms = ?2, last_error = ?3, updated_at = ?4 WHERE seq = ?1",
+            params![seq, at.map(|t| t.timestamp_millis()), error, now_text()],
         )?;
         Ok(())
     }
@@ -207,7 +215,7 @@ impl Store {
         let tx = self.write()?;
         let text = serde_json::to_string(error).expect("a sync error always serializes");
         tx.execute(
-            "UPDATE outbox SET state = 'rejected', last_error = ?2, next_attempt_at = NULL, updated_at = ?3 WHERE seq = ?1",
+            "UPDATE outbox SET state = 'rejected', last_error = ?2, next_attempt_ms = NULL, updated_at = ?3 WHERE seq = ?1",
             params![seq, error.message, now_text()],
         )?;
         tx.execute(
@@ -369,7 +377,7 @@ impl Store {
                 entity,
                 key,
                 &FieldConflict {
-                    field: "_deleted_remotely".into(),
+                    field: DELETED_REMOTELY.into(),
                     base: Value::Null,
                     local: Value::Null,
                     remote: Value::Null,
@@ -433,7 +441,7 @@ impl Store {
             match (c.field.as_str(), resolution) {
                 (POSSIBLE_DUPLICATE, Resolution::Theirs) => {
                     // The same partner: adopt the server's record and its values.
-                    if let Some(server) = ServerPartner::from_json(&c.remote) {
+                    if let Ok(server) = ServerPartner::from_json(&c.remote) {
                         let seq: Option<i64> = tx
                             .query_row(
                                 "SELECT min(seq) FROM outbox WHERE entity = 'partner' AND record_key = ?1 AND op = 'create'",
@@ -524,9 +532,12 @@ impl Store {
 
 /// Merges one partner from a pull of `org`'s partners.
 fn pull_partner(tx: &Transaction<'_>, org: Option<Uuid>, server: &ServerPartner) -> Result<Pulled> {
-    let found: Option<(String, Option<String>, Option<String>, String)> = tx
-        .prepare_cached("SELECT key, server_updated_at, sync_base, sync_state FROM partners WHERE server_id = ?1")?
-        .query_row([server.id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+    let found: Option<(String, Option<String>, Option<String>, String, bool)> = tx
+        .prepare_cached(
+            "SELECT key, server_updated_at, sync_base, sync_state, deleted_at IS NOT NULL FROM partners
+             WHERE server_id = ?1",
+        )?
+        .query_row([server.id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
         .optional()?;
     let outcome = match found {
         None => match unlinked_partner(tx, server)? {
@@ -538,10 +549,14 @@ fn pull_partner(tx: &Transaction<'_>, org: Option<Uuid>, server: &ServerPartner)
             Unlinked::LeaveToPush => Pulled::Unchanged,
             Unlinked::New => insert_pulled(tx, org, server)?,
         },
-        Some((key, seen_at, base, state)) => {
+        Some((key, seen_at, base, state, deleted)) => {
             let key = Uuid::parse_str(&key).map_err(|e| StoreError::Damaged(e.to_string()))?;
-            if seen_at.is_some() && seen_at == opt_time_text(server.updated_at) || state == "conflict" {
+            let back = reappeared(tx, Entity::Partner, key, deleted, &state)?;
+            let in_conflict = state == "conflict" && back != Reappeared::Restored;
+            if back == Reappeared::DeleteWaiting {
                 Pulled::Unchanged
+            } else if seen_at.is_some() && seen_at == opt_time_text(server.updated_at) || in_conflict {
+                if back == Reappeared::Restored { Pulled::Restored } else { Pulled::Unchanged }
             } else {
                 let local = partner_map(&super::partners::fields_of(tx, key)?);
                 let remote = partner_map(&server.fields);
@@ -602,9 +617,11 @@ fn pull_organization(tx: &Transaction<'_>, server: &ServerOrganization) -> Resul
     let Ok(key) = Uuid::parse_str(&server.id) else {
         return Ok(Pulled::Unchanged); // not one of ours and not a key we can store
     };
-    let found: Option<(Option<String>, Option<String>, String)> = tx
-        .prepare_cached("SELECT server_updated_at, sync_base, sync_state FROM organizations WHERE key = ?1")?
-        .query_row([key.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    let found: Option<(Option<String>, Option<String>, String, bool)> = tx
+        .prepare_cached(
+            "SELECT server_updated_at, sync_base, sync_state, deleted_at IS NOT NULL FROM organizations WHERE key = ?1",
+        )?
+        .query_row([key.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
     let outcome = match found {
         None => {
@@ -612,9 +629,13 @@ fn pull_organization(tx: &Transaction<'_>, server: &ServerOrganization) -> Resul
             set_org_server(tx, key, server)?;
             Pulled::Inserted
         }
-        Some((seen_at, base, state)) => {
-            if seen_at.is_some() && seen_at == opt_time_text(server.updated_at) || state == "conflict" {
+        Some((seen_at, base, state, deleted)) => {
+            let back = reappeared(tx, Entity::Organization, key, deleted, &state)?;
+            let in_conflict = state == "conflict" && back != Reappeared::Restored;
+            if back == Reappeared::DeleteWaiting {
                 Pulled::Unchanged
+            } else if seen_at.is_some() && seen_at == opt_time_text(server.updated_at) || in_conflict {
+                if back == Reappeared::Restored { Pulled::Restored } else { Pulled::Unchanged }
             } else {
                 let local = super::organizations::fields_of(tx, key)?;
                 let remote = org_map(&server.fields);
@@ -641,6 +662,59 @@ fn pull_organization(tx: &Transaction<'_>, server: &ServerOrganization) -> Resul
         }
     };
     Ok(outcome)
+}
+
+/// Whether a pulled record had been given up here as deleted on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reappeared {
+    /// It was not.
+    No,
+    /// Deleted here and that delete still waits to be sent: it stays deleted.
+    DeleteWaiting,
+    /// It was (deleted, or waiting on the "deleted on the server" question)
+    /// and is live again, and is merged as any pulled record.
+    Restored,
+}
+
+/// A record the server lists is not deleted there, whatever an earlier pull
+/// concluded (a scan that skipped it, a lookup that failed): bring it back.
+fn reappeared(tx: &Transaction<'_>, entity: Entity, key: Uuid, deleted: bool, state: &str) -> Result<Reappeared> {
+    let key_text = key.to_string();
+    if deleted {
+        let waiting: i64 = tx.query_row(
+            "SELECT count(*) FROM outbox WHERE entity = ?1 AND record_key = ?2",
+            params![entity.as_str(), key_text],
+            |r| r.get(0),
+        )?;
+        if waiting > 0 {
+            return Ok(Reappeared::DeleteWaiting);
+        }
+        tx.execute(
+            &format!("UPDATE {} SET deleted_at = NULL, updated_at = ?2 WHERE key = ?1", entity.table()),
+            params![key_text, now_text()],
+        )?;
+        return Ok(Reappeared::Restored);
+    }
+    if state != "conflict" {
+        return Ok(Reappeared::No);
+    }
+    // Held on the question "deleted on the server: delete it here too?": the answer is moot now.
+    let closed = tx.execute(
+        "UPDATE conflicts SET resolved_at = ?3 WHERE entity = ?1 AND record_key = ?2 AND field = ?4
+                                                AND resolved_at IS NULL",
+        params![entity.as_str(), key_text, now_text(), DELETED_REMOTELY],
+    )?;
+    let open: i64 = tx.query_row(
+        "SELECT count(*) FROM conflicts WHERE entity = ?1 AND record_key = ?2 AND resolved_at IS NULL",
+        params![entity.as_str(), key_text],
+        |r| r.get(0),
+    )?;
+    if closed == 0 || open > 0 {
+        return Ok(Reappeared::No);
+    }
+    tx.execute(&format!("UPDATE {} SET sync_state = 'pending' WHERE key = ?1", entity.table()), [&key_text])?;
+    outbox::refresh_sync_state(tx, entity, key)?;
+    Ok(Reappeared::Restored)
 }
 
 /// Records the conflicts of a merge (the record then waits for the user), or,
@@ -782,7 +856,7 @@ impl Store {
         let entry =
             outbox::entry(&tx, seq)?.ok_or_else(|| StoreError::NotFound { kind: "change", key: seq.to_string() })?;
         tx.execute(
-            "UPDATE outbox SET state = 'pending', hold = NULL, next_attempt_at = NULL, last_error = NULL WHERE seq = ?1",
+            "UPDATE outbox SET state = 'pending', hold = NULL, next_attempt_ms = NULL, last_error = NULL WHERE seq = ?1",
             [seq],
         )?;
         tx.execute(

@@ -9,7 +9,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::wire::{ServerOrganization, ServerPartner, field_errors};
+use super::wire::{Invalid, ServerOrganization, ServerPartner, field_errors};
 use crate::model::SyncError;
 
 /// Why a request did not do what it was for, sorted by what happens next.
@@ -33,6 +33,18 @@ impl Failure {
     }
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Transient { message, .. } => f.write_str(message),
+            Failure::SignIn(reason) => f.write_str(reason),
+            Failure::Rejected(error) => f.write_str(&error.message),
+            Failure::NotFound => f.write_str("the server has no such record (404)"),
+            Failure::Unsupported => f.write_str("the server does not offer this operation"),
+        }
+    }
+}
+
 pub type Answer<T> = Result<T, Failure>;
 
 fn network(e: &reqwest::Error) -> Failure {
@@ -46,33 +58,63 @@ fn network(e: &reqwest::Error) -> Failure {
     Failure::transient(what)
 }
 
+/// `Retry-After` as seconds or an HTTP date, as the server sent it. Unbounded
+/// here: the retry policy clamps it to its cap (see [`super::RetryPolicy::delay`]).
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let text = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    if let Ok(seconds) = text.trim().parse::<u64>() {
+    let text = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let at = chrono::DateTime::parse_from_rfc2822(text.trim()).ok()?;
-    (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().ok()
+    let at = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+    // A date in the past means "now"; `to_std` refuses a negative span.
+    Some((at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or_default())
 }
+
+/// The largest answer read, in bytes. A page of 100 partners at every
+/// field's limit is under 250 KB; a page of 100 organizations with 100
+/// contacts each, every text at its cap in 4-byte characters, is about 55 MB.
+/// 64 MiB holds both, and bounds what a server that never stops sending can
+/// make the app hold in memory.
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
 
 /// A response read to the end: status and JSON body (`Value::Null` when empty).
 struct Reply {
     status: StatusCode,
     body: Result<Value, String>,
     retry_after: Option<Duration>,
+    /// Set for a 3xx: what to tell the user (redirects are not followed).
+    redirect: Option<String>,
+}
+
+fn too_large() -> Failure {
+    Failure::transient(format!(
+        "the server's answer was too large (over {} MB) and was not read",
+        MAX_ANSWER_BYTES >> 20
+    ))
 }
 
 async fn send(request: RequestBuilder) -> Answer<Reply> {
-    let response = request.send().await.map_err(|e| network(&e))?;
+    let mut response = request.send().await.map_err(|e| network(&e))?;
     let status = response.status();
     let retry_after = retry_after(&response);
-    let bytes = response.bytes().await.map_err(|e| network(&e))?;
+    let redirect = status.is_redirection().then(|| crate::remote::redirect_message(&response));
+    if response.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
+        return Err(too_large());
+    }
+    // Read in chunks, so an answer that never ends is cut off at the limit.
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| network(&e))? {
+        if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
     let body = if bytes.is_empty() {
         Ok(Value::Null)
     } else {
         serde_json::from_slice(&bytes).map_err(|e| format!("the server's answer was not valid JSON ({e})"))
     };
-    Ok(Reply { status, body, retry_after })
+    Ok(Reply { status, body, retry_after, redirect })
 }
 
 /// Sorts a non-success answer; 401 is left to the caller (partners renew a token first).
@@ -94,6 +136,7 @@ fn failure(reply: &Reply, what: &str) -> Failure {
         )),
         404 => Failure::NotFound,
         405 | 501 => Failure::Unsupported,
+        300..=399 => Failure::transient(reply.redirect.clone().unwrap_or_else(|| "the server redirected".into())),
         429 => {
             Failure::Transient { message: "the server asked to slow down (429)".into(), retry_after: reply.retry_after }
         }
@@ -113,6 +156,12 @@ fn describe(fields: &[crate::FieldError]) -> String {
 fn parsed<T>(reply: Reply, parse: impl FnOnce(&Value) -> Option<T>) -> Answer<T> {
     let body = reply.body.map_err(Failure::transient)?;
     parse(&body).ok_or_else(|| Failure::transient("the server's answer was not in the expected shape"))
+}
+
+/// A 2xx answer that must hold one valid record (the one just written).
+fn parsed_record<T>(reply: Reply, parse: impl FnOnce(&Value) -> Result<T, Invalid>) -> Answer<T> {
+    let body = reply.body.map_err(Failure::transient)?;
+    parse(&body).map_err(|e| Failure::transient(format!("the server's answer was not a valid record ({e})")))
 }
 
 /// Credentials and addresses of the partners API.
@@ -155,6 +204,74 @@ pub struct PartnersApi {
 /// Records per list request (the largest page both APIs allow).
 pub(crate) const PAGE: usize = 100;
 
+/// The longest a token is used before a new one is asked for.
+const MAX_TOKEN_SECS: u64 = 24 * 60 * 60;
+
+/// Decides when a paged scan stops, whatever the server claims: at an empty
+/// or short page, when a page repeats one already read, when the reading
+/// passes the first `total` by a margin (a list whose total keeps growing),
+/// or at `max` records.
+pub(crate) struct Pager {
+    max: usize,
+    cap: Option<usize>,
+    read: usize,
+    pages: std::collections::HashSet<u64>,
+}
+
+/// What a [`Pager`] says after a page.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Paging {
+    /// Ask for the page at this offset.
+    More(usize),
+    /// The list was read to its end.
+    Done,
+    /// The server would have kept the scan going: it stopped here, read in part, for this reason.
+    Cut(String),
+}
+
+impl Pager {
+    pub(crate) fn new(max: usize) -> Pager {
+        Pager { max, cap: None, read: 0, pages: Default::default() }
+    }
+
+    /// The most records read from a list whose first answer said `total`:
+    /// the total, a tenth more and two pages (records added while it is read), at most `max`.
+    pub(crate) fn cap_for(total: usize, max: usize) -> usize {
+        total.saturating_add(total / 10).saturating_add(2 * PAGE).min(max)
+    }
+
+    /// Whether this page is one read before (same records in the same order).
+    pub(crate) fn repeats(&mut self, items: &[Value]) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for item in items {
+            match item.get("id") {
+                Some(id) => id.to_string().hash(&mut h),
+                None => item.to_string().hash(&mut h),
+            }
+        }
+        !items.is_empty() && !self.pages.insert(h.finish())
+    }
+
+    pub(crate) fn page(&mut self, items: &[Value], total: usize) -> Paging {
+        if items.is_empty() {
+            return Paging::Done;
+        }
+        if self.repeats(items) {
+            return Paging::Cut(format!("the server sent the same page twice after {} records", self.read));
+        }
+        self.read += items.len();
+        let cap = *self.cap.get_or_insert(Self::cap_for(total, self.max));
+        if items.len() < PAGE || self.read >= total {
+            Paging::Done
+        } else if self.read >= cap {
+            Paging::Cut(format!("the server kept offering more than it first said; reading stopped at {}", self.read))
+        } else {
+            Paging::More(self.read)
+        }
+    }
+}
+
 impl PartnersApi {
     pub fn new(http: reqwest::Client, config: PartnersConfig) -> PartnersApi {
         PartnersApi { http, config, token: tokio::sync::Mutex::new(None) }
@@ -187,9 +304,13 @@ impl PartnersApi {
                 b.get("expires_in").and_then(Value::as_u64).unwrap_or(3600),
             ))
         })?;
+        // The server's lifetime, held to a day at most: near 2^64 seconds it
+        // would overflow the clock, and no sign-in should outlive a day here.
+        let expires_in = expires_in.min(MAX_TOKEN_SECS);
         // Renew a little before expiry: a tenth of the lifetime, at most a minute.
         let margin = (expires_in / 10).min(60);
-        let renew_at = Instant::now() + Duration::from_secs(expires_in.saturating_sub(margin));
+        let now = Instant::now();
+        let renew_at = now.checked_add(Duration::from_secs(expires_in - margin)).unwrap_or(now);
         *slot = Some(Token { value: value.clone(), renew_at });
         Ok(value)
     }
@@ -222,7 +343,7 @@ impl PartnersApi {
         if !reply.status.is_success() {
             return Err(failure(&reply, "partner"));
         }
-        parsed(reply, ServerPartner::from_json)
+        parsed_record(reply, ServerPartner::from_json)
     }
 
     /// `PUT /partners/{id}` (assumed: not in the vendor's documents).
@@ -235,7 +356,7 @@ impl PartnersApi {
         if !reply.status.is_success() {
             return Err(failure(&reply, "partner"));
         }
-        parsed(reply, ServerPartner::from_json)
+        parsed_record(reply, ServerPartner::from_json)
     }
 
     /// `DELETE /partners/{id}` (assumed).
@@ -269,22 +390,27 @@ impl PartnersApi {
         })
     }
 
-    /// Every partner with this email (the search is by substring; only exact matches are returned).
+    /// Every valid partner with this email (the search is by substring; only
+    /// exact matches are returned). A search that does not end is an error:
+    /// a reconciliation must not decide on part of the answer.
     pub async fn find_by_email(&self, email: &str) -> Answer<Vec<ServerPartner>> {
         let mut found = Vec::new();
         let mut offset = 0;
         let extra = [("search_field", "email".to_string()), ("search_text", email.to_string())];
+        // A hundred pages of one email is no real book of partners.
+        let mut pager = Pager::new(100 * PAGE);
         loop {
             let (items, total) = self.list(self.config.requester_org_id, &extra, offset).await?;
             found.extend(
                 items
                     .iter()
-                    .filter_map(ServerPartner::from_json)
+                    .filter_map(|v| ServerPartner::from_json(v).ok())
                     .filter(|p| p.fields.email.eq_ignore_ascii_case(email)),
             );
-            offset += items.len();
-            if items.is_empty() || offset >= total {
-                return Ok(found);
+            match pager.page(&items, total) {
+                Paging::More(next) => offset = next,
+                Paging::Done => return Ok(found),
+                Paging::Cut(why) => return Err(Failure::transient(format!("searching by email: {why}"))),
             }
         }
     }
@@ -348,16 +474,30 @@ impl OrganizationsApi {
         if !reply.status.is_success() {
             return Err(failure(&reply, "organization"));
         }
-        parsed(reply, ServerOrganization::from_json)
+        parsed_record(reply, ServerOrganization::from_json)
     }
 
+    /// The organization with this id, or `None` when the server does not
+    /// know it: 404, or 400 (what the vendor's Python client reports for a
+    /// missing record). Good enough before a create, which the server refuses
+    /// for an id it has; never enough to delete anything (see [`Self::gone`]).
     pub async fn get(&self, id: &str) -> Answer<Option<ServerOrganization>> {
         let reply = self.call(Method::GET, Some(id), None, None).await?;
-        // An unknown id is 404 (or, per some of the vendor's APIs, 400).
         if matches!(reply.status.as_u16(), 404 | 400) {
             return Ok(None);
         }
         Self::record(reply).map(Some)
+    }
+
+    /// Whether the server says plainly that this organization is not there
+    /// (404). Anything else, a 400 included, is no answer: the record is kept.
+    pub async fn gone(&self, id: &str) -> Answer<bool> {
+        let reply = self.call(Method::GET, Some(id), None, None).await?;
+        match reply.status.as_u16() {
+            404 => Ok(true),
+            200..=299 => Ok(false),
+            _ => Err(failure(&reply, "organization lookup")),
+        }
     }
 
     pub async fn create(&self, body: &Value, idempotency_key: &str) -> Answer<ServerOrganization> {

@@ -47,11 +47,27 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The wait before attempt `attempts + 1`: base·2^(attempts-1), capped, then
     /// a random 50–100% of it (so many clients do not retry in step), and never
-    /// less than the server's `Retry-After`.
+    /// less than the server's `Retry-After`, which is itself held to the cap: a
+    /// server asking for 10^13 seconds gets the cap, not a queue parked past year 9999.
     pub fn delay(&self, attempts: u32, retry_after: Option<Duration>) -> Duration {
         let exp = self.base.saturating_mul(1u32 << attempts.saturating_sub(1).min(16)).min(self.cap);
         let jittered = exp.mul_f64(0.5 + fastrand::f64() * 0.5);
-        jittered.max(retry_after.unwrap_or_default())
+        jittered.max(retry_after.unwrap_or_default().min(self.cap))
+    }
+
+    /// When the next attempt may go: `now` plus [`Self::delay`], computed
+    /// without overflow whatever the cap (a `--retry-cap-ms` of 2^64 included).
+    pub fn next_attempt_at(
+        &self,
+        now: chrono::DateTime<Utc>,
+        attempts: u32,
+        retry_after: Option<Duration>,
+    ) -> chrono::DateTime<Utc> {
+        let latest = now.checked_add_signed(chrono::Duration::days(366)).unwrap_or(now);
+        chrono::Duration::from_std(self.delay(attempts, retry_after))
+            .ok()
+            .and_then(|d| now.checked_add_signed(d))
+            .map_or(latest, |at| at.min(latest))
     }
 }
 
@@ -103,14 +119,51 @@ pub struct SyncReport {
     pub pulled_new: u64,
     pub pulled_updated: u64,
     pub deleted_remotely: u64,
+    /// Records given up as deleted on the server that it lists again: live here again.
+    pub restored: u64,
     /// Changes still waiting when the run ended.
     pub pending: u64,
     /// APIs paused until their credentials change, with the reason.
     pub needs_sign_in: Vec<String>,
     /// Why a pull could not complete, if it could not.
     pub errors: Vec<String>,
-    /// Records from the central system that were not valid and were left out.
+    /// Records from the central system that were not valid and were left out
+    /// (the first [`NAMED_AT_MOST`], each with its id and reasons).
     pub invalid_from_server: Vec<String>,
+    /// How many were left out in all.
+    pub left_out: u64,
+}
+
+/// Invalid records named one by one in a report; past that they are counted only.
+pub const NAMED_AT_MOST: usize = 100;
+
+impl SyncReport {
+    fn left_out(&mut self, what: String) {
+        self.left_out += 1;
+        if self.invalid_from_server.len() < NAMED_AT_MOST {
+            self.invalid_from_server.push(what);
+        }
+    }
+
+    /// The sentence about the records left out, if any, e.g. "2 records from
+    /// the central system were not valid and were left out: partner id …".
+    pub fn left_out_sentence(&self) -> Option<String> {
+        match self.left_out {
+            0 => None,
+            1 => Some(format!(
+                "1 record from the central system was not valid and was left out: {}.",
+                self.invalid_from_server.join("; ")
+            )),
+            n => {
+                let more = n - self.invalid_from_server.len() as u64;
+                let tail = if more > 0 { format!("; and {more} more") } else { String::new() };
+                Some(format!(
+                    "{n} records from the central system were not valid and were left out: {}{tail}.",
+                    self.invalid_from_server.join("; ")
+                ))
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,8 +174,20 @@ pub enum SyncFailure {
         "Sync is not set up: enter the partners or organizations API in Settings (or the PARTNERBOOK_* variables)."
     )]
     NotConfigured,
+    /// An API address breaks the https-only rule (see [`crate::settings::check_base_url`]).
     #[error("{0}")]
     BadAddress(String),
+}
+
+impl SyncFailure {
+    /// The stable name of the failure, as `--json` and the window report it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SyncFailure::Store(e) => e.kind(),
+            SyncFailure::NotConfigured => "not_configured",
+            SyncFailure::BadAddress(_) => "bad_address",
+        }
+    }
 }
 
 /// What a request task found out.
@@ -149,13 +214,20 @@ pub async fn sync_once(
     if config.partners.is_none() && config.organizations.is_none() {
         return Err(SyncFailure::NotConfigured);
     }
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(config.request_timeout)
-        .pool_max_idle_per_host(config.concurrency.max(1))
-        .user_agent(concat!("Partnerbook/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("a client with these options always builds");
+    // Checked here too, not only where the address is typed: settings saved by
+    // an older build, or a caller of this library, must not bypass the rule.
+    let addresses = [
+        ("partners", config.partners.as_ref().map(|p| &p.base_url)),
+        ("organizations", config.organizations.as_ref().map(|o| &o.base_url)),
+    ];
+    for (api, url) in addresses {
+        if let Some(Err(why)) = url.map(|u| crate::settings::check_base_url(u)) {
+            return Err(SyncFailure::BadAddress(format!(
+                "The {api} API address in Settings is not allowed: {why}. Nothing was sent."
+            )));
+        }
+    }
+    let http = crate::remote::http_client_with(config.request_timeout, config.concurrency.max(1));
     let apis = Apis {
         partners: config.partners.clone().map(|c| Arc::new(PartnersApi::new(http.clone(), c))),
         organizations: config.organizations.clone().map(|c| Arc::new(OrganizationsApi::new(http, c))),
@@ -186,8 +258,12 @@ async fn run(
     }
     // Pull first: an update is a whole-record PUT, so remote changes must be
     // merged into it before it is sent, or they would be overwritten.
-    if config.pull {
-        pull(store, apis, &paused, &mut report, progress).await?;
+    // A failed pull never keeps local changes from going out: its error is
+    // reported and the push goes on.
+    if config.pull
+        && let Err(e) = pull(store, config, apis, &paused, &mut report, progress).await
+    {
+        report.errors.push(format!("Reading from the central system failed ({e}); will try again."));
     }
     push(store, config, apis, &mut paused, &mut report, progress).await?;
     report.pending = store.outbox_summary()?.0;
@@ -197,6 +273,7 @@ async fn run(
 
 async fn pull(
     store: &mut Store,
+    config: &SyncConfig,
     apis: &Apis,
     paused: &[Entity],
     report: &mut SyncReport,
@@ -206,14 +283,14 @@ async fn pull(
         && !paused.contains(&Entity::Partner)
     {
         store.set_bulk_writes(true)?;
-        let pulled = pull_partners(store, api, report, progress).await;
+        let pulled = pull_partners(store, api, config.max_pull_records, report, progress).await;
         store.set_bulk_writes(false)?;
         pulled?;
     }
     if let Some(api) = &apis.organizations
         && !paused.contains(&Entity::Organization)
     {
-        pull_organizations(store, api, report, progress).await?;
+        pull_organizations(store, api, config.max_pull_records, report, progress).await?;
     }
     Ok(())
 }
@@ -226,7 +303,8 @@ async fn push(
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<(), SyncFailure> {
-    let deadline = tokio::time::Instant::now() + config.wait_for_retries;
+    let far = Duration::from_secs(366 * 24 * 3600);
+    let deadline = tokio::time::Instant::now() + config.wait_for_retries.min(far);
     let concurrency = config.concurrency.max(1);
     let mut tasks: JoinSet<(Due, Result<Done, Failure>)> = JoinSet::new();
     let mut in_flight: HashSet<(Entity, Uuid)> = HashSet::new();
@@ -235,7 +313,7 @@ async fn push(
     let mut queue: std::collections::VecDeque<Due> = Default::default();
     loop {
         // Fill the free slots, the oldest change of each record first.
-        let mut batch: Vec<(Due, bool)> = Vec::new();
+        let mut batch: Vec<Due> = Vec::new();
         let mut claimed: HashSet<(Entity, Uuid)> = HashSet::new();
         while tasks.len() + batch.len() < concurrency {
             if queue.is_empty() {
@@ -254,15 +332,18 @@ async fn push(
                 continue;
             }
             claimed.insert(id);
-            let reconcile = due.entry.attempts > 0 && !reconciled.contains(&due.entry.seq);
-            batch.push((due, reconcile));
+            batch.push(due);
         }
         if !batch.is_empty() {
-            // Counted as attempted (durably) before any of them leaves; re-read as they are now.
-            let seqs: Vec<i64> = batch.iter().map(|(d, _)| d.entry.seq).collect();
+            // Counted as attempted (durably) before any of them leaves; each
+            // comes back as its claim left it. The count the claim returns,
+            // not the one read before it, says whether an attempt (this
+            // process's or another's) may have gone already.
+            let seqs: Vec<i64> = batch.iter().map(|d| d.entry.seq).collect();
             let fresh = store.begin_attempts(&seqs)?;
-            for ((due, reconcile), entry) in batch.into_iter().zip(fresh) {
+            for (due, entry) in batch.into_iter().zip(fresh) {
                 let Some(entry) = entry else { continue };
+                let reconcile = entry.attempts > 1 && !reconciled.contains(&entry.seq);
                 let due = Due { entry, ..due };
                 in_flight.insert((due.entry.entity, due.entry.record_key));
                 let (partners, organizations) = (apis.partners.clone(), apis.organizations.clone());
@@ -280,7 +361,7 @@ async fn push(
             match store.next_retry_at(Utc::now(), paused)? {
                 Some(at) => {
                     let wait = (at - Utc::now()).to_std().unwrap_or_default();
-                    if tokio::time::Instant::now() + wait > deadline {
+                    if wait > deadline.saturating_duration_since(tokio::time::Instant::now()) {
                         return Ok(());
                     }
                     tokio::time::sleep(wait + Duration::from_millis(5)).await;
@@ -337,7 +418,7 @@ fn settle(
             }
         }
         Err(Failure::Transient { message, retry_after }) => {
-            let at = Utc::now() + config.retry.delay(e.attempts, retry_after);
+            let at = config.retry.next_attempt_at(Utc::now(), e.attempts, retry_after);
             store.retry_change_at(e.seq, Some(at), &format!("Will retry: {message}"))?;
             report.retried += 1;
         }
@@ -354,11 +435,15 @@ fn settle(
         }
         Err(Failure::Unsupported) => {
             let what = match e.op {
-                Op::Delete => "deletes",
+                Op::Delete => "deletes of",
                 _ => "changes to",
             };
+            let records = match e.entity {
+                Entity::Partner => "partners",
+                Entity::Organization => "organizations",
+            };
             let reason = format!(
-                "The server does not accept {what} existing partners yet. The change is kept here and will be \
+                "The server does not accept {what} existing {records} yet. The change is kept here and will be \
                  sent when it does; nothing else is held up."
             );
             store.hold_change(e.seq, e.entity, e.record_key, &reason)?;
@@ -471,13 +556,14 @@ async fn finish_org_create(
 async fn pull_partners(
     store: &mut Store,
     api: &Arc<PartnersApi>,
+    max_records: usize,
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<(), SyncFailure> {
     let own = api.config().requester_org_id;
     let mut orgs = vec![own];
     orgs.extend(api.config().target_org_ids.iter().copied().filter(|t| *t != own));
-    let stopped = |f: Failure| format!("Reading partners stopped part-way ({f:?}); will try again.");
+    let stopped = |f: Failure| format!("Reading partners stopped part-way ({f}); will try again.");
     for org in orgs {
         // Own partners are stored without a target organization.
         let local_org = (org != own).then_some(org);
@@ -492,14 +578,24 @@ async fn pull_partners(
                 continue;
             }
         };
-        let mut batch: Vec<ServerPartner> = first.iter().filter_map(ServerPartner::from_json).collect();
-        let mut pages = read_pages(api.clone(), org, first.len(), total);
         let mut complete = true;
+        if total > max_records {
+            report.errors.push(format!(
+                "The central system says it holds {total} partners for organization {org}; one pull reads at most \
+                 {max_records}, so the list was read in part."
+            ));
+            complete = false;
+        }
+        let mut pager = client::Pager::new(max_records);
+        pager.repeats(&first);
+        let end = if first.len() < client::PAGE { first.len() } else { total.min(max_records) };
+        let mut batch = decode_partners(&first);
+        let mut pages = read_pages(api.clone(), org, first.len(), end, pager);
         loop {
             let mut reading = true;
-            while reading && batch.len() < MERGE_AT_MOST {
+            while reading && batch.good.len() < MERGE_AT_MOST {
                 match pages.try_recv() {
-                    Ok(Ok(items)) => batch.extend(items),
+                    Ok(Ok(page)) => batch.extend(page),
                     Ok(Err(f)) => {
                         report.errors.push(stopped(f));
                         (complete, reading) = (false, false);
@@ -511,7 +607,7 @@ async fn pull_partners(
             if batch.is_empty() && reading {
                 // Nothing to merge yet: wait for the next page.
                 match pages.recv().await {
-                    Some(Ok(items)) => batch.extend(items),
+                    Some(Ok(page)) => batch.extend(page),
                     Some(Err(f)) => {
                         report.errors.push(stopped(f));
                         complete = false;
@@ -522,11 +618,15 @@ async fn pull_partners(
                 continue;
             }
             if !batch.is_empty() {
-                seen.extend(batch.iter().map(|p| p.id));
-                for pulled in store.pull_partners(local_org, &batch)? {
+                seen.extend(batch.good.iter().map(|p| p.id));
+                seen.extend(batch.invalid_ids.iter().copied());
+                for invalid in batch.invalid.drain(..) {
+                    report.left_out(format!("partner {invalid}"));
+                }
+                for pulled in store.pull_partners(local_org, &batch.good)? {
                     count(report, pulled);
                 }
-                batch.clear();
+                batch = Decoded::default();
                 progress(report);
             }
             if !reading {
@@ -552,38 +652,86 @@ async fn pull_partners(
     Ok(())
 }
 
+/// One page (or several) of a partner list, checked: the valid records, and
+/// the ones left out with why (their ids still count as seen, so a record
+/// that turned invalid on the server is kept here as it was, not deleted).
+#[derive(Default)]
+struct Decoded {
+    good: Vec<ServerPartner>,
+    invalid: Vec<wire::Invalid>,
+    invalid_ids: Vec<Uuid>,
+}
+
+impl Decoded {
+    fn extend(&mut self, other: Decoded) {
+        self.good.extend(other.good);
+        self.invalid.extend(other.invalid);
+        self.invalid_ids.extend(other.invalid_ids);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.good.is_empty() && self.invalid.is_empty()
+    }
+}
+
+fn decode_partners(items: &[Value]) -> Decoded {
+    let mut page = Decoded::default();
+    for item in items {
+        match ServerPartner::from_json(item) {
+            Ok(p) => page.good.push(p),
+            Err(invalid) => {
+                page.invalid_ids.extend(item.get("id").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok()));
+                page.invalid.push(invalid);
+            }
+        }
+    }
+    page
+}
+
 /// Pages requested at once while a pull reads the partner list.
 const PAGES_IN_FLIGHT: usize = 8;
 /// The most pulled partners merged in one transaction.
 const MERGE_AT_MOST: usize = 5_000;
 
-/// Fetches the partner pages after the first (`from` records, of `total`),
+/// Fetches the partner pages from offset `from` up to `end`,
 /// [`PAGES_IN_FLIGHT`] at a time, and hands each over as it arrives (in any
-/// order: each record merges on its own). Stops after a failure, or when the
-/// receiver is dropped; at most 64 pages wait unmerged.
+/// order: each record merges on its own). Asks for no more after a short
+/// page (the list ended early); stops after a failure, after a page that
+/// repeats one already read (`pager` knows them), or when the receiver is
+/// dropped; at most 64 pages wait unmerged.
 fn read_pages(
     api: Arc<PartnersApi>,
     org: Uuid,
     from: usize,
-    total: usize,
-) -> mpsc::Receiver<client::Answer<Vec<ServerPartner>>> {
+    end: usize,
+    mut pager: client::Pager,
+) -> mpsc::Receiver<client::Answer<Decoded>> {
     let (pages, received) = mpsc::channel(64);
     tokio::spawn(async move {
-        let mut offsets = (from..total).step_by(client::PAGE.max(1));
+        let mut offsets = (from..end).step_by(client::PAGE.max(1));
         let mut requests = JoinSet::new();
+        let mut ended = false;
         loop {
-            while requests.len() < PAGES_IN_FLIGHT
+            while !ended
+                && requests.len() < PAGES_IN_FLIGHT
                 && let Some(at) = offsets.next()
             {
                 let api = api.clone();
-                // Decoded here, beside the merge rather than before it.
-                requests.spawn(async move {
-                    let (items, _) = api.list(org, &[], at).await?;
-                    Ok(items.iter().filter_map(ServerPartner::from_json).collect())
-                });
+                requests.spawn(async move { api.list(org, &[], at).await.map(|(items, _)| items) });
             }
             let Some(done) = requests.join_next().await else { break };
             let answer = done.unwrap_or_else(|e| Err(Failure::transient(format!("a page request stopped: {e}"))));
+            let answer = match answer {
+                Ok(items) if pager.repeats(&items) => Err(Failure::transient(
+                    "the server sent the same page twice, so the list was read in part",
+                )),
+                Ok(items) => {
+                    ended |= items.len() < client::PAGE;
+                    // Decoded here, beside the merge rather than before it.
+                    Ok(decode_partners(&items))
+                }
+                Err(f) => Err(f),
+            };
             let failed = answer.is_err();
             if pages.send(answer).await.is_err() || failed {
                 break;
@@ -596,37 +744,58 @@ fn read_pages(
 async fn pull_organizations(
     store: &mut Store,
     api: &OrganizationsApi,
+    max_records: usize,
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<(), SyncFailure> {
     let mut seen = HashSet::new();
     let mut offset = 0;
+    let mut pager = client::Pager::new(max_records);
     loop {
-        match api.list(offset).await {
-            Ok((items, total)) => {
-                let page: Vec<ServerOrganization> = items.iter().filter_map(ServerOrganization::from_json).collect();
-                seen.extend(page.iter().map(|o| o.id.clone()));
-                for pulled in store.pull_organizations(&page)? {
-                    count(report, pulled);
-                }
-                offset += items.len();
-                progress(report);
-                if items.is_empty() || offset >= total {
-                    break;
+        let (items, total) = match api.list(offset).await {
+            Ok(answer) => answer,
+            Err(f) => {
+                report.errors.push(format!("Reading organizations stopped part-way ({f}); will try again."));
+                return Ok(());
+            }
+        };
+        let mut page = Vec::with_capacity(items.len());
+        for item in &items {
+            match ServerOrganization::from_json(item) {
+                Ok(o) => page.push(o),
+                Err(invalid) => {
+                    seen.extend(item.get("id").and_then(Value::as_str).map(str::to_string));
+                    report.left_out(format!("organization {invalid}"));
                 }
             }
-            Err(f) => {
-                report.errors.push(format!("Reading organizations stopped part-way ({f:?}); will try again."));
+        }
+        seen.extend(page.iter().map(|o| o.id.clone()));
+        for pulled in store.pull_organizations(&page)? {
+            count(report, pulled);
+        }
+        progress(report);
+        match pager.page(&items, total) {
+            client::Paging::More(next) => offset = next,
+            client::Paging::Done => break,
+            client::Paging::Cut(why) => {
+                report.errors.push(format!("Reading organizations stopped: {why}; the list was read in part."));
                 return Ok(());
             }
         }
     }
     for key in store.organizations_not_seen(&seen)? {
-        // Confirm with a direct lookup: paging can skip a row while the server changes.
-        if let Ok(None) = api.get(&key.to_string()).await
-            && store.deleted_remotely(Entity::Organization, key)?
-        {
-            report.deleted_remotely += 1;
+        // Confirm with a direct lookup: paging can skip a row while the server
+        // changes, and only a plain "not found" deletes anything here.
+        match api.gone(&key.to_string()).await {
+            Ok(true) => {
+                if store.deleted_remotely(Entity::Organization, key)? {
+                    report.deleted_remotely += 1;
+                }
+            }
+            Ok(false) => {}
+            Err(f) => report.errors.push(format!(
+                "Organization {key} was not in the server's list, and looking it up failed ({f}); it is kept here."
+            )),
         }
     }
     Ok(())
@@ -638,6 +807,7 @@ fn count(report: &mut SyncReport, pulled: Pulled) {
         Pulled::Updated => report.pulled_updated += 1,
         Pulled::Adopted => report.adopted += 1,
         Pulled::Conflict => report.conflicts += 1,
+        Pulled::Restored => report.restored += 1,
         Pulled::Unchanged => {}
     }
 }

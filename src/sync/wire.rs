@@ -2,12 +2,12 @@
 //! envelopes, parsed leniently (unknown fields ignored) and checked strictly
 //! where the sync depends on a value.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::model::{OrganizationFields, PartnerFields};
+use crate::model::{OrganizationDraft, OrganizationFields, PartnerDraft, PartnerFields};
 use crate::validate::FieldError;
 
 /// A partner as the partners API returns it.
@@ -30,36 +30,108 @@ pub struct ServerOrganization {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// Parses Inspectorio's `2021-06-02 12:34:02.861000+00:00` (Python's
-/// `str(datetime)`), RFC 3339, and a zone-less time taken as UTC.
-pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.with_timezone(&Utc));
-    }
-    if let Ok(t) = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z") {
-        return Some(t.with_timezone(&Utc));
-    }
-    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-        .map(|t| t.and_utc())
+/// A record from the server that breaks the rules a typed one must meet. It
+/// is left out of the pull on its own; `id` and `reason` are for the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid {
+    /// The record's id as the server sent it (quoted and shortened if strange), if it had one.
+    pub id: Option<String>,
+    pub reason: String,
 }
 
-fn time_field(map: &Map<String, Value>, name: &str) -> Option<DateTime<Utc>> {
-    map.get(name).and_then(Value::as_str).and_then(parse_time)
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.id {
+            Some(id) => write!(f, "id {id}, {}", self.reason),
+            None => write!(f, "a record without an id, {}", self.reason),
+        }
+    }
+}
+
+/// The earliest and latest years a server time may have. Before 1970 no
+/// record was made; after 9999 RFC 3339 (what the store writes) has no spelling.
+const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
+
+/// Parses Inspectorio's `2021-06-02 12:34:02.861000+00:00` (Python's
+/// `str(datetime)`), RFC 3339, and a zone-less time taken as UTC; only years
+/// 1970 to 9999 (chrono's `%Y` takes a sign and any number of digits).
+pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    let parsed = DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z"))
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+                .map(|t| t.and_utc())
+        })?;
+    YEARS.contains(&parsed.year()).then_some(parsed)
+}
+
+/// A time member: absent or null is `None`; anything else must be a time in range.
+fn time_field(map: &Map<String, Value>, name: &str) -> Result<Option<DateTime<Utc>>, String> {
+    let value = match map.get(name) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(value) => value,
+    };
+    match value.as_str().and_then(parse_time) {
+        Some(t) => Ok(Some(t)),
+        None => Err(format!("{name} {} is not a time between 1970 and 9999", shown(value))),
+    }
+}
+
+/// A server value as the report shows it: JSON, control characters escaped, at most 60 characters.
+fn shown(value: &Value) -> String {
+    let text = value.to_string();
+    let mut out: String = text.chars().take(60).flat_map(char::escape_default).collect();
+    if text.chars().count() > 60 {
+        out.push('…');
+    }
+    out
+}
+
+/// The reasons of a failed validation, with the server's value where it is a plain one.
+fn reasons(value: &Value, report: &crate::ValidationReport) -> String {
+    report
+        .fields
+        .iter()
+        .map(|f| match value.get(&f.field).filter(|v| !v.is_object() && !v.is_array()) {
+            Some(v) => format!("{} {} ({})", f.field, shown(v), f.message),
+            None => format!("{} ({})", f.field, f.message),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn record_id(map: &Map<String, Value>) -> Option<String> {
+    map.get("id").map(|id| match id {
+        Value::String(s) if s.len() <= 60 && s.chars().all(|c| c.is_ascii_graphic()) => s.clone(),
+        other => shown(other),
+    })
 }
 
 impl ServerPartner {
-    pub fn from_json(value: &Value) -> Option<ServerPartner> {
-        let map = value.as_object()?;
-        let id = Uuid::parse_str(map.get("id")?.as_str()?).ok()?;
-        let fields = PartnerFields::deserialize(value).ok()?;
-        Some(ServerPartner {
+    /// Reads a partner and checks it with the rules a typed one meets.
+    pub fn from_json(value: &Value) -> Result<ServerPartner, Invalid> {
+        let Some(map) = value.as_object() else {
+            return Err(Invalid { id: None, reason: format!("not a record: {}", shown(value)) });
+        };
+        let id_text = record_id(map);
+        let invalid = |reason: String| Invalid { id: id_text.clone(), reason };
+        let id = map
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or_else(|| invalid("the id is not a UUID".into()))?;
+        let draft = PartnerDraft::deserialize(value).map_err(|e| invalid(format!("not in the expected shape ({e})")))?;
+        let fields = draft.validate_fields().map_err(|r| invalid(reasons(value, &r)))?;
+        Ok(ServerPartner {
             id,
             fields,
-            created_at: time_field(map, "created_at"),
-            updated_at: time_field(map, "updated_at"),
+            created_at: time_field(map, "created_at").map_err(invalid)?,
+            updated_at: time_field(map, "updated_at").map_err(invalid)?,
             invitation_status: map.get("invitation_status").and_then(Value::as_str).map(str::to_string),
             guest_organization_id: map
                 .get("guest_organization_id")
@@ -70,17 +142,24 @@ impl ServerPartner {
 }
 
 impl ServerOrganization {
-    /// Reads a record, or the `{data: record}` wrapper around one.
-    pub fn from_json(value: &Value) -> Option<ServerOrganization> {
+    /// Reads a record, or the `{data: record}` wrapper around one, and checks
+    /// it with the rules a typed one meets.
+    pub fn from_json(value: &Value) -> Result<ServerOrganization, Invalid> {
         let value = value.get("data").filter(|d| d.is_object()).unwrap_or(value);
-        let map = value.as_object()?;
-        let id = map.get("id")?.as_str()?.to_string();
-        let fields = OrganizationFields::deserialize(value).ok()?;
-        Some(ServerOrganization {
+        let Some(map) = value.as_object() else {
+            return Err(Invalid { id: None, reason: format!("not a record: {}", shown(value)) });
+        };
+        let id_text = record_id(map);
+        let invalid = |reason: String| Invalid { id: id_text.clone(), reason };
+        let id = map.get("id").and_then(Value::as_str).ok_or_else(|| invalid("it has no id".into()))?.to_string();
+        let draft =
+            OrganizationDraft::deserialize(value).map_err(|e| invalid(format!("not in the expected shape ({e})")))?;
+        let fields = draft.validate_fields().map_err(|r| invalid(reasons(value, &r)))?;
+        Ok(ServerOrganization {
             id,
             fields,
-            created_at: time_field(map, "createdAt"),
-            updated_at: time_field(map, "updatedAt"),
+            created_at: time_field(map, "createdAt").map_err(invalid)?,
+            updated_at: time_field(map, "updatedAt").map_err(invalid)?,
         })
     }
 }
@@ -143,6 +222,10 @@ mod tests {
         assert_eq!(parse_time("2021-06-02 14:34:02.861000+02:00"), Some(rfc));
         assert_eq!(parse_time("2025-12-01T12:34:56.123456").unwrap().timestamp(), 1_764_592_496);
         assert_eq!(parse_time("yesterday"), None);
+        // chrono's %Y takes a sign and any number of digits; the store cannot write such a year.
+        assert_eq!(parse_time("+12345-01-01 00:00:00"), None);
+        assert_eq!(parse_time("1969-12-31T23:59:59Z"), None);
+        assert!(parse_time("9999-12-31 23:59:59.999999+00:00").is_some());
     }
 
     #[test]
@@ -172,12 +255,26 @@ mod tests {
         .unwrap();
         assert_eq!(p.fields.sales_amount, 5);
         assert!(p.updated_at.is_some());
-        assert!(ServerPartner::from_json(&json!({"id": "x"})).is_none());
+        assert!(ServerPartner::from_json(&json!({"id": "x"})).is_err());
         let o = ServerOrganization::from_json(&json!({"data": {"id": "abc", "name": "N", "type": "F", "address": "a",
             "country": "VN", "phone": "1", "contacts": [{"firstName": "Lan"}], "organizationLabels": ["x"],
             "createdAt": "2021-06-02 12:34:02.861000+00:00", "updatedAt": "2021-06-02 12:34:02.861000+00:00"}}))
         .unwrap();
         assert_eq!(o.id, "abc");
+        // The rules of a typed record, each failure named with the server's value.
+        let bad = ServerPartner::from_json(&json!({"id": "3c90c3cc-0d44-4b50-8888-8dd25736052a", "company_name": "A",
+            "sales_amount": -1, "partner_type": "customer", "email": "a@b.example", "frequency": "f",
+            "payment_terms": "p"}))
+        .unwrap_err();
+        assert_eq!(bad.id.as_deref(), Some("3c90c3cc-0d44-4b50-8888-8dd25736052a"));
+        assert!(bad.reason.starts_with("sales_amount -1"), "{}", bad.reason);
+        let far = ServerPartner::from_json(&json!({"id": "3c90c3cc-0d44-4b50-8888-8dd25736052a", "company_name": "A",
+            "sales_amount": 1, "partner_type": "customer", "email": "a@b.example", "frequency": "f",
+            "payment_terms": "p", "updated_at": "+12345-01-01 00:00:00"}))
+        .unwrap_err();
+        assert!(far.reason.contains("updated_at"), "{}", far.reason);
+        let odd = ServerPartner::from_json(&json!({"id": "\u{1b}c", "company_name": "A"})).unwrap_err();
+        assert!(!odd.id.unwrap().chars().any(char::is_control), "an id shown in a report is printable");
         assert_eq!(o.fields.contacts[0].first_name, "Lan");
         assert!(o.updated_at.is_some());
     }
