@@ -49,6 +49,8 @@ enum Mode {
     EndlessBody,
     /// Lists leave out this record; looking it up answers with this status.
     Hide { id: String, lookup: u16 },
+    /// Lists leave out this partner and ignore `partner_ids=` (a page of everything else).
+    HideIgnoringIdFilter(String),
 }
 
 #[derive(Default)]
@@ -236,9 +238,10 @@ fn list_partners(world: &Shared, mode: &Mode, uri: &Uri) -> Response {
     let w = world.lock().unwrap();
     let ids: Vec<String> = q.iter().filter(|(k, _)| k == "partner_ids").map(|(_, v)| v.clone()).collect();
     let search = get("search_text").map(|s| s.to_lowercase());
-    let hidden = match mode {
-        Mode::Hide { id, .. } => Some(id.clone()),
-        _ => None,
+    let (hidden, ids) = match mode {
+        Mode::Hide { id, .. } => (Some(id.clone()), ids),
+        Mode::HideIgnoringIdFilter(id) => (Some(id.clone()), vec![]),
+        _ => (None, ids),
     };
     let matching: Vec<Value> = w
         .partners
@@ -660,6 +663,23 @@ async fn a_partner_that_reappears_on_the_server_is_restored() {
     s.hostile.set(Mode::Behave);
     sync(&mut store, &config(&s)).await.unwrap();
     assert!(store.partner(p.key).unwrap().deleted_at.is_none(), "it is back on the server, so it is back here");
+    behave_and_drain(&s, &mut store, &dir).await;
+}
+
+/// A server that ignores `partner_ids=` answers the "is it still there?"
+/// question with a page of other partners: that is no answer, not a deletion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_that_ignores_its_filter_deletes_nothing() {
+    let s = servers().await;
+    let (dir, mut store) = new_store();
+    let p = store.create_partner(&partner(1), None).unwrap();
+    store.create_partner(&partner(2), None).unwrap();
+    sync(&mut store, &config(&s)).await.unwrap();
+    let id = store.partner(p.key).unwrap().server.id.unwrap().to_string();
+    s.hostile.set(Mode::HideIgnoringIdFilter(id));
+    let report = sync(&mut store, &config(&s)).await.unwrap();
+    assert_eq!(report.deleted_remotely, 0, "{report:?}");
+    assert!(store.partner(p.key).unwrap().deleted_at.is_none());
     behave_and_drain(&s, &mut store, &dir).await;
 }
 

@@ -416,12 +416,21 @@ impl PartnersApi {
     }
 
     /// Which of these server ids still exist (`partner_ids=` is the documented way to read by id).
+    ///
+    /// An answer with a record that was not asked for means the server
+    /// ignored the filter (it sent a page of everything), so what is missing
+    /// from it says nothing: that is no answer, and nothing is deleted on it.
     pub async fn existing(&self, target: Uuid, ids: &[Uuid]) -> Answer<Vec<Uuid>> {
         let mut present = Vec::new();
         for chunk in ids.chunks(50) {
             let extra: Vec<(&str, String)> = chunk.iter().map(|id| ("partner_ids", id.to_string())).collect();
             let (items, _) = self.list(target, &extra, 0).await?;
-            present.extend(items.iter().filter_map(|v| Uuid::parse_str(v.get("id")?.as_str()?).ok()));
+            for item in &items {
+                match item.get("id").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok()) {
+                    Some(id) if chunk.contains(&id) => present.push(id),
+                    _ => return Err(Failure::transient("the server ignored the partner_ids filter")),
+                }
+            }
         }
         Ok(present)
     }

@@ -227,7 +227,9 @@ pub async fn sync_once(
             )));
         }
     }
-    let http = crate::remote::http_client_with(config.request_timeout, config.concurrency.max(1));
+    // A timeout past a day is no timeout; far larger ones overflow the timer.
+    let timeout = config.request_timeout.min(Duration::from_secs(24 * 3600));
+    let http = crate::remote::http_client_with(timeout, config.concurrency.max(1));
     let apis = Apis {
         partners: config.partners.clone().map(|c| Arc::new(PartnersApi::new(http.clone(), c))),
         organizations: config.organizations.clone().map(|c| Arc::new(OrganizationsApi::new(http, c))),
@@ -641,7 +643,16 @@ async fn pull_partners(
             continue;
         }
         let ids: Vec<Uuid> = missing.iter().map(|(_, id)| *id).collect();
-        let Ok(still_there) = api.existing(org, &ids).await else { continue };
+        let still_there = match api.existing(org, &ids).await {
+            Ok(found) => found,
+            Err(f) => {
+                report.errors.push(format!(
+                    "{} partners were not in the server's list, and checking them failed ({f}); they are kept here.",
+                    ids.len()
+                ));
+                continue;
+            }
+        };
         let by_id: HashMap<Uuid, Uuid> = missing.into_iter().map(|(k, id)| (id, k)).collect();
         for (id, key) in by_id {
             if !still_there.contains(&id) && store.deleted_remotely(Entity::Partner, key)? {
