@@ -90,10 +90,21 @@ fn opt_time_text(t: Option<DateTime<Utc>>) -> Option<String> {
 impl Store {
     /// Up to `limit` changes that may be sent now: the oldest waiting change of
     /// each record (never a later one first), not held, not refused, not for a
-    /// record in conflict, and not for a backend in `paused`.
-    pub fn due_changes(&self, now: DateTime<Utc>, limit: usize, paused: &[Entity]) -> Result<Vec<Due>> {
+    /// record in conflict, and not for a backend in `paused`. For a backend in
+    /// `stale` (its records were not all pulled this run) updates of records
+    /// the server has wait too: sent as whole records, they could overwrite
+    /// changes made there that were not merged yet.
+    pub fn due_changes(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        paused: &[Entity],
+        stale: &[Entity],
+    ) -> Result<Vec<Due>> {
         let partners_paused = paused.contains(&Entity::Partner);
         let orgs_paused = paused.contains(&Entity::Organization);
+        let partners_stale = stale.contains(&Entity::Partner);
+        let orgs_stale = stale.contains(&Entity::Organization);
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {}, p.server_id, p.target_org_id FROM outbox o
              LEFT JOIN partners p ON o.entity = 'partner' AND p.key = o.record_key
@@ -104,17 +115,22 @@ impl Store {
                                                          AND e.seq < o.seq)
                AND coalesce(p.sync_state, g.sync_state, '') <> 'conflict'
                AND NOT (o.entity = 'partner' AND ?2) AND NOT (o.entity = 'organization' AND ?3)
+               AND NOT (o.entity = 'partner' AND ?5 AND o.op <> 'delete' AND p.server_id IS NOT NULL)
+               AND NOT (o.entity = 'organization' AND ?6 AND o.op = 'update')
              ORDER BY o.seq LIMIT ?4",
             outbox::COLUMNS_AS_O
         ))?;
         let due = stmt
-            .query_map(params![now.timestamp_millis(), partners_paused, orgs_paused, limit as i64], |r| {
-                Ok(Due {
-                    entry: outbox::entry_from_row(r)?,
-                    server_id: super::opt_uuid(r, 11)?,
-                    target_org_id: super::opt_uuid(r, 12)?,
-                })
-            })?
+            .query_map(
+                params![now.timestamp_millis(), partners_paused, orgs_paused, limit as i64, partners_stale, orgs_stale],
+                |r| {
+                    Ok(Due {
+                        entry: outbox::entry_from_row(r)?,
+                        server_id: super::opt_uuid(r, 11)?,
+                        target_org_id: super::opt_uuid(r, 12)?,
+                    })
+                },
+            )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(due)
     }
@@ -440,20 +456,12 @@ impl Store {
             let resolution = choice(&c.field);
             match (c.field.as_str(), resolution) {
                 (POSSIBLE_DUPLICATE, Resolution::Theirs) => {
-                    // The same partner: adopt the server's record and its values.
+                    // The same partner: adopt the server's record, and keep
+                    // what changed here since the create was sent (a
+                    // three-way merge with the create's body as the base).
                     if let Ok(server) = ServerPartner::from_json(&c.remote) {
-                        let seq: Option<i64> = tx
-                            .query_row(
-                                "SELECT min(seq) FROM outbox WHERE entity = 'partner' AND record_key = ?1 AND op = 'create'",
-                                [key.to_string()],
-                                |r| r.get(0),
-                            )?;
-                        super::partners::set_fields(&tx, key, &server.fields)?;
-                        set_partner_server(&tx, key, &server)?;
-                        if let Some(seq) = seq {
-                            tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
-                        }
-                        fields = partner_map(&server.fields);
+                        adopt_as_same_partner(&tx, key, &server)?;
+                        fields = partner_map(&super::partners::fields_of(&tx, key)?);
                     }
                 }
                 // A different partner: send it as new (its earlier attempt created nothing that matches).
@@ -520,9 +528,14 @@ impl Store {
                 outbox::enqueue(&tx, entity, key, Op::Update, &body.to_string())?;
             }
         }
+        // Settled, unless an adoption above raised a question of its own.
         tx.execute(
-            &format!("UPDATE {} SET sync_state = 'pending' WHERE key = ?1 AND sync_state = 'conflict'", entity.table()),
-            [key.to_string()],
+            &format!(
+                "UPDATE {} SET sync_state = 'pending' WHERE key = ?1 AND sync_state = 'conflict'
+                   AND NOT EXISTS (SELECT 1 FROM conflicts WHERE entity = ?2 AND record_key = ?1 AND resolved_at IS NULL)",
+                entity.table()
+            ),
+            params![key.to_string(), entity.as_str()],
         )?;
         let state = outbox::refresh_sync_state(&tx, entity, key)?;
         tx.commit()?;
@@ -530,14 +543,46 @@ impl Store {
     }
 }
 
+/// A partner whose create had an unknown outcome is `server` after all (the
+/// user said so). Nothing of it was ever sent but that create (its later
+/// changes waited behind it), so the waiting changes are replaced by one
+/// update: the server's record with what changed here since the create,
+/// merged field by field against the body the create sent. A field changed
+/// on both sides becomes a question; a waiting delete still goes.
+fn adopt_as_same_partner(tx: &Transaction<'_>, key: Uuid, server: &ServerPartner) -> Result<()> {
+    let sent: Option<String> = tx.query_row(
+        "SELECT payload FROM outbox WHERE entity = 'partner' AND record_key = ?1 AND op = 'create' ORDER BY seq LIMIT 1",
+        [key.to_string()],
+        |r| r.get(0),
+    ).optional()?;
+    let remote = partner_map(&server.fields);
+    let base = sent.and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok()).unwrap_or_else(|| remote.clone());
+    let local = partner_map(&super::partners::fields_of(tx, key)?);
+    let m = merge(&base, &local, &remote);
+    let fields: PartnerFields =
+        serde_json::from_value(Value::Object(m.merged.clone())).map_err(|e| StoreError::Damaged(e.to_string()))?;
+    super::partners::set_fields(tx, key, &fields)?;
+    set_partner_server(tx, key, server)?;
+    tx.execute(
+        "DELETE FROM outbox WHERE entity = 'partner' AND record_key = ?1 AND op <> 'delete'",
+        [key.to_string()],
+    )?;
+    let delete_waits: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM outbox WHERE entity = 'partner' AND record_key = ?1)",
+        [key.to_string()],
+        |r| r.get(0),
+    )?;
+    if !delete_waits {
+        apply_merge(tx, Entity::Partner, key, &m.conflicts, m.ahead_of_remote, &Value::Object(m.merged).to_string())?;
+    }
+    Ok(())
+}
+
 /// Merges one partner from a pull of `org`'s partners.
 fn pull_partner(tx: &Transaction<'_>, org: Option<Uuid>, server: &ServerPartner) -> Result<Pulled> {
-    let found: Option<(String, Option<String>, Option<String>, String, bool)> = tx
-        .prepare_cached(
-            "SELECT key, server_updated_at, sync_base, sync_state, deleted_at IS NOT NULL FROM partners
-             WHERE server_id = ?1",
-        )?
-        .query_row([server.id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+    let found: Option<(String, Option<String>, String, bool)> = tx
+        .prepare_cached("SELECT key, sync_base, sync_state, deleted_at IS NOT NULL FROM partners WHERE server_id = ?1")?
+        .query_row([server.id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
     let outcome = match found {
         None => match unlinked_partner(tx, server)? {
@@ -549,13 +594,13 @@ fn pull_partner(tx: &Transaction<'_>, org: Option<Uuid>, server: &ServerPartner)
             Unlinked::LeaveToPush => Pulled::Unchanged,
             Unlinked::New => insert_pulled(tx, org, server)?,
         },
-        Some((key, seen_at, base, state, deleted)) => {
+        Some((key, base, state, deleted)) => {
             let key = Uuid::parse_str(&key).map_err(|e| StoreError::Damaged(e.to_string()))?;
             let back = reappeared(tx, Entity::Partner, key, deleted, &state)?;
             let in_conflict = state == "conflict" && back != Reappeared::Restored;
             if back == Reappeared::DeleteWaiting {
                 Pulled::Unchanged
-            } else if seen_at.is_some() && seen_at == opt_time_text(server.updated_at) || in_conflict {
+            } else if in_conflict || unchanged_there(base.as_deref(), &partner_map(&server.fields)) {
                 if back == Reappeared::Restored { Pulled::Restored } else { Pulled::Unchanged }
             } else {
                 let local = partner_map(&super::partners::fields_of(tx, key)?);
@@ -617,11 +662,9 @@ fn pull_organization(tx: &Transaction<'_>, server: &ServerOrganization) -> Resul
     let Ok(key) = Uuid::parse_str(&server.id) else {
         return Ok(Pulled::Unchanged); // not one of ours and not a key we can store
     };
-    let found: Option<(Option<String>, Option<String>, String, bool)> = tx
-        .prepare_cached(
-            "SELECT server_updated_at, sync_base, sync_state, deleted_at IS NOT NULL FROM organizations WHERE key = ?1",
-        )?
-        .query_row([key.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+    let found: Option<(Option<String>, String, bool)> = tx
+        .prepare_cached("SELECT sync_base, sync_state, deleted_at IS NOT NULL FROM organizations WHERE key = ?1")?
+        .query_row([key.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     let outcome = match found {
         None => {
@@ -629,12 +672,12 @@ fn pull_organization(tx: &Transaction<'_>, server: &ServerOrganization) -> Resul
             set_org_server(tx, key, server)?;
             Pulled::Inserted
         }
-        Some((seen_at, base, state, deleted)) => {
+        Some((base, state, deleted)) => {
             let back = reappeared(tx, Entity::Organization, key, deleted, &state)?;
             let in_conflict = state == "conflict" && back != Reappeared::Restored;
             if back == Reappeared::DeleteWaiting {
                 Pulled::Unchanged
-            } else if seen_at.is_some() && seen_at == opt_time_text(server.updated_at) || in_conflict {
+            } else if in_conflict || unchanged_there(base.as_deref(), &org_map(&server.fields)) {
                 if back == Reappeared::Restored { Pulled::Restored } else { Pulled::Unchanged }
             } else {
                 let local = super::organizations::fields_of(tx, key)?;
@@ -662,6 +705,15 @@ fn pull_organization(tx: &Transaction<'_>, server: &ServerOrganization) -> Resul
         }
     };
     Ok(outcome)
+}
+
+/// Whether the server's record is still the one last agreed (its sync base):
+/// then the pull has nothing to take. Decided on the fields, not on
+/// `updated_at`: stored to the millisecond (and sent by some servers to the
+/// second), two edits in one tick look the same, and an update sent after
+/// such a skipped merge overwrote the server's change.
+fn unchanged_there(base: Option<&str>, remote: &Map<String, Value>) -> bool {
+    base.is_some_and(|b| b == Value::Object(remote.clone()).to_string())
 }
 
 /// Whether a pulled record had been given up here as deleted on the server.

@@ -259,20 +259,31 @@ async fn run(
         store.release_holds(Entity::Partner)?;
     }
     // Pull first: an update is a whole-record PUT, so remote changes must be
-    // merged into it before it is sent, or they would be overwritten.
-    // A failed pull never keeps local changes from going out: its error is
-    // reported and the push goes on.
-    if config.pull
-        && let Err(e) = pull(store, config, apis, &paused, &mut report, progress).await
-    {
-        report.errors.push(format!("Reading from the central system failed ({e}); will try again."));
+    // merged into it before it is sent, or they would be overwritten. A pull
+    // that fails never keeps local changes from going out: its error is
+    // reported and the push goes on, but updates of an API whose records were
+    // not all read wait for a pull that reads them (creates and deletes go).
+    let mut stale: Vec<Entity> = Vec::new();
+    if config.pull {
+        let read_in_full = match pull(store, config, apis, &paused, &mut report, progress).await {
+            Ok(read) => read,
+            Err(e) => {
+                report.errors.push(format!("Reading from the central system failed ({e}); will try again."));
+                Vec::new()
+            }
+        };
+        stale = [Entity::Partner, Entity::Organization]
+            .into_iter()
+            .filter(|e| !paused.contains(e) && !read_in_full.contains(e))
+            .collect();
     }
-    push(store, config, apis, &mut paused, &mut report, progress).await?;
+    push(store, config, apis, &mut paused, &stale, &mut report, progress).await?;
     report.pending = store.outbox_summary()?.0;
     progress(&report);
     Ok(report)
 }
 
+/// Pulls each API that is not paused; returns the ones whose records were all read.
 async fn pull(
     store: &mut Store,
     config: &SyncConfig,
@@ -280,21 +291,25 @@ async fn pull(
     paused: &[Entity],
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
-) -> Result<(), SyncFailure> {
+) -> Result<Vec<Entity>, SyncFailure> {
+    let mut read_in_full = Vec::new();
     if let Some(api) = &apis.partners
         && !paused.contains(&Entity::Partner)
     {
         store.set_bulk_writes(true)?;
         let pulled = pull_partners(store, api, config.max_pull_records, report, progress).await;
         store.set_bulk_writes(false)?;
-        pulled?;
+        if pulled? {
+            read_in_full.push(Entity::Partner);
+        }
     }
     if let Some(api) = &apis.organizations
         && !paused.contains(&Entity::Organization)
+        && pull_organizations(store, api, config.max_pull_records, report, progress).await?
     {
-        pull_organizations(store, api, config.max_pull_records, report, progress).await?;
+        read_in_full.push(Entity::Organization);
     }
-    Ok(())
+    Ok(read_in_full)
 }
 
 async fn push(
@@ -302,6 +317,7 @@ async fn push(
     config: &SyncConfig,
     apis: &Apis,
     paused: &mut Vec<Entity>,
+    stale: &[Entity],
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<(), SyncFailure> {
@@ -319,7 +335,7 @@ async fn push(
         let mut claimed: HashSet<(Entity, Uuid)> = HashSet::new();
         while tasks.len() + batch.len() < concurrency {
             if queue.is_empty() {
-                let fresh = store.due_changes(Utc::now(), concurrency * 8, paused)?;
+                let fresh = store.due_changes(Utc::now(), concurrency * 8, paused, stale)?;
                 queue.extend(fresh.into_iter().filter(|d| {
                     let id = (d.entry.entity, d.entry.record_key);
                     !in_flight.contains(&id) && !claimed.contains(&id)
@@ -554,14 +570,16 @@ async fn finish_org_create(
 }
 
 /// Pages through every organization's partners the user may read, merging each;
-/// a record missing from a complete scan is checked directly before it is deleted here.
+/// a record missing from a complete scan is checked directly before it is
+/// deleted here. Returns whether every list was read to its end.
 async fn pull_partners(
     store: &mut Store,
     api: &Arc<PartnersApi>,
     max_records: usize,
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
-) -> Result<(), SyncFailure> {
+) -> Result<bool, SyncFailure> {
+    let mut read_in_full = true;
     let own = api.config().requester_org_id;
     let mut orgs = vec![own];
     orgs.extend(api.config().target_org_ids.iter().copied().filter(|t| *t != own));
@@ -577,6 +595,7 @@ async fn pull_partners(
             Ok(answer) => answer,
             Err(f) => {
                 report.errors.push(stopped(f));
+                read_in_full = false;
                 continue;
             }
         };
@@ -636,6 +655,7 @@ async fn pull_partners(
             }
         }
         if !complete {
+            read_in_full = false;
             continue;
         }
         let missing = store.server_ids_not_seen(local_org, &seen)?;
@@ -660,7 +680,7 @@ async fn pull_partners(
             }
         }
     }
-    Ok(())
+    Ok(read_in_full)
 }
 
 /// One page (or several) of a partner list, checked: the valid records, and
@@ -733,9 +753,9 @@ fn read_pages(
             let Some(done) = requests.join_next().await else { break };
             let answer = done.unwrap_or_else(|e| Err(Failure::transient(format!("a page request stopped: {e}"))));
             let answer = match answer {
-                Ok(items) if pager.repeats(&items) => Err(Failure::transient(
-                    "the server sent the same page twice, so the list was read in part",
-                )),
+                Ok(items) if pager.repeats(&items) => {
+                    Err(Failure::transient("the server sent the same page twice, so the list was read in part"))
+                }
                 Ok(items) => {
                     ended |= items.len() < client::PAGE;
                     // Decoded here, beside the merge rather than before it.
@@ -758,7 +778,7 @@ async fn pull_organizations(
     max_records: usize,
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
-) -> Result<(), SyncFailure> {
+) -> Result<bool, SyncFailure> {
     let mut seen = HashSet::new();
     let mut offset = 0;
     let mut pager = client::Pager::new(max_records);
@@ -767,7 +787,7 @@ async fn pull_organizations(
             Ok(answer) => answer,
             Err(f) => {
                 report.errors.push(format!("Reading organizations stopped part-way ({f}); will try again."));
-                return Ok(());
+                return Ok(false);
             }
         };
         let mut page = Vec::with_capacity(items.len());
@@ -790,7 +810,7 @@ async fn pull_organizations(
             client::Paging::Done => break,
             client::Paging::Cut(why) => {
                 report.errors.push(format!("Reading organizations stopped: {why}; the list was read in part."));
-                return Ok(());
+                return Ok(false);
             }
         }
     }
@@ -809,7 +829,7 @@ async fn pull_organizations(
             )),
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 fn count(report: &mut SyncReport, pulled: Pulled) {

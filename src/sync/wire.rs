@@ -125,7 +125,8 @@ impl ServerPartner {
             .and_then(Value::as_str)
             .and_then(|s| Uuid::parse_str(s).ok())
             .ok_or_else(|| invalid("the id is not a UUID".into()))?;
-        let draft = PartnerDraft::deserialize(value).map_err(|e| invalid(format!("not in the expected shape ({e})")))?;
+        let draft =
+            PartnerDraft::deserialize(value).map_err(|e| invalid(format!("not in the expected shape ({e})")))?;
         let fields = draft.validate_fields().map_err(|r| invalid(reasons(value, &r)))?;
         Ok(ServerPartner {
             id,

@@ -1,0 +1,707 @@
+//! Sync under what the stand-in's own switches cannot do: writes delivered
+//! late (by a fault proxy of these tests, `support/proxy.rs`, which forwards
+//! bytes and knows no record type), two engines on one database, engines
+//! killed and restarted mid-run, and a model-based property test that
+//! compares the engine with a small reference model after every step.
+//!
+//! Tests that fail today because of the two known bugs that "Exactly once,
+//! honestly" fixes are `#[ignore]`d with that reason; run them with
+//! `cargo test --test harness -- --ignored --nocapture`.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use partnerbook::store::{Entity, OutboxState, PartnerQuery, Resolution};
+use partnerbook::sync::client::{OrganizationsConfig, PartnersConfig};
+use partnerbook::sync::{RetryPolicy, SyncConfig, sync_once};
+use partnerbook::{PartnerDraft, Store};
+use partnerbook_standin::{ClientCredentials, Config, Faults, StandIn};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use serde_json::{Value, json};
+use support::proxy::{FaultProxy, ProxyFaults};
+use uuid::Uuid;
+
+const ORG: Uuid = Uuid::from_u128(0x1111_2222_3333_4444_5555_6666_7777_8888);
+
+async fn standin() -> StandIn {
+    StandIn::start(Config {
+        clients: vec![ClientCredentials::new("pb-test", "s3cret", ORG)],
+        api_keys: vec!["org-key".into()],
+        faults: Faults::none(),
+        seed: fastrand::u64(..),
+        ..Config::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// The stand-in behind the fault proxy.
+struct Setup {
+    standin: StandIn,
+    proxy: FaultProxy,
+}
+
+impl Setup {
+    async fn start() -> Setup {
+        let standin = standin().await;
+        let proxy = FaultProxy::start(&format!("http://{}", standin.addr())).await;
+        Setup { standin, proxy }
+    }
+
+    fn partners_url(&self) -> String {
+        self.proxy.url_for(&self.standin.partners_url())
+    }
+
+    fn organizations_url(&self) -> String {
+        self.proxy.url_for(&self.standin.organizations_url())
+    }
+
+    fn config(&self, timeout: Duration) -> SyncConfig {
+        SyncConfig {
+            partners: Some(PartnersConfig {
+                base_url: self.partners_url(),
+                client_id: "pb-test".into(),
+                client_secret: "s3cret".into(),
+                requester_org_id: ORG,
+                target_org_ids: vec![],
+                assumed_ops: true,
+            }),
+            organizations: Some(OrganizationsConfig { base_url: self.organizations_url(), api_key: "org-key".into() }),
+            concurrency: 4,
+            retry: RetryPolicy { base: Duration::from_millis(5), cap: Duration::from_millis(30) },
+            wait_for_retries: Duration::from_millis(300),
+            request_timeout: timeout,
+            pull: true,
+            ..SyncConfig::default()
+        }
+    }
+
+    /// `partnerbook sync` as its own process, through the proxy.
+    fn cli(&self, db: &Path, timeout_secs: u64, extra: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_partnerbook"));
+        c.arg("--db")
+            .arg(db)
+            .args(["sync", "--once", "--retry-base-ms", "5", "--retry-cap-ms", "50", "--wait", "2"])
+            .args(["--timeout", &timeout_secs.to_string()])
+            .args(extra)
+            .env("PARTNERBOOK_PARTNERS_URL", self.partners_url())
+            .env("PARTNERBOOK_CLIENT_ID", "pb-test")
+            .env("PARTNERBOOK_CLIENT_SECRET", "s3cret")
+            .env("PARTNERBOOK_REQUESTER_ORG", ORG.to_string())
+            .env("PARTNERBOOK_ASSUMED_OPS", "1")
+            .env("PARTNERBOOK_ORGS_URL", self.organizations_url())
+            .env("PARTNERBOOK_ORGS_API_KEY", "org-key")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    }
+}
+
+fn partner(tag: &str, i: usize) -> PartnerDraft {
+    PartnerDraft {
+        company_name: format!("Harness {tag} {i}"),
+        sales_amount: (i * 3).to_string(),
+        partner_type: "customer".into(),
+        email: format!("{tag}{i}@harness.example"),
+        frequency: "monthly".into(),
+        payment_terms: "net 30".into(),
+    }
+}
+
+/// Server records per email that appear more than once (duplicates), and their counts.
+fn server_duplicates(s: &StandIn) -> Vec<(String, usize)> {
+    let mut by_email: HashMap<String, usize> = HashMap::new();
+    for p in s.partners() {
+        *by_email.entry(p["email"].as_str().unwrap_or_default().to_lowercase()).or_default() += 1;
+    }
+    let mut dupes: Vec<_> = by_email.into_iter().filter(|(_, n)| *n > 1).collect();
+    dupes.sort();
+    dupes
+}
+
+fn live_partners(store: &Store) -> Vec<partnerbook::Partner> {
+    store.list_partners(&PartnerQuery { limit: 100_000, ..Default::default() }).unwrap().items
+}
+
+/// Local duplicates: two live partners with one email, or linked to one server id.
+fn local_duplicates(store: &Store) -> Vec<String> {
+    let mut emails: HashMap<String, usize> = HashMap::new();
+    let mut ids: HashMap<Uuid, usize> = HashMap::new();
+    for p in live_partners(store) {
+        *emails.entry(p.fields.email.to_lowercase()).or_default() += 1;
+        if let Some(id) = p.server.id {
+            *ids.entry(id).or_default() += 1;
+        }
+    }
+    let mut found: Vec<String> = emails.into_iter().filter(|(_, n)| *n > 1).map(|(e, n)| format!("{e} ×{n}")).collect();
+    found.extend(ids.into_iter().filter(|(_, n)| *n > 1).map(|(id, n)| format!("server id {id} ×{n}")));
+    found
+}
+
+/// Runs the CLI until the queue is empty (no faults left), then checks that
+/// the server holds each local partner exactly once.
+async fn settle_with_cli(setup: &Setup, db: &Path) {
+    setup.proxy.set(ProxyFaults::default());
+    // Let writes still held back land before the final runs look.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for _ in 0..6 {
+        assert!(setup.cli(db, 5, &[]).status().unwrap().success());
+        if Store::open(db).unwrap().outbox().unwrap().is_empty() {
+            break;
+        }
+    }
+}
+
+fn assert_exactly_once(setup: &Setup, store: &Store) {
+    let dupes = server_duplicates(&setup.standin);
+    assert!(dupes.is_empty(), "duplicates on the server: {dupes:?}");
+    let local = local_duplicates(store);
+    assert!(local.is_empty(), "duplicates in the local list: {local:?}");
+    let live = live_partners(store);
+    assert_eq!(setup.standin.partners().len(), live.len(), "server and local list differ in size");
+    let left: Vec<_> = store.outbox().unwrap().into_iter().filter(|e| e.state == OutboxState::Pending).collect();
+    assert!(left.is_empty(), "changes left: {left:#?}");
+}
+
+/// Creates delivered late, but before the client's timeout, while runs are
+/// killed at random: each create reaches the server once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_delivered_late_within_the_timeout_duplicate_nothing() {
+    let setup = Setup::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("late.db");
+    let mut store = Store::open(&db).unwrap();
+    setup.proxy.set(ProxyFaults { late_rate: 0.5, late_ms: (20, 600), ..Default::default() });
+    let mut kills = 0;
+    for round in 0..25 {
+        for i in 0..3 {
+            store.create_partner(&partner("w", round * 10 + i), None).unwrap();
+        }
+        let mut child = setup.cli(&db, 2, &[]).spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(20..400))).await;
+        kills += kill_if_running(&mut child);
+        // A killed run's write may still be on its way; the next run starts
+        // only once it has landed (its delay is below the timeout).
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    settle_with_cli(&setup, &db).await;
+    let stats = setup.proxy.stats();
+    eprintln!("late within the timeout: 75 creates, {kills} kills, proxy {stats:?}");
+    assert!(stats.held_back > 20, "{stats:?}");
+    assert_exactly_once(&setup, &store);
+}
+
+fn kill_if_running(child: &mut Child) -> u32 {
+    let killed = if child.try_wait().unwrap().is_none() {
+        child.kill().unwrap(); // SIGKILL
+        1
+    } else {
+        0
+    };
+    child.wait().unwrap();
+    killed
+}
+
+/// Known bug (fixed by "Exactly once, honestly"): a create still on its way
+/// when the client gives up is searched for, not found, and sent again; then
+/// the first one lands. The search must wait for a settle window instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known bug: a create delivered after the client gave up becomes a duplicate; fixed by \"Exactly once, honestly\""]
+async fn writes_delivered_after_the_client_gave_up_duplicate_nothing() {
+    let setup = Setup::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("later.db");
+    let mut store = Store::open(&db).unwrap();
+    // Held longer than the client's 1 s timeout: the client gives up, then the write commits.
+    setup.proxy.set(ProxyFaults { late_rate: 0.3, late_ms: (1_200, 3_000), ..Default::default() });
+    let mut kills = 0;
+    for round in 0..20 {
+        for i in 0..3 {
+            store.create_partner(&partner("g", round * 10 + i), None).unwrap();
+        }
+        let mut child = setup.cli(&db, 1, &[]).spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(200..1_500))).await;
+        kills += kill_if_running(&mut child);
+    }
+    settle_with_cli(&setup, &db).await;
+    let stats = setup.proxy.stats();
+    eprintln!(
+        "late past the timeout: 60 creates, {kills} kills, proxy {stats:?}, duplicates {:?}",
+        server_duplicates(&setup.standin)
+    );
+    assert_exactly_once(&setup, &store);
+}
+
+/// Known bug (fixed by "Exactly once, honestly"): two processes draining one
+/// outbox at once both send each create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known bug: two processes syncing one database double every create; fixed by \"Exactly once, honestly\""]
+async fn two_processes_syncing_one_database_send_each_create_once() {
+    let setup = Setup::start().await;
+    setup.proxy.set(ProxyFaults { latency_ms: 800, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("two.db");
+    let store = {
+        let mut store = Store::open(&db).unwrap();
+        for i in 0..5 {
+            store.create_partner(&partner("t", i), None).unwrap();
+        }
+        store
+    };
+    let mut a = setup.cli(&db, 5, &["--no-pull"]).spawn().unwrap();
+    let mut b = setup.cli(&db, 5, &["--no-pull"]).spawn().unwrap();
+    a.wait().unwrap();
+    b.wait().unwrap();
+    eprintln!("two processes at once: 5 creates, server holds {}", setup.standin.partners().len());
+    settle_with_cli(&setup, &db).await;
+    assert_exactly_once(&setup, &store);
+}
+
+/// Known bug (fixed by "Exactly once, honestly"): the command line and the
+/// window's sync path (the library's `sync_once` on its own connection, as
+/// the desktop's `sync_now` runs it) at once, the command line killed at random.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known bug: two engines at once on one database can both send a create; fixed by \"Exactly once, honestly\""]
+async fn the_command_line_beside_the_windows_sync_sends_each_create_once() {
+    let setup = Setup::start().await;
+    setup.proxy.set(ProxyFaults { latency_ms: 100, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("beside.db");
+    let mut store = Store::open(&db).unwrap();
+    let config = setup.config(Duration::from_secs(2));
+    let mut kills = 0;
+    for round in 0..15 {
+        for i in 0..3 {
+            store.create_partner(&partner("b", round * 10 + i), None).unwrap();
+        }
+        let mut child = setup.cli(&db, 2, &[]).spawn().unwrap();
+        let mut window = Store::open(&db).unwrap();
+        sync_once(&mut window, &config, |_| {}).await.unwrap();
+        kills += kill_if_running(&mut child);
+    }
+    settle_with_cli(&setup, &db).await;
+    eprintln!(
+        "command line beside the window: 45 creates, {kills} kills, duplicates {:?}",
+        server_duplicates(&setup.standin)
+    );
+    assert_exactly_once(&setup, &store);
+}
+
+/// Two command lines on one database taking turns, each killed at random
+/// moments (never both running): nothing lost, nothing doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_command_lines_taking_turns_and_killed_lose_and_duplicate_nothing() {
+    let setup = Setup::start().await;
+    setup.proxy.set(ProxyFaults { lost_answer_rate: 0.1, latency_ms: 20, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("turns.db");
+    let mut store = Store::open(&db).unwrap();
+    let mut kills = 0;
+    for round in 0..30 {
+        store.create_partner(&partner("k", round), None).unwrap();
+        let pull = if round % 2 == 0 { &[][..] } else { &["--no-pull"][..] };
+        let mut child = setup.cli(&db, 1, pull).spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(5..120))).await;
+        kills += kill_if_running(&mut child);
+    }
+    settle_with_cli(&setup, &db).await;
+    eprintln!("two command lines taking turns: 30 creates, {kills} kills, proxy {:?}", setup.proxy.stats());
+    assert!(kills >= 10, "only {kills} runs were killed mid-way");
+    assert_exactly_once(&setup, &store);
+}
+
+// ---------------------------------------------------------------------------
+// The model-based property test.
+
+/// A fault one sync run meets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Fault {
+    None,
+    /// Writes commit, their answers never come (the stand-in's switch).
+    LostAnswers,
+    /// Connections close before or after the write.
+    Resets,
+    ServerErrors,
+    /// Writes held back by the proxy, delivered before the client's timeout.
+    LateWithinTimeout,
+    /// Writes held back past the client's timeout (known bug; the ignored property only).
+    LatePastTimeout,
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Create,
+    /// A local edit of the frequency (the server's edits take the payment terms:
+    /// different fields, so the merge has one right answer).
+    Edit(Index),
+    Delete(Index),
+    ServerEdit(Index),
+    ServerDelete(Index),
+    Sync(Fault),
+    /// A run dropped after this many milliseconds, then the engine restarts.
+    Interrupted(u64),
+    /// The engine restarts between runs.
+    Restart,
+    /// A second engine on the same database runs once (after the first; at the same time in the ignored property).
+    SecondEngine,
+}
+
+fn step(faults: &'static [Fault]) -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => Just(Step::Create),
+        2 => any::<Index>().prop_map(Step::Edit),
+        1 => any::<Index>().prop_map(Step::Delete),
+        2 => any::<Index>().prop_map(Step::ServerEdit),
+        1 => any::<Index>().prop_map(Step::ServerDelete),
+        4 => proptest::sample::select(faults).prop_map(Step::Sync),
+        1 => (5u64..300).prop_map(Step::Interrupted),
+        1 => Just(Step::Restart),
+        1 => Just(Step::SecondEngine),
+    ]
+}
+
+/// What the model says one partner should be: its frequency (set here) and
+/// payment terms (set on the server), or gone.
+#[derive(Debug, Clone, PartialEq)]
+struct Expected {
+    frequency: String,
+    payment_terms: String,
+    live: bool,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    steps: BTreeMap<&'static str, u64>,
+    faults: BTreeMap<Fault, u64>,
+}
+
+struct ModelRun {
+    setup: Setup,
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    store: Option<Store>,
+    model: BTreeMap<String, Expected>,
+    created: usize,
+    /// The second engine of the concurrent variant, running in the background.
+    beside: Option<tokio::task::JoinHandle<()>>,
+    concurrent: bool,
+}
+
+const TIMEOUT: Duration = Duration::from_millis(400);
+
+impl ModelRun {
+    async fn start(concurrent: bool) -> ModelRun {
+        let setup = Setup::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("model.db");
+        let store = Some(Store::open(&db).unwrap());
+        ModelRun { setup, _dir: dir, db, store, model: BTreeMap::new(), created: 0, beside: None, concurrent }
+    }
+
+    fn store(&mut self) -> &mut Store {
+        self.store.as_mut().expect("the store is open between steps")
+    }
+
+    fn set_fault(&self, fault: Fault) {
+        let s = &self.setup;
+        s.standin.set_faults(match fault {
+            Fault::LostAnswers => Faults { timeout_after_write_rate: 0.3, timeout_hold_secs: 1, ..Faults::none() },
+            Fault::Resets => Faults { reset_before_rate: 0.1, reset_after_rate: 0.3, ..Faults::none() },
+            Fault::ServerErrors => Faults { server_error_rate: 0.3, ..Faults::none() },
+            _ => Faults::none(),
+        });
+        s.proxy.set(match fault {
+            Fault::LateWithinTimeout => ProxyFaults { late_rate: 0.5, late_ms: (10, 250), ..Default::default() },
+            Fault::LatePastTimeout => ProxyFaults { late_rate: 0.3, late_ms: (500, 1_500), ..Default::default() },
+            _ => ProxyFaults::default(),
+        });
+    }
+
+    fn config(&self) -> SyncConfig {
+        self.setup.config(TIMEOUT)
+    }
+
+    /// Live local partners the model also has live, in email order.
+    fn live_in_both(&mut self) -> Vec<partnerbook::Partner> {
+        let model = self.model.clone();
+        let mut live: Vec<_> = live_partners(self.store())
+            .into_iter()
+            .filter(|p| model.get(&p.fields.email).is_some_and(|e| e.live))
+            .collect();
+        live.sort_by(|a, b| a.fields.email.cmp(&b.fields.email));
+        live
+    }
+
+    fn on_server(&self) -> Vec<Value> {
+        let mut all = self.setup.standin.partners();
+        all.sort_by(|a, b| a["email"].as_str().cmp(&b["email"].as_str()));
+        all
+    }
+
+    async fn reopen(&mut self) {
+        self.store = None;
+        // A restart takes a moment: a request the old engine had sent lands meanwhile.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        self.store = Some(Store::open(&self.db).unwrap());
+    }
+
+    async fn apply(&mut self, n: usize, step: &Step, tally: &mut Tally) {
+        let name = match step {
+            Step::Create => "create",
+            Step::Edit(_) => "edit",
+            Step::Delete(_) => "delete",
+            Step::ServerEdit(_) => "server edit",
+            Step::ServerDelete(_) => "server delete",
+            Step::Sync(_) => "sync",
+            Step::Interrupted(_) => "interrupted sync",
+            Step::Restart => "restart",
+            Step::SecondEngine => "second engine",
+        };
+        *tally.steps.entry(name).or_default() += 1;
+        match step {
+            Step::Create => {
+                let draft = partner("m", self.created);
+                self.created += 1;
+                self.store().create_partner(&draft, None).unwrap();
+                let expected = Expected { frequency: draft.frequency, payment_terms: draft.payment_terms, live: true };
+                self.model.insert(draft.email, expected);
+            }
+            Step::Edit(ix) => {
+                let live = self.live_in_both();
+                if live.is_empty() {
+                    return;
+                }
+                let p = ix.get(&live).clone();
+                let mut d = p.fields.to_draft();
+                d.frequency = format!("every {n}");
+                self.store().update_partner(p.key, &d).unwrap();
+                self.model.get_mut(&p.fields.email).unwrap().frequency = d.frequency;
+            }
+            Step::Delete(ix) => {
+                let live = self.live_in_both();
+                if live.is_empty() {
+                    return;
+                }
+                let p = ix.get(&live).clone();
+                self.store().delete_partner(p.key).unwrap();
+                self.model.get_mut(&p.fields.email).unwrap().live = false;
+            }
+            Step::ServerEdit(ix) => {
+                let all = self.on_server();
+                if all.is_empty() {
+                    return;
+                }
+                let record = ix.get(&all);
+                let id = Uuid::parse_str(record["id"].as_str().unwrap()).unwrap();
+                let terms = format!("terms {n}");
+                self.setup.standin.edit_partner(id, json!({"payment_terms": terms}));
+                if let Some(e) = self.model.get_mut(record["email"].as_str().unwrap()) {
+                    e.payment_terms = terms;
+                }
+            }
+            Step::ServerDelete(ix) => {
+                let all = self.on_server();
+                if all.is_empty() {
+                    return;
+                }
+                let record = ix.get(&all);
+                self.setup.standin.delete_partner(Uuid::parse_str(record["id"].as_str().unwrap()).unwrap());
+                // Deleted on the server wins: a local edit waiting for it is given up at the end.
+                if let Some(e) = self.model.get_mut(record["email"].as_str().unwrap()) {
+                    e.live = false;
+                }
+            }
+            Step::Sync(fault) => {
+                *tally.faults.entry(*fault).or_default() += 1;
+                self.set_fault(*fault);
+                let config = self.config();
+                sync_once(self.store(), &config, |_| {}).await.unwrap();
+                self.set_fault(Fault::None);
+            }
+            Step::Interrupted(ms) => {
+                let config = self.config();
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(*ms), sync_once(self.store(), &config, |_| {})).await;
+                self.reopen().await;
+            }
+            Step::Restart => self.reopen().await,
+            Step::SecondEngine => {
+                let config = self.config();
+                let db = self.db.clone();
+                let second = async move {
+                    let mut other = Store::open(&db).unwrap();
+                    sync_once(&mut other, &config, |_| {}).await.unwrap();
+                };
+                if self.concurrent {
+                    if let Some(previous) = self.beside.take() {
+                        previous.await.unwrap();
+                    }
+                    self.beside = Some(tokio::spawn(second));
+                } else {
+                    second.await;
+                }
+            }
+        }
+    }
+
+    /// What must hold after every step, whatever is still queued.
+    fn check(&mut self, after: &str) {
+        let dupes = server_duplicates(&self.setup.standin);
+        assert!(dupes.is_empty(), "after {after}: duplicates on the server: {dupes:?}");
+        let local = local_duplicates(self.store());
+        assert!(local.is_empty(), "after {after}: duplicates in the local list: {local:?}");
+        let here: HashMap<String, partnerbook::Partner> =
+            live_partners(self.store()).into_iter().map(|p| (p.fields.email.clone(), p)).collect();
+        for (email, expected) in &self.model {
+            match here.get(email) {
+                // A local edit is never lost or overwritten.
+                Some(p) if expected.live => {
+                    assert_eq!(p.fields.frequency, expected.frequency, "after {after}: {email}'s frequency")
+                }
+                None if expected.live => panic!("after {after}: {email} was lost here"),
+                _ => {}
+            }
+        }
+        for email in here.keys() {
+            assert!(self.model.contains_key(email), "after {after}: {email} appeared here from nowhere");
+        }
+    }
+
+    /// Faults off, runs until quiet; the user's answers: a record deleted on
+    /// the server goes here too, a possible duplicate is the same partner.
+    async fn settle(&mut self) {
+        if let Some(beside) = self.beside.take() {
+            beside.await.unwrap();
+        }
+        self.set_fault(Fault::None);
+        tokio::time::sleep(Duration::from_millis(1_600)).await; // writes still held back land
+        let config = self.config();
+        for _ in 0..12 {
+            sync_once(self.store(), &config, |_| {}).await.unwrap();
+            let store = self.store();
+            for c in store.conflicts().unwrap() {
+                let choice = match c.field.as_str() {
+                    "_deleted_remotely" | "_possible_duplicate" => Resolution::Theirs,
+                    field => panic!("a conflict on {field}: the model's two sides never change one field"),
+                };
+                store.resolve_conflicts(c.entity, c.record_key, |_| choice).unwrap();
+            }
+            for e in store.outbox().unwrap() {
+                if e.state == OutboxState::Rejected {
+                    let why = e.last_error.clone().unwrap_or_default();
+                    assert!(why.contains("deleted on the server"), "refused for another reason: {why}");
+                    store.discard_change(e.seq).unwrap();
+                }
+            }
+            if store.outbox().unwrap().is_empty() && store.conflicts().unwrap().is_empty() {
+                sync_once(store, &config, |_| {}).await.unwrap();
+                return;
+            }
+        }
+        panic!("did not settle: {:#?}", self.store().outbox().unwrap());
+    }
+
+    /// At rest: the server holds exactly the model's live partners, once each,
+    /// with the model's fields, and so does the local list.
+    fn check_converged(&mut self) {
+        self.check("settling");
+        let expected: BTreeMap<String, (String, String)> = self
+            .model
+            .iter()
+            .filter(|(_, e)| e.live)
+            .map(|(k, e)| (k.clone(), (e.frequency.clone(), e.payment_terms.clone())))
+            .collect();
+        let server: BTreeMap<String, (String, String)> = self
+            .on_server()
+            .iter()
+            .map(|r| {
+                let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+                (text("email"), (text("frequency"), text("payment_terms")))
+            })
+            .collect();
+        assert_eq!(server, expected, "the server differs from the model");
+        let here: BTreeMap<String, (String, String)> = live_partners(self.store())
+            .into_iter()
+            .map(|p| (p.fields.email, (p.fields.frequency, p.fields.payment_terms)))
+            .collect();
+        assert_eq!(here, expected, "the local list differs from the model");
+        assert!(self.store().outbox().unwrap().is_empty());
+        let left = self.store().conflicts().unwrap();
+        assert!(left.is_empty(), "{left:?}");
+        let _ = Entity::Partner;
+    }
+}
+
+fn run_model(steps: &[Step], concurrent: bool) -> Tally {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut tally = Tally::default();
+        let mut run = ModelRun::start(concurrent).await;
+        for (n, step) in steps.iter().enumerate() {
+            run.apply(n, step, &mut tally).await;
+            run.check(&format!("step {n} ({step:?})"));
+        }
+        run.settle().await;
+        run.check_converged();
+        tally
+    })
+}
+
+const SAFE_FAULTS: &[Fault] =
+    &[Fault::None, Fault::LostAnswers, Fault::Resets, Fault::ServerErrors, Fault::LateWithinTimeout];
+const ALL_FAULTS: &[Fault] = &[
+    Fault::None,
+    Fault::LostAnswers,
+    Fault::Resets,
+    Fault::ServerErrors,
+    Fault::LateWithinTimeout,
+    Fault::LatePastTimeout,
+];
+
+fn report(what: &str, tallies: &[Tally]) {
+    let mut steps: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut faults: BTreeMap<Fault, u64> = BTreeMap::new();
+    for t in tallies {
+        for (k, v) in &t.steps {
+            *steps.entry(k).or_default() += v;
+        }
+        for (k, v) in &t.faults {
+            *faults.entry(*k).or_default() += v;
+        }
+    }
+    eprintln!("{what}: {} cases, steps {steps:?}, sync runs by fault {faults:?}", tallies.len());
+}
+
+/// Random interleavings of local and server changes, faults, interrupted runs,
+/// restarts and a second engine taking turns, each step checked against the
+/// model, and the end state compared whole.
+#[test]
+fn the_engine_matches_the_model() {
+    let tallies = std::sync::Mutex::new(Vec::new());
+    let config = ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() };
+    proptest!(config, |(steps in proptest::collection::vec(step(SAFE_FAULTS), 1..30))| {
+        let tally = run_model(&steps, false);
+        tallies.lock().unwrap().push(tally);
+    });
+    report("model, engines taking turns", &tallies.into_inner().unwrap());
+}
+
+/// The same with writes delivered past the client's timeout and a second
+/// engine running at the same time as the first.
+#[test]
+#[ignore = "known bugs: late delivery past the timeout and two engines at once duplicate creates; fixed by \"Exactly once, honestly\""]
+fn the_engine_matches_the_model_with_late_writes_and_two_engines_at_once() {
+    let tallies = std::sync::Mutex::new(Vec::new());
+    let config = ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() };
+    proptest!(config, |(steps in proptest::collection::vec(step(ALL_FAULTS), 1..30))| {
+        let tally = run_model(&steps, true);
+        tallies.lock().unwrap().push(tally);
+    });
+    report("model, late writes and engines at once", &tallies.into_inner().unwrap());
+}

@@ -1,0 +1,3 @@
+//! Test helpers shared by the integration tests that include them.
+
+pub mod proxy;
