@@ -56,8 +56,18 @@ ensure_tauri_driver() {
     fi
 }
 
+# Prism's validating proxy (npm), which the contract test runs every sync
+# request and answer through; pinned by tests/contract/package-lock.json.
+ensure_contract_checker() {
+    [ -x tests/contract/node_modules/.bin/prism ] && return 0
+    command -v npm >/dev/null 2>&1 || ensure_packages nodejs npm
+    say "Installing the contract checker (Prism, from npm)"
+    npm ci --prefix tests/contract --no-audit --no-fund --loglevel=error
+}
+
 setup_tests() {
     setup_build
     ensure_packages "${TEST_PACKAGES[@]}"
     ensure_tauri_driver
+    ensure_contract_checker
 }

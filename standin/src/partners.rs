@@ -55,7 +55,8 @@ pub(crate) async fn create(State(app): State<AppState>, auth: PartnerAuth, body:
         return internal(e);
     }
     app.stats.count_write();
-    (StatusCode::CREATED, Json(partner.view())).into_response()
+    // 200, not 201: the seed documents only "200 Successful Response" for this call.
+    (StatusCode::OK, Json(partner.view())).into_response()
 }
 
 fn path_id(raw: &str) -> Result<Uuid, Response> {

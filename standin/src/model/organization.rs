@@ -80,7 +80,8 @@ pub(crate) struct OrgView<'a> {
     id: &'a str,
     #[serde(flatten)]
     fields: &'a OrgFields,
-    #[serde(rename = "linkedTo")]
+    /// Left out when unset: Inspectorio's schema types it as a string, never null.
+    #[serde(rename = "linkedTo", skip_serializing_if = "Option::is_none")]
     linked_to: Option<&'a str>,
     #[serde(rename = "createdAt")]
     created_at: String,
