@@ -4,6 +4,7 @@
 
 pub mod export;
 pub mod import;
+pub mod merge;
 pub mod model;
 pub mod paths;
 pub mod remote;

@@ -241,7 +241,7 @@ impl RemoteSettings {
     /// What sync needs from these settings and the two secrets; an API with
     /// something missing is left out (its changes wait).
     pub fn sync_config(&self, client_secret: Option<String>, api_key: Option<String>) -> crate::sync::SyncConfig {
-        use crate::sync::client::{OrganizationsConfig, PartnersConfig};
+        use crate::remote::client::{OrganizationsConfig, PartnersConfig};
         let p = &self.partners;
         let partners = match (p.base_url.is_empty(), p.client_id.is_empty(), client_secret, p.requester_org_id) {
             (false, false, Some(secret), Some(requester)) if !secret.is_empty() => Some(PartnersConfig {

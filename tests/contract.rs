@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use partnerbook::remote::client::{OrganizationsConfig, PartnersConfig};
 use partnerbook::store::OutboxState;
-use partnerbook::sync::client::{OrganizationsConfig, PartnersConfig};
 use partnerbook::sync::{RetryPolicy, SyncConfig, SyncReport, sync_once};
 use partnerbook::{OrganizationDraft, PartnerDraft, Store};
 use partnerbook_standin::{ClientCredentials, Config, Faults, StandIn};

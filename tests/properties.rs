@@ -315,7 +315,7 @@ proptest! {
     #[test]
     fn the_search_index_follows_every_write_path(writes in prop::collection::vec(indexed_write(), 1..25)) {
         use partnerbook::store::PartnerQuery;
-        use partnerbook::sync::wire::ServerPartner;
+        use partnerbook::remote::wire::ServerPartner;
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path().join("p.db")).unwrap();
         let mut serial = 0;

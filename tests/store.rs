@@ -363,8 +363,8 @@ fn partner_rows(path: &std::path::Path) -> Vec<Vec<rusqlite::types::Value>> {
 
 #[test]
 fn the_upgrade_to_lighter_indexes_keeps_every_partner_findable() {
+    use partnerbook::remote::wire::ServerPartner;
     use partnerbook::store::OpenOptions;
-    use partnerbook::sync::wire::ServerPartner;
     use rusqlite_migration::{M, Migrations};
 
     let dir = tempfile::tempdir().unwrap();

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use partnerbook::remote::client::{OrganizationsConfig, PartnersConfig};
 use partnerbook::store::{Entity, OutboxState, PartnerQuery, Resolution};
-use partnerbook::sync::client::{OrganizationsConfig, PartnersConfig};
 use partnerbook::sync::{RetryPolicy, SyncConfig, SyncReport, sync_once};
 use partnerbook::{OrganizationDraft, PartnerDraft, Store, SyncState};
 use partnerbook_standin::{ClientCredentials, Config, Faults, IdempotencyMode, StandIn};

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use partnerbook::remote::client::PartnersConfig;
 use partnerbook::store::PartnerQuery;
-use partnerbook::sync::client::PartnersConfig;
 use partnerbook::sync::{RetryPolicy, SyncConfig, sync_once};
 use partnerbook::{PartnerDraft, Store};
 use partnerbook_bench::{floor, start};

@@ -1,7 +1,12 @@
-//! Talking to the central APIs. For now: checking that the settings work
-//! ("Test connection"); the sync engine builds on the same client.
+//! The one door to the two central APIs: what their JSON looks like
+//! ([`wire`]: records, request bodies, error envelopes), one client per API
+//! ([`client`]: every call of the contract in `api/`, each answer sorted into
+//! what to do next) and the "Test connection" check. It knows nothing of the
+//! store or of sync; both sit above it.
 
 mod check;
+pub mod client;
+pub mod wire;
 
 pub use check::{ConnectionCheck, check_organizations, check_partners};
 

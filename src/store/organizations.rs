@@ -109,31 +109,8 @@ fn write_contacts(tx: &Transaction<'_>, rowid: i64, contacts: &[Contact]) -> Res
     Ok(())
 }
 
-/// The body sync sends: the fields plus the client-chosen `id`. `linkedTo` is
-/// the server's to set, so it is left out, and so are empty values of fields
-/// the API types as plain (non-nullable) strings: `address2` and a contact's
-/// `email` and `workPhone` (it refuses `null` there).
-pub(crate) fn body(key: Option<Uuid>, fields: &OrganizationFields) -> serde_json::Value {
-    let mut body = serde_json::to_value(fields).expect("organization fields always serialize");
-    if let Some(map) = body.as_object_mut() {
-        map.remove("linkedTo");
-        if map.get("address2").is_some_and(|v| v.is_null()) {
-            map.remove("address2");
-        }
-        if let Some(serde_json::Value::Array(contacts)) = map.get_mut("contacts") {
-            for contact in contacts.iter_mut().filter_map(|c| c.as_object_mut()) {
-                contact.retain(|k, v| !(v.is_null() && matches!(k.as_str(), "email" | "workPhone")));
-            }
-        }
-        if let Some(key) = key {
-            map.insert("id".into(), serde_json::Value::String(key.to_string()));
-        }
-    }
-    body
-}
-
 fn payload(key: Uuid, fields: &OrganizationFields) -> String {
-    body(Some(key), fields).to_string()
+    crate::remote::wire::organization_body(Some(key), fields).to_string()
 }
 
 impl ToSql for OrgType {

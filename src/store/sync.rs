@@ -10,9 +10,9 @@ use uuid::Uuid;
 use super::outbox::{self, Entity, Op, OutboxEntry};
 use super::partners::ServerColumns;
 use super::{Result, Store, StoreError, time_text};
+use crate::merge::{FieldConflict, merge};
 use crate::model::{OrganizationFields, PartnerFields, SyncError, SyncState};
-use crate::sync::merge::{FieldConflict, merge};
-use crate::sync::wire::{ServerOrganization, ServerPartner};
+use crate::remote::wire::{ServerOrganization, ServerPartner};
 
 /// A change ready to send, with what the request needs to know of its record.
 #[derive(Debug, Clone)]
@@ -71,9 +71,9 @@ fn to_map<T: Serialize>(value: &T) -> Map<String, Value> {
     }
 }
 
-/// Organization fields as compared and sent (see [`super::organizations::body`]).
+/// Organization fields as compared and sent (see [`crate::remote::wire::organization_body`]).
 pub(crate) fn org_map(fields: &OrganizationFields) -> Map<String, Value> {
-    match super::organizations::body(None, fields) {
+    match crate::remote::wire::organization_body(None, fields) {
         Value::Object(map) => map,
         _ => Map::new(),
     }
@@ -713,7 +713,8 @@ fn pull_organization(tx: &Transaction<'_>, server: &ServerOrganization) -> Resul
 /// second), two edits in one tick look the same, and an update sent after
 /// such a skipped merge overwrote the server's change.
 fn unchanged_there(base: Option<&str>, remote: &Map<String, Value>) -> bool {
-    base.is_some_and(|b| b == Value::Object(remote.clone()).to_string())
+    let remote_text = Value::Object(remote.clone()).to_string();
+    base == Some(remote_text.as_str())
 }
 
 /// Whether a pulled record had been given up here as deleted on the server.

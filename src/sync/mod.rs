@@ -11,10 +11,6 @@
 //! The store is used from this task only; requests run on spawned tasks that
 //! never touch it.
 
-pub mod client;
-pub mod merge;
-pub mod wire;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,9 +23,9 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::model::SyncError;
+use crate::remote::client::{self, Failure, OrganizationsApi, OrganizationsConfig, PartnersApi, PartnersConfig};
+use crate::remote::wire::{self, ServerOrganization, ServerPartner};
 use crate::store::{Due, Entity, Op, Pulled, Store, StoreError};
-use client::{Failure, OrganizationsApi, OrganizationsConfig, PartnersApi, PartnersConfig};
-use wire::{ServerOrganization, ServerPartner};
 
 /// Backoff for transient failures: exponential from `base`, capped, with jitter.
 #[derive(Debug, Clone, Copy)]
@@ -558,10 +554,7 @@ async fn finish_org_create(
     payload: &Value,
     key: &str,
 ) -> Result<Done, Failure> {
-    let mut wanted = payload.clone();
-    if let Some(map) = wanted.as_object_mut() {
-        map.remove("id");
-    }
+    let wanted = wire::without_id(payload);
     if Value::Object(crate::store::sync_org_map(&existing.fields)) == wanted {
         Ok(Done::Organization(Some(existing)))
     } else {

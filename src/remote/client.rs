@@ -59,7 +59,7 @@ fn network(e: &reqwest::Error) -> Failure {
 }
 
 /// `Retry-After` as seconds or an HTTP date, as the server sent it. Unbounded
-/// here: the retry policy clamps it to its cap (see [`super::RetryPolicy::delay`]).
+/// here: the caller's retry policy holds it to its cap.
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     let text = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = text.parse::<u64>() {
@@ -515,10 +515,7 @@ impl OrganizationsApi {
 
     /// `PUT` takes the full body without `id` (the id is in the path).
     pub async fn update(&self, id: &str, body: &Value, idempotency_key: &str) -> Answer<ServerOrganization> {
-        let mut body = body.clone();
-        if let Some(map) = body.as_object_mut() {
-            map.remove("id");
-        }
+        let body = super::wire::without_id(body);
         Self::record(self.call(Method::PUT, Some(id), Some(&body), Some(idempotency_key)).await?)
     }
 

@@ -165,6 +165,38 @@ impl ServerOrganization {
     }
 }
 
+/// The body sync sends: the fields plus the client-chosen `id`. `linkedTo` is
+/// the server's to set, so it is left out, and so are empty values of fields
+/// the API types as plain (non-nullable) strings: `address2` and a contact's
+/// `email` and `workPhone` (it refuses `null` there).
+pub fn organization_body(key: Option<Uuid>, fields: &OrganizationFields) -> Value {
+    let mut body = serde_json::to_value(fields).expect("organization fields always serialize");
+    if let Some(map) = body.as_object_mut() {
+        map.remove("linkedTo");
+        if map.get("address2").is_some_and(|v| v.is_null()) {
+            map.remove("address2");
+        }
+        if let Some(Value::Array(contacts)) = map.get_mut("contacts") {
+            for contact in contacts.iter_mut().filter_map(|c| c.as_object_mut()) {
+                contact.retain(|k, v| !(v.is_null() && matches!(k.as_str(), "email" | "workPhone")));
+            }
+        }
+        if let Some(key) = key {
+            map.insert("id".into(), Value::String(key.to_string()));
+        }
+    }
+    body
+}
+
+/// A body as `PUT` takes it: without `id`, which the path carries.
+pub fn without_id(body: &Value) -> Value {
+    let mut body = body.clone();
+    if let Some(map) = body.as_object_mut() {
+        map.remove("id");
+    }
+    body
+}
+
 /// Per-field reasons from either vendor's error body:
 /// `{detail: [{loc, msg, type, code}]}` (partners) or `{errorCode, message, errors: {field: [msg]}}` (organizations).
 pub fn field_errors(body: &Value) -> (Option<String>, Vec<FieldError>) {
