@@ -2,6 +2,7 @@
 //! and export. No Tauri here: the CLI, the desktop shell and the benchmarks all
 //! build on this crate alone.
 
+pub mod error;
 pub mod export;
 pub mod import;
 pub mod merge;
@@ -15,6 +16,7 @@ pub mod sync;
 mod text_enum;
 pub mod validate;
 
+pub use error::{ErrorBody, ErrorKind};
 pub use model::*;
-pub use store::{ErrorBody, Store, StoreError};
+pub use store::{Store, StoreError};
 pub use validate::{FieldError, ValidationReport};

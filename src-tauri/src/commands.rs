@@ -8,7 +8,8 @@ use partnerbook::import::{self, ImportError, ImportReport};
 use partnerbook::remote::{self, ConnectionCheck};
 use partnerbook::secrets::{Availability, SecretName, SecretStore};
 use partnerbook::settings::{RemoteSettings, RemoteSettingsDraft};
-use partnerbook::store::{Entity, ErrorBody, OrganizationQuery, OutboxEntry, Page, PartnerQuery, Resolution};
+use partnerbook::store::{Entity, OrganizationQuery, OutboxEntry, Page, PartnerQuery, Resolution};
+use partnerbook::{ErrorBody, ErrorKind};
 use partnerbook::{FieldError, Organization, OrganizationDraft, Partner, PartnerDraft, Store, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -25,13 +26,13 @@ pub struct CommandError(ErrorBody);
 
 impl From<StoreError> for CommandError {
     fn from(e: StoreError) -> Self {
-        CommandError(e.to_body())
+        CommandError(ErrorBody::from(&e))
     }
 }
 
 impl CommandError {
-    fn new(kind: &str, message: impl Into<String>) -> Self {
-        CommandError(ErrorBody { kind: kind.into(), message: message.into(), fields: vec![] })
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        CommandError(ErrorBody::new(kind, message))
     }
 }
 
@@ -42,7 +43,7 @@ type Result<T> = std::result::Result<T, CommandError>;
 fn parse<T: DeserializeOwned>(name: &str, value: Value) -> Result<T> {
     serde_json::from_value(value).map_err(|e| {
         CommandError::new(
-            "bad_request",
+            ErrorKind::BadRequest,
             format!("The app sent `{name}` in a shape Partnerbook does not understand: {e}."),
         )
     })
@@ -50,7 +51,8 @@ fn parse<T: DeserializeOwned>(name: &str, value: Value) -> Result<T> {
 
 fn key(value: Value) -> Result<Uuid> {
     let text: String = parse("key", value)?;
-    Uuid::parse_str(text.trim()).map_err(|_| CommandError::new("bad_request", format!("{text:?} is not a record key.")))
+    Uuid::parse_str(text.trim())
+        .map_err(|_| CommandError::new(ErrorKind::BadRequest, format!("{text:?} is not a record key.")))
 }
 
 /// The window has painted its first partner list: logs how long start-up took
@@ -200,7 +202,7 @@ pub async fn sync_now(state: State<'_, AppState>) -> Result<LastSync> {
     let config = sync_config(&state, &settings);
     if config.partners.is_none() && config.organizations.is_none() {
         return Err(CommandError::new(
-            "not_configured",
+            ErrorKind::NotConfigured,
             "Sync is not set up: enter the central API in Settings. Every change is kept here meanwhile.",
         ));
     }
@@ -367,7 +369,7 @@ pub fn save_settings(state: State<'_, AppState>, settings: Value) -> Result<Sett
         };
         outcome.map_err(|e| {
             CommandError(ErrorBody {
-                kind: "validation".into(),
+                kind: ErrorKind::Validation,
                 message: "The settings were not saved.".into(),
                 fields: vec![FieldError { field: field.into(), code: "keychain".into(), message: e.to_string() }],
             })
@@ -400,7 +402,7 @@ pub async fn test_connection(state: State<'_, AppState>) -> Result<ConnectionRep
 fn file_path(value: Value) -> Result<std::path::PathBuf> {
     let text: String = parse("path", value)?;
     if text.trim().is_empty() {
-        return Err(CommandError::new("bad_request", "Choose a file first."));
+        return Err(CommandError::new(ErrorKind::BadRequest, "Choose a file first."));
     }
     Ok(std::path::PathBuf::from(text))
 }
@@ -421,14 +423,10 @@ async fn run_export<R: tauri::Runtime>(
             let _ = app.emit("export-progress", p);
             !cancel.load(Ordering::SeqCst)
         })
-        .map_err(|e| match e {
-            ExportError::Store(e) => CommandError::from(e),
-            ExportError::Cancelled => CommandError::new("cancelled", e.to_string()),
-            other => CommandError::new("io", other.to_string()),
-        })
+        .map_err(|e: ExportError| CommandError(ErrorBody::from(&e)))
     })
     .await
-    .map_err(|e| CommandError::new("internal", format!("The export stopped unexpectedly: {e}")))?
+    .map_err(|e| CommandError::new(ErrorKind::Internal, format!("The export stopped unexpectedly: {e}")))?
 }
 
 #[tauri::command]
@@ -473,8 +471,6 @@ pub fn cancel_export(state: State<'_, AppState>) {
 pub fn import_partners(state: State<'_, AppState>, path: Value, dry_run: Value) -> Result<ImportReport> {
     let path = file_path(path)?;
     let dry_run: bool = parse("dryRun", dry_run)?;
-    import::import_partners(&mut state.store(), &path, dry_run, None).map_err(|e| match e {
-        ImportError::Store(e) => CommandError::from(e),
-        other => CommandError::new("import", other.to_string()),
-    })
+    import::import_partners(&mut state.store(), &path, dry_run, None)
+        .map_err(|e: ImportError| CommandError(ErrorBody::from(&e)))
 }

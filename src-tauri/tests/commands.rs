@@ -14,7 +14,7 @@ use tauri::{Manager, WebviewWindow, WebviewWindowBuilder};
 struct Harness {
     _app: tauri::App<MockRuntime>,
     window: WebviewWindow<MockRuntime>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 fn harness() -> Harness {
@@ -24,7 +24,7 @@ fn harness() -> Harness {
     let app = with_commands(mock_builder()).build(mock_context(noop_assets())).unwrap();
     app.manage(AppState::new(store, path, Box::new(MemorySecrets::default())));
     let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
-    Harness { _app: app, window, _dir: dir }
+    Harness { _app: app, window, dir }
 }
 
 fn request(cmd: &str, args: Value) -> InvokeRequest {
@@ -289,7 +289,7 @@ fn export_and_import_commands_write_and_read_files() {
     let e = h.err("import_partners", json!({"path": 42, "dryRun": "yes"}));
     assert_eq!(e["kind"], "bad_request", "{e}");
     let e = h.err("import_partners", json!({"path": dir.path().join("nope.csv"), "dryRun": false}));
-    assert_eq!(e["kind"], "import", "{e}");
+    assert_eq!(e["kind"], "io", "{e}");
 }
 
 /// With the real config and capability file, the main window may call the app's
@@ -309,4 +309,92 @@ fn the_capability_file_gates_commands() {
     assert!(refused.to_string().contains("not allowed"), "{refused}");
     let refused = ask(&main, "plugin:window|close").unwrap_err();
     assert!(refused.to_string().contains("not allowed"), "{refused}");
+}
+
+/// The `partnerbook` command built beside this test (the workspace's test build makes both).
+fn command_line() -> std::process::Command {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(|deps| deps.parent()).unwrap().join("partnerbook");
+    assert!(bin.exists(), "{} is missing: build the workspace (cargo test --workspace builds it)", bin.display());
+    let mut c = std::process::Command::new(bin);
+    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("PARTNERBOOK_")) {
+        c.env_remove(name);
+    }
+    c
+}
+
+impl Harness {
+    /// The `kind` the command line reports (`--json`, on stderr) for these arguments, on this database.
+    fn cli_kind(&self, args: &[&str]) -> Value {
+        let out =
+            command_line().arg("--db").arg(self.dir.path().join("app.db")).arg("--json").args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} should fail");
+        let error: Value = serde_json::from_slice(&out.stderr)
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+        error["error"]["kind"].clone()
+    }
+}
+
+/// One failure, two front ends, one `kind`.
+#[test]
+fn the_window_and_the_command_line_name_each_failure_alike() {
+    let h = harness();
+    let live = h.ok("create_partner", json!({"draft": partner_draft(), "targetOrgId": null}));
+    let live = live["key"].as_str().unwrap().to_string();
+    let gone = h.ok("create_partner", json!({"draft": partner_draft(), "targetOrgId": null}))["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.ok("delete_partner", json!({"key": gone}));
+    let unknown = "0190aaaa-0000-7000-8000-000000000000";
+    let missing = h.dir.path().join("missing.csv");
+    let no_columns = h.dir.path().join("no-columns.csv");
+    std::fs::write(&no_columns, "name,amount\nAcme,1\n").unwrap();
+    let (missing, no_columns) = (missing.to_str().unwrap(), no_columns.to_str().unwrap());
+    let mut bad = partner_draft();
+    bad["sales_amount"] = json!("-1");
+    let cases: Vec<(&str, Value, Value)> = vec![
+        (
+            "validation",
+            h.err("create_partner", json!({"draft": bad, "targetOrgId": null})),
+            h.cli_kind(&[
+                "partner",
+                "add",
+                "--company-name",
+                "Acme",
+                "--sales-amount",
+                "-1",
+                "--partner-type",
+                "customer",
+                "--email",
+                "a@b.example",
+                "--frequency",
+                "monthly",
+                "--payment-terms",
+                "net 30",
+            ]),
+        ),
+        ("not_found", h.err("get_partner", json!({"key": unknown})), h.cli_kind(&["partner", "show", unknown])),
+        (
+            "deleted",
+            h.err("update_partner", json!({"key": gone, "draft": partner_draft()})),
+            h.cli_kind(&["partner", "edit", &gone, "--frequency", "weekly"]),
+        ),
+        ("not_configured", h.err("sync_now", json!({})), h.cli_kind(&["sync", "--once"])),
+        (
+            "io",
+            h.err("import_partners", json!({"path": missing, "dryRun": true})),
+            h.cli_kind(&["partner", "import", missing, "--dry-run"]),
+        ),
+        (
+            "invalid_file",
+            h.err("import_partners", json!({"path": no_columns, "dryRun": true})),
+            h.cli_kind(&["partner", "import", no_columns, "--dry-run"]),
+        ),
+    ];
+    for (kind, window, command_line) in cases {
+        assert_eq!(window["kind"], kind, "the window: {window}");
+        assert_eq!(command_line, kind, "the command line, for what the window calls {kind}");
+    }
+    assert!(h.ok("get_partner", json!({"key": live}))["deleted_at"].is_null());
 }

@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use partnerbook::export::{ExportError, ExportOptions, OrganizationExportOptions, Progress};
-use partnerbook::store::{ErrorBody, OrganizationQuery, PartnerQuery, PartnerSort, Resolution};
+use partnerbook::store::{OrganizationQuery, PartnerQuery, PartnerSort, Resolution};
 use partnerbook::{
     Contact, FieldError, LocationDraft, OrganizationDraft, PartnerDraft, PartnerPatch, Store, StoreError, SyncState,
     ValidationReport,
 };
+use partnerbook::{ErrorBody, ErrorKind};
 use uuid::Uuid;
 
 use args::*;
@@ -50,11 +51,13 @@ impl CliError {
 
     fn body(&self) -> ErrorBody {
         match self {
-            CliError::Store(e) => e.to_body(),
-            CliError::Invalid(report) => StoreError::Invalid(report.clone()).to_body(),
-            CliError::Usage(m) => ErrorBody { kind: "usage".into(), message: m.clone(), fields: vec![] },
-            CliError::Sync(e) => ErrorBody { kind: e.kind().into(), message: e.to_string(), fields: vec![] },
-            other => ErrorBody { kind: "io".into(), message: other.to_string(), fields: vec![] },
+            CliError::Store(e) => e.into(),
+            CliError::Invalid(report) => (&StoreError::Invalid(report.clone())).into(),
+            CliError::Usage(m) => ErrorBody::new(ErrorKind::Usage, m.clone()),
+            CliError::Export(e) => e.into(),
+            CliError::Import(e) => e.into(),
+            CliError::Sync(e) => e.into(),
+            CliError::Read { .. } | CliError::NoDatabasePath => ErrorBody::new(ErrorKind::Io, self.to_string()),
         }
     }
 

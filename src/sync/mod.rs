@@ -175,17 +175,6 @@ pub enum SyncFailure {
     BadAddress(String),
 }
 
-impl SyncFailure {
-    /// The stable name of the failure, as `--json` and the window report it.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SyncFailure::Store(e) => e.kind(),
-            SyncFailure::NotConfigured => "not_configured",
-            SyncFailure::BadAddress(_) => "bad_address",
-        }
-    }
-}
-
 /// What a request task found out.
 enum Done {
     Partner(Option<ServerPartner>),
