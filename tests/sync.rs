@@ -481,3 +481,31 @@ async fn the_command_line_converges_under_random_faults() {
     let stats = s.stats();
     eprintln!("cli under chaos: {changes} queued changes, {runs} runs, server: {stats:?}");
 }
+
+/// "Test connection" goes through the clients sync uses, so it says what sync will meet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_connection_says_what_works_and_what_does_not() {
+    use partnerbook::remote::{check_organizations, check_partners, http_client};
+    use partnerbook::settings::{OrganizationsApiSettings, PartnersApiSettings};
+    let s = server(Faults::none()).await;
+    let client = http_client();
+    let partners = PartnersApiSettings {
+        base_url: s.partners_url(),
+        client_id: "pb-test".into(),
+        requester_org_id: Some(ORG),
+        ..Default::default()
+    };
+    let good = check_partners(&client, &partners, Some("s3cret")).await;
+    assert!(good.ok, "{good:?}");
+    assert!(good.message.contains("0 partners on the server"), "{good:?}");
+    let wrong = check_partners(&client, &partners, Some("nope")).await;
+    assert!(!wrong.ok && wrong.message.contains("refused the client ID or secret"), "{wrong:?}");
+    let stranger = PartnersApiSettings { requester_org_id: Some(Uuid::from_u128(7)), ..partners.clone() };
+    let refused = check_partners(&client, &stranger, Some("s3cret")).await;
+    assert!(!refused.ok && refused.message.contains("organization ID"), "{refused:?}");
+    let orgs = OrganizationsApiSettings { base_url: s.organizations_url() };
+    let good = check_organizations(&client, &orgs, Some("org-key")).await;
+    assert!(good.ok, "{good:?}");
+    let wrong = check_organizations(&client, &orgs, Some("nope")).await;
+    assert!(!wrong.ok && wrong.message.contains("refused the API key"), "{wrong:?}");
+}

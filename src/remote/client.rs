@@ -15,7 +15,10 @@ use crate::model::SyncError;
 /// Why a request did not do what it was for, sorted by what happens next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
-    /// Network trouble, a timeout, 5xx or 429: try again later (after `retry_after` if the server said).
+    /// No answer: no connection, a reset, a timeout. Try again later.
+    Network(String),
+    /// 5xx, 429, a redirect or an answer that cannot be read: try again later
+    /// (after `retry_after` if the server said).
     Transient { message: String, retry_after: Option<Duration> },
     /// 401/403 that a new token does not cure: sync of this API pauses until the credentials change.
     SignIn(String),
@@ -36,7 +39,7 @@ impl Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Transient { message, .. } => f.write_str(message),
+            Failure::Network(message) | Failure::Transient { message, .. } => f.write_str(message),
             Failure::SignIn(reason) => f.write_str(reason),
             Failure::Rejected(error) => f.write_str(&error.message),
             Failure::NotFound => f.write_str("the server has no such record (404)"),
@@ -55,7 +58,7 @@ fn network(e: &reqwest::Error) -> Failure {
     } else {
         "the connection failed"
     };
-    Failure::transient(what)
+    Failure::Network(what.into())
 }
 
 /// `Retry-After` as seconds or an HTTP date, as the server sent it. Unbounded
@@ -279,6 +282,11 @@ impl PartnersApi {
 
     pub fn config(&self) -> &PartnersConfig {
         &self.config
+    }
+
+    /// Asks for a new token: whether the address and the client ID and secret work.
+    pub async fn sign_in(&self) -> Answer<()> {
+        self.token(true).await.map(|_| ())
     }
 
     /// The current token, or a new one when there is none or it is about to expire.
