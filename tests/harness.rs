@@ -645,7 +645,26 @@ impl ModelRun {
             .filter(|(k, e)| e.live || e.maybe && server.contains_key(*k))
             .map(|(k, e)| (k.clone(), (e.frequency.clone(), e.payment_terms.clone())))
             .collect();
-        assert_eq!(server, expected, "the server differs from the model");
+        if server != expected {
+            let history: Vec<(String, String, String, String, Option<String>)> = self
+                .store()
+                .connection()
+                .prepare("SELECT record_key, field, local_value, remote_value, resolution FROM conflicts ORDER BY id")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let here: Vec<_> = live_partners(self.store())
+                .into_iter()
+                .map(|p| (p.fields.email, p.fields.frequency, p.fields.payment_terms, p.server.id))
+                .collect();
+            panic!(
+                "the server differs from the model:\n server {server:?}\n model  {expected:?}\n here   {here:?}\n \
+                 conflicts {history:#?}\n server records {:#?}",
+                self.on_server()
+            );
+        }
         let here: BTreeMap<String, (String, String)> = live_partners(self.store())
             .into_iter()
             .map(|p| (p.fields.email, (p.fields.frequency, p.fields.payment_terms)))

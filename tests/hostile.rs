@@ -51,6 +51,8 @@ enum Mode {
     Hide { id: String, lookup: u16 },
     /// Lists leave out this partner and ignore `partner_ids=` (a page of everything else).
     HideIgnoringIdFilter(String),
+    /// Partner updates are applied, then answered only after two seconds (past the client's timeout).
+    SlowUpdates,
 }
 
 #[derive(Default)]
@@ -162,15 +164,23 @@ async fn handle(State(world): State<Shared>, method: Method, uri: Uri, headers: 
         }
         (Method::GET, ["p", "partners"]) => list_partners(&world, &mode, &uri),
         (Method::PUT, ["p", "partners", id]) => {
-            let mut w = world.lock().unwrap();
-            let Some(record) = w.partners.iter_mut().find(|p| p["id"] == *id) else {
-                return json_response(404, json!({"detail": "Not Found"}));
+            let answer = {
+                let mut w = world.lock().unwrap();
+                match w.partners.iter_mut().find(|p| p["id"] == *id) {
+                    None => return json_response(404, json!({"detail": "Not Found"})),
+                    Some(record) => {
+                        for (k, v) in body.as_object().into_iter().flatten() {
+                            record[k] = v.clone();
+                        }
+                        record["updated_at"] = json!(now_text());
+                        record.clone()
+                    }
+                }
             };
-            for (k, v) in body.as_object().into_iter().flatten() {
-                record[k] = v.clone();
+            if let Mode::SlowUpdates = mode {
+                tokio::time::sleep(Duration::from_secs(2)).await;
             }
-            record["updated_at"] = json!(now_text());
-            json_response(200, record.clone())
+            json_response(200, answer)
         }
         (Method::GET, ["o", "api", "v1", "organizations"]) => list_organizations(&world, &mode, &uri),
         (Method::GET, ["o", "api", "v1", "organizations", id]) => {
@@ -708,6 +718,35 @@ async fn after_a_pull_that_stopped_part_way_updates_wait_and_creates_go() {
     }
     let both = on_server(&s);
     assert_eq!((both["payment_terms"].clone(), both["frequency"].clone()), (json!("net 90"), json!("weekly")));
+    behave_and_drain(&s, &mut store, &dir).await;
+}
+
+/// An update that arrived but whose answer was lost, then a second edit of
+/// the same field here: the server holds the first edit because this side
+/// sent it, so that is no conflict; the second edit simply goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_whose_answer_was_lost_is_no_conflict_with_the_next_edit() {
+    let s = servers().await;
+    let (dir, mut store) = new_store();
+    let mut c = config(&s);
+    c.partners.as_mut().unwrap().assumed_ops = true;
+    c.request_timeout = Duration::from_millis(300);
+    let p = store.create_partner(&partner(1), None).unwrap();
+    sync(&mut store, &c).await.unwrap();
+    let mut d = p.fields.to_draft();
+    d.frequency = "weekly".into();
+    store.update_partner(p.key, &d).unwrap();
+    s.hostile.set(Mode::SlowUpdates);
+    let report = sync(&mut store, &c).await.unwrap();
+    assert_eq!(report.sent, 0, "the answer was lost: {report:?}");
+    d.frequency = "daily".into();
+    store.update_partner(p.key, &d).unwrap();
+    s.hostile.set(Mode::Behave);
+    let report = sync(&mut store, &c).await.unwrap();
+    assert_eq!(report.conflicts, 0, "{report:?}: {:?}", store.conflicts().unwrap());
+    let id = store.partner(p.key).unwrap().server.id.unwrap().to_string();
+    let on_server = s.hostile.partners().into_iter().find(|r| r["id"] == id.as_str()).unwrap();
+    assert_eq!(on_server["frequency"], "daily");
     behave_and_drain(&s, &mut store, &dir).await;
 }
 

@@ -605,9 +605,12 @@ fn pull_partner(tx: &Transaction<'_>, org: Option<Uuid>, server: &ServerPartner)
             } else {
                 let local = partner_map(&super::partners::fields_of(tx, key)?);
                 let remote = partner_map(&server.fields);
-                let base = base
-                    .and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok())
-                    .unwrap_or_else(|| remote.clone());
+                let base = if sent_change_arrived(tx, Entity::Partner, key, &remote)? {
+                    remote.clone()
+                } else {
+                    base.and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok())
+                        .unwrap_or_else(|| remote.clone())
+                };
                 let m = merge(&base, &local, &remote);
                 let fields: PartnerFields = serde_json::from_value(Value::Object(m.merged.clone()))
                     .map_err(|e| StoreError::Damaged(e.to_string()))?;
@@ -682,9 +685,12 @@ fn pull_organization(tx: &Transaction<'_>, server: &ServerOrganization) -> Resul
             } else {
                 let local = super::organizations::fields_of(tx, key)?;
                 let remote = org_map(&server.fields);
-                let base = base
-                    .and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok())
-                    .unwrap_or_else(|| remote.clone());
+                let base = if sent_change_arrived(tx, Entity::Organization, key, &remote)? {
+                    remote.clone()
+                } else {
+                    base.and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok())
+                        .unwrap_or_else(|| remote.clone())
+                };
                 let m = merge(&base, &org_map(&local), &remote);
                 let mut fields: OrganizationFields = serde_json::from_value(Value::Object(m.merged.clone()))
                     .map_err(|e| StoreError::Damaged(e.to_string()))?;
@@ -705,6 +711,30 @@ fn pull_organization(tx: &Transaction<'_>, server: &ServerOrganization) -> Resul
         }
     };
     Ok(outcome)
+}
+
+/// Whether the change at the head of this record's queue was attempted and
+/// the server now holds exactly its body: the change arrived, its answer was
+/// lost. It is done (it leaves the queue) and the server's record becomes
+/// the base of the merge. Without this, a second local edit of a field whose
+/// first edit arrived unconfirmed was a conflict with itself.
+fn sent_change_arrived(tx: &Transaction<'_>, entity: Entity, key: Uuid, remote: &Map<String, Value>) -> Result<bool> {
+    let head: Option<(i64, String, u32, String)> = tx
+        .prepare_cached(
+            "SELECT seq, op, attempts, payload FROM outbox WHERE entity = ?1 AND record_key = ?2 ORDER BY seq LIMIT 1",
+        )?
+        .query_row(params![entity.as_str(), key.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let Some((seq, op, attempts, payload)) = head else { return Ok(false) };
+    if attempts == 0 || op == Op::Delete.as_str() {
+        return Ok(false);
+    }
+    let sent = serde_json::from_str::<Value>(&payload).map(|p| crate::remote::wire::without_id(&p));
+    if sent.ok().as_ref().and_then(Value::as_object) != Some(remote) {
+        return Ok(false);
+    }
+    tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([seq])?;
+    Ok(true)
 }
 
 /// Whether the server's record is still the one last agreed (its sync base):
