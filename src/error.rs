@@ -11,81 +11,50 @@ use crate::export::ExportError;
 use crate::import::ImportError;
 use crate::store::StoreError;
 use crate::sync::SyncFailure;
+use crate::text_enum::text_enum;
 use crate::validate::FieldError;
 
-/// What went wrong, in words a script can match on (snake_case in JSON).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// Some fields need fixing; `fields` names each.
-    Validation,
-    /// No record, change or file matches.
-    NotFound,
-    /// A key prefix matches more than one record.
-    Ambiguous,
-    /// The record was deleted and can no longer change.
-    Deleted,
-    /// The database file is not one of Partnerbook's, or is damaged past opening.
-    NotADatabase,
-    /// The database was written by a newer Partnerbook.
-    TooNew,
-    /// The database could not be brought up to this version (it was left as it was).
-    Migration,
-    /// Another Partnerbook holds the database.
-    Locked,
-    /// The database is damaged.
-    Damaged,
-    /// Any other database failure.
-    Database,
-    /// A file could not be read or written.
-    Io,
-    /// A file was read but cannot be used (e.g. a column is missing).
-    InvalidFile,
-    /// The command line was used wrongly.
-    Usage,
-    /// The window sent a value of the wrong shape (the window's bug, not the user's doing).
-    BadRequest,
-    /// Sync has no API set up.
-    NotConfigured,
-    /// An API address breaks the https-only rule.
-    BadAddress,
-    /// The user stopped it; nothing was written.
-    Cancelled,
-    /// Something stopped unexpectedly.
-    Internal,
-}
-
-impl ErrorKind {
-    /// The name as it appears in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Validation => "validation",
-            ErrorKind::NotFound => "not_found",
-            ErrorKind::Ambiguous => "ambiguous",
-            ErrorKind::Deleted => "deleted",
-            ErrorKind::NotADatabase => "not_a_database",
-            ErrorKind::TooNew => "too_new",
-            ErrorKind::Migration => "migration",
-            ErrorKind::Locked => "locked",
-            ErrorKind::Damaged => "damaged",
-            ErrorKind::Database => "database",
-            ErrorKind::Io => "io",
-            ErrorKind::InvalidFile => "invalid_file",
-            ErrorKind::Usage => "usage",
-            ErrorKind::BadRequest => "bad_request",
-            ErrorKind::NotConfigured => "not_configured",
-            ErrorKind::BadAddress => "bad_address",
-            ErrorKind::Cancelled => "cancelled",
-            ErrorKind::Internal => "internal",
-        }
+text_enum!(
+    /// What went wrong, in words a script can match on.
+    ErrorKind("error kind") {
+        /// Some fields need fixing; `fields` names each.
+        Validation = "validation",
+        /// No record, change or file matches.
+        NotFound = "not_found",
+        /// A key prefix matches more than one record.
+        Ambiguous = "ambiguous",
+        /// The record was deleted and can no longer change.
+        Deleted = "deleted",
+        /// The database file is not one of Partnerbook's, or is damaged past opening.
+        NotADatabase = "not_a_database",
+        /// The database was written by a newer Partnerbook.
+        TooNew = "too_new",
+        /// The database could not be brought up to this version (it was left as it was).
+        Migration = "migration",
+        /// Another Partnerbook holds the database.
+        Locked = "locked",
+        /// The database is damaged.
+        Damaged = "damaged",
+        /// Any other database failure.
+        Database = "database",
+        /// A file could not be read or written.
+        Io = "io",
+        /// A file was read but cannot be used (e.g. a column is missing).
+        InvalidFile = "invalid_file",
+        /// The command line was used wrongly.
+        Usage = "usage",
+        /// The window sent a value of the wrong shape (the window's bug, not the user's doing).
+        BadRequest = "bad_request",
+        /// Sync has no API set up.
+        NotConfigured = "not_configured",
+        /// An API address breaks the https-only rule.
+        BadAddress = "bad_address",
+        /// The user stopped it; nothing was written.
+        Cancelled = "cancelled",
+        /// Something stopped unexpectedly.
+        Internal = "internal",
     }
-}
-
-impl std::fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+);
 
 /// A failure as data: `{kind, message, fields: [{field, code, message}]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,27 +134,7 @@ mod tests {
     /// The JSON name and `as_str` are one spelling.
     #[test]
     fn kinds_serialize_as_their_names() {
-        use ErrorKind::*;
-        for kind in [
-            Validation,
-            NotFound,
-            Ambiguous,
-            Deleted,
-            NotADatabase,
-            TooNew,
-            Migration,
-            Locked,
-            Damaged,
-            Database,
-            Io,
-            InvalidFile,
-            Usage,
-            BadRequest,
-            NotConfigured,
-            BadAddress,
-            Cancelled,
-            Internal,
-        ] {
+        for kind in ErrorKind::ALL {
             assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::json!(kind.as_str()));
         }
     }

@@ -161,6 +161,20 @@ fn parsed<T>(reply: Reply, parse: impl FnOnce(&Value) -> Option<T>) -> Answer<T>
     parse(&body).ok_or_else(|| Failure::transient("the server's answer was not in the expected shape"))
 }
 
+/// A page of a list: the records under `items`, and the total the server
+/// claims under `total` (a claim: see [`Pager`]), or the page's length without one.
+fn list_answer(reply: Reply, items: &str, total: &str) -> Answer<(Vec<Value>, usize)> {
+    if !reply.status.is_success() {
+        return Err(failure(&reply, "list"));
+    }
+    parsed(reply, |b| {
+        let page = b.get(items)?.as_array()?.clone();
+        let claimed =
+            b.get(total).and_then(Value::as_u64).map_or(page.len(), |n| usize::try_from(n).unwrap_or(usize::MAX));
+        Some((page, claimed))
+    })
+}
+
 /// A 2xx answer that must hold one valid record (the one just written).
 fn parsed_record<T>(reply: Reply, parse: impl FnOnce(&Value) -> Result<T, Invalid>) -> Answer<T> {
     let body = reply.body.map_err(Failure::transient)?;
@@ -387,15 +401,7 @@ impl PartnersApi {
             ("offset", offset.to_string()),
         ];
         query.extend(extra.iter().cloned());
-        let reply = self.call(|h| h.get(&url).query(&query), target).await?;
-        if !reply.status.is_success() {
-            return Err(failure(&reply, "list"));
-        }
-        parsed(reply, |b| {
-            let items = b.get("items")?.as_array()?.clone();
-            let total = b.get("total_items").and_then(Value::as_u64).unwrap_or(items.len() as u64) as usize;
-            Some((items, total))
-        })
+        list_answer(self.call(|h| h.get(&url).query(&query), target).await?, "items", "total_items")
     }
 
     /// Every valid partner with this email (the search is by substring; only
@@ -542,14 +548,6 @@ impl OrganizationsApi {
             .get(self.url(None))
             .header("apiKey", &self.config.api_key)
             .query(&[("limit", PAGE), ("offset", offset)]);
-        let reply = send(request).await?;
-        if !reply.status.is_success() {
-            return Err(failure(&reply, "list"));
-        }
-        parsed(reply, |b| {
-            let items = b.get("data")?.as_array()?.clone();
-            let total = b.get("total").and_then(Value::as_u64).unwrap_or(items.len() as u64) as usize;
-            Some((items, total))
-        })
+        list_answer(send(request).await?, "data", "total")
     }
 }

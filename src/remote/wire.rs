@@ -3,7 +3,6 @@
 //! where the sync depends on a value.
 
 use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -105,6 +104,16 @@ fn reasons(value: &Value, report: &crate::ValidationReport) -> String {
         .join("; ")
 }
 
+/// A server record read as the draft a person would type, then held to the
+/// same rules: the one rule set, for typed and pulled records alike.
+fn checked<D: serde::de::DeserializeOwned, F>(
+    value: &Value,
+    validate: impl FnOnce(&D) -> Result<F, crate::ValidationReport>,
+) -> Result<F, String> {
+    let draft = D::deserialize(value).map_err(|e| format!("not in the expected shape ({e})"))?;
+    validate(&draft).map_err(|r| reasons(value, &r))
+}
+
 fn record_id(map: &Map<String, Value>) -> Option<String> {
     map.get("id").map(|id| match id {
         Value::String(s) if s.len() <= 60 && s.chars().all(|c| c.is_ascii_graphic()) => s.clone(),
@@ -125,9 +134,7 @@ impl ServerPartner {
             .and_then(Value::as_str)
             .and_then(|s| Uuid::parse_str(s).ok())
             .ok_or_else(|| invalid("the id is not a UUID".into()))?;
-        let draft =
-            PartnerDraft::deserialize(value).map_err(|e| invalid(format!("not in the expected shape ({e})")))?;
-        let fields = draft.validate_fields().map_err(|r| invalid(reasons(value, &r)))?;
+        let fields = checked(value, PartnerDraft::validate_fields).map_err(invalid)?;
         Ok(ServerPartner {
             id,
             fields,
@@ -153,9 +160,7 @@ impl ServerOrganization {
         let id_text = record_id(map);
         let invalid = |reason: String| Invalid { id: id_text.clone(), reason };
         let id = map.get("id").and_then(Value::as_str).ok_or_else(|| invalid("it has no id".into()))?.to_string();
-        let draft =
-            OrganizationDraft::deserialize(value).map_err(|e| invalid(format!("not in the expected shape ({e})")))?;
-        let fields = draft.validate_fields().map_err(|r| invalid(reasons(value, &r)))?;
+        let fields = checked(value, OrganizationDraft::validate_fields).map_err(invalid)?;
         Ok(ServerOrganization {
             id,
             fields,
