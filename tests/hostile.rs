@@ -20,7 +20,7 @@ use chrono::Utc;
 use partnerbook::export::{ExportOptions, export_partners};
 use partnerbook::remote::client::{OrganizationsConfig, PartnersConfig};
 use partnerbook::settings::{PartnersApiDraft, RemoteSettingsDraft};
-use partnerbook::store::{OutboxState, PartnerQuery};
+use partnerbook::store::{Entity, OutboxState, PartnerQuery, Resolution};
 use partnerbook::sync::{RetryPolicy, SyncConfig, SyncFailure, SyncReport, sync_once};
 use partnerbook::{OrganizationDraft, PartnerDraft, Store};
 use serde_json::{Value, json};
@@ -747,6 +747,44 @@ async fn an_update_whose_answer_was_lost_is_no_conflict_with_the_next_edit() {
     let id = store.partner(p.key).unwrap().server.id.unwrap().to_string();
     let on_server = s.hostile.partners().into_iter().find(|r| r["id"] == id.as_str()).unwrap();
     assert_eq!(on_server["frequency"], "daily");
+    behave_and_drain(&s, &mut store, &dir).await;
+}
+
+/// A create whose answer was lost, then edited on the server and here: the
+/// reconciliation finds a record that differs from what was sent, and asks.
+/// "It is the same partner" adopts it and keeps both edits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_possible_duplicate_taken_as_the_same_partner_keeps_the_edits_of_both_sides() {
+    let s = servers().await;
+    let (dir, mut store) = new_store();
+    let mut c = config(&s);
+    c.partners.as_mut().unwrap().assumed_ops = true;
+    c.request_timeout = Duration::from_millis(300);
+    c.organizations = None;
+    let p = store.create_partner(&partner(1), None).unwrap();
+    s.hostile.world.lock().unwrap().create_delay = Duration::from_secs(2);
+    // This run gives up at the timeout; the next one reconciles.
+    let once = SyncConfig { wait_for_retries: Duration::ZERO, ..c.clone() };
+    let report = sync(&mut store, &once).await.unwrap();
+    assert_eq!((report.sent, report.adopted), (0, 0), "the answer was lost: {report:?}");
+    s.hostile.world.lock().unwrap().create_delay = Duration::ZERO;
+    for r in s.hostile.world.lock().unwrap().partners.iter_mut() {
+        r["payment_terms"] = json!("net 90");
+    }
+    let mut d = p.fields.to_draft();
+    d.frequency = "weekly".into();
+    store.update_partner(p.key, &d).unwrap();
+    let report = sync(&mut store, &c).await.unwrap();
+    let conflicts = store.conflicts().unwrap();
+    assert_eq!(conflicts.len(), 1, "{report:?} {conflicts:?} {:?} {:?}", store.outbox().unwrap(), s.hostile.seen());
+    assert_eq!(conflicts[0].field, "_possible_duplicate");
+    store.resolve_conflicts(Entity::Partner, p.key, |_| Resolution::Theirs).unwrap();
+    sync(&mut store, &c).await.unwrap();
+    let here = store.partner(p.key).unwrap().fields;
+    assert_eq!((here.frequency.as_str(), here.payment_terms.as_str()), ("weekly", "net 90"), "both edits kept here");
+    let there = s.hostile.partners();
+    assert_eq!(there.len(), 1);
+    assert_eq!((there[0]["frequency"].clone(), there[0]["payment_terms"].clone()), (json!("weekly"), json!("net 90")));
     behave_and_drain(&s, &mut store, &dir).await;
 }
 
