@@ -2,6 +2,7 @@
 //! and export. No Tauri here: the CLI, the desktop shell and the benchmarks all
 //! build on this crate alone.
 
+pub mod app;
 pub mod error;
 pub mod export;
 pub mod import;

@@ -17,7 +17,8 @@ use serde_json::Value;
 use tauri::{Emitter, State};
 use uuid::Uuid;
 
-use crate::{AppState, LastSync};
+use crate::AppState;
+use partnerbook::app::LastSync;
 
 /// What every command returns on failure; serialized as `{kind, message, fields}`.
 #[derive(Debug, Serialize)]
@@ -171,7 +172,7 @@ pub fn status(state: State<'_, AppState>) -> Result<Status> {
     let settings = store.remote_settings()?;
     drop(store);
     let config = sync_config(&state, &settings);
-    let last = state.last_sync.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let last = state.sync.last();
     let message = if config.partners.is_none() && config.organizations.is_none() {
         "Sync is not set up: enter the central API in Settings. Every change is kept here meanwhile.".to_string()
     } else {
@@ -183,7 +184,7 @@ pub fn status(state: State<'_, AppState>) -> Result<Status> {
         last_sync_at: last.last_success,
         next_retry_at,
         sync_configured: config.partners.is_some() || config.organizations.is_some(),
-        syncing: state.syncing.load(Ordering::SeqCst),
+        syncing: state.sync.is_running(),
         open_conflicts,
         message,
     })
@@ -206,65 +207,10 @@ pub async fn sync_now(state: State<'_, AppState>) -> Result<LastSync> {
             "Sync is not set up: enter the central API in Settings. Every change is kept here meanwhile.",
         ));
     }
-    if state.syncing.swap(true, Ordering::SeqCst) {
-        return Ok(state.last_sync.lock().unwrap_or_else(|p| p.into_inner()).clone());
-    }
-    let db = state.db_path.clone();
-    let outcome = tauri::async_runtime::spawn_blocking(move || {
-        // Two workers: requests keep going while this thread writes to the database.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        let mut store = Store::open(&db).map_err(|e| e.to_string())?;
-        runtime.block_on(partnerbook::sync::sync_once(&mut store, &config, |_| {})).map_err(|e| e.to_string())
-    })
-    .await;
-    state.syncing.store(false, Ordering::SeqCst);
-    let mut last = state.last_sync.lock().unwrap_or_else(|p| p.into_inner());
-    match outcome {
-        Ok(Ok(report)) => {
-            if report.needs_sign_in.is_empty() && report.errors.is_empty() {
-                last.last_success = Some(chrono::Utc::now());
-            }
-            last.message = describe_sync(&report);
-            last.report = Some(report);
-        }
-        Ok(Err(message)) => last.message = message,
-        Err(e) => last.message = format!("Sync stopped unexpectedly: {e}"),
-    }
-    Ok(last.clone())
-}
-
-fn describe_sync(r: &partnerbook::sync::SyncReport) -> String {
-    if let Some(reason) = r.needs_sign_in.first() {
-        return reason.clone();
-    }
-    let mut parts = vec![format!("Synced: {} sent", r.sent)];
-    if r.pulled_new + r.pulled_updated > 0 {
-        parts.push(format!("{} received", r.pulled_new + r.pulled_updated));
-    }
-    if r.rejected > 0 {
-        parts.push(format!("{} refused by the server (see the red badges)", r.rejected));
-    }
-    if r.conflicts > 0 {
-        parts.push(format!("{} to decide (changed here and on the server)", r.conflicts));
-    }
-    if r.held > 0 {
-        parts.push(format!("{} kept here until the server accepts them", r.held));
-    }
-    if r.pending > 0 {
-        parts.push(format!("{} still waiting", r.pending));
-    }
-    let mut sentence = parts.join(", ") + ".";
-    // A pull that stopped part-way, and records left out, are said too: the
-    // push went on, but the list here may be behind the server's.
-    for note in r.errors.first().cloned().into_iter().chain(r.left_out_sentence()) {
-        sentence.push(' ');
-        sentence.push_str(&note);
-    }
-    sentence
+    let (runner, db) = (state.sync.clone(), state.db_path.clone());
+    tauri::async_runtime::spawn_blocking(move || runner.run_blocking(&db, &config))
+        .await
+        .map_err(|e| CommandError::new(ErrorKind::Internal, format!("Sync stopped unexpectedly: {e}")))
 }
 
 /// Open conflicts (fields changed here and on the server), for the user to settle.

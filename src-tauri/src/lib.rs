@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use partnerbook::Store;
+use partnerbook::app::SyncRunner;
 use partnerbook::secrets::{KeychainSecrets, MemorySecrets, SecretStore};
 use tauri::{Manager, Runtime};
 
@@ -54,19 +55,10 @@ pub struct AppState {
     pub db_path: PathBuf,
     /// Set by `cancel_export`; the running export stops at its next progress tick.
     pub export_cancel: Arc<AtomicBool>,
-    /// A sync is running (one at a time).
-    pub syncing: AtomicBool,
-    pub last_sync: Mutex<LastSync>,
+    /// Syncs, one at a time, and the last result.
+    pub sync: Arc<SyncRunner>,
     /// `window_ready` logs the start-up time once.
     pub ready_logged: AtomicBool,
-}
-
-/// How the last sync went, for the status bar.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct LastSync {
-    pub last_success: Option<chrono::DateTime<chrono::Utc>>,
-    pub message: String,
-    pub report: Option<partnerbook::sync::SyncReport>,
 }
 
 impl AppState {
@@ -77,8 +69,7 @@ impl AppState {
             secrets,
             db_path,
             export_cancel: Arc::default(),
-            syncing: AtomicBool::new(false),
-            last_sync: Mutex::default(),
+            sync: Arc::default(),
         }
     }
 

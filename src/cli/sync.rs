@@ -84,12 +84,7 @@ pub fn run(store: &mut Store, a: SyncArgs, json: bool) -> Result<()> {
         pull: !a.no_pull,
         ..settings.sync_config(secret, api_key)
     };
-    // Two workers: requests keep going while this thread writes to the database.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Usage(format!("cannot start: {e}")))?;
+    let runtime = partnerbook::app::sync_runtime().map_err(|e| CliError::Usage(e.message))?;
     let show_progress = std::io::stderr().is_terminal() && !json;
     loop {
         let report = runtime.block_on(sync_once(store, &config, |r| {
@@ -103,15 +98,14 @@ pub fn run(store: &mut Store, a: SyncArgs, json: bool) -> Result<()> {
         if json {
             println!("{}", serde_json::to_string(&report).expect("a report always serializes"));
         } else {
-            println!("Sync: {}.", line(&report));
-            for reason in &report.needs_sign_in {
+            // The window's sentence first, then every count and every note.
+            println!("{}", partnerbook::app::summary(&report));
+            println!("({})", line(&report));
+            for reason in report.needs_sign_in.iter().skip(1) {
                 println!("Paused: {reason}");
             }
-            for error in &report.errors {
+            for error in report.errors.iter().skip(1) {
                 println!("Note: {error}");
-            }
-            if let Some(sentence) = report.left_out_sentence() {
-                println!("Note: {sentence}");
             }
         }
         if !a.watch {

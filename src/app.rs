@@ -1,0 +1,141 @@
+//! What the two front ends do alike, so that neither holds a copy: a sync
+//! run as a user starts it (its runtime, one at a time per app, the last
+//! result, the sentence that sums it up). The desktop shell and the command
+//! line call these; neither builds its own runtime or words its own summary.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+
+use crate::error::{ErrorBody, ErrorKind};
+use crate::store::Store;
+use crate::sync::{SyncConfig, SyncReport, sync_once};
+
+/// The runtime a sync runs on. Two workers: requests keep going while the
+/// calling thread writes to the database (measured in BENCHMARKS.md: the
+/// pull's merges follow each other without waiting on the network).
+pub fn sync_runtime() -> Result<tokio::runtime::Runtime, ErrorBody> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| ErrorBody::new(ErrorKind::Internal, format!("Sync cannot start: {e}")))
+}
+
+/// How the last sync went, for a status bar.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LastSync {
+    pub last_success: Option<chrono::DateTime<chrono::Utc>>,
+    pub message: String,
+    pub report: Option<SyncReport>,
+}
+
+/// Runs syncs one at a time and keeps the last result. One per app: the
+/// window's timer, its Sync button and a save that triggers a push all go
+/// through it, so a second start while one runs returns the last result.
+#[derive(Debug, Default)]
+pub struct SyncRunner {
+    running: AtomicBool,
+    last: Mutex<LastSync>,
+}
+
+impl SyncRunner {
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    pub fn last(&self) -> LastSync {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// One sync on its own connection to `db`, on the calling thread (it
+    /// blocks: call it off a UI thread). Returns at once with the last
+    /// result if one is running already.
+    pub fn run_blocking(&self, db: &Path, config: &SyncConfig) -> LastSync {
+        if self.running.swap(true, Ordering::SeqCst) {
+            return self.last();
+        }
+        let outcome = sync_runtime().and_then(|runtime| {
+            let mut store = Store::open(db).map_err(|e| ErrorBody::from(&e))?;
+            runtime.block_on(sync_once(&mut store, config, |_| {})).map_err(|e| ErrorBody::from(&e))
+        });
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        match outcome {
+            Ok(report) => {
+                if report.needs_sign_in.is_empty() && report.errors.is_empty() {
+                    last.last_success = Some(chrono::Utc::now());
+                }
+                last.message = summary(&report);
+                last.report = Some(report);
+            }
+            Err(e) => last.message = e.message,
+        }
+        let result = last.clone();
+        drop(last);
+        self.running.store(false, Ordering::SeqCst);
+        result
+    }
+}
+
+/// The one sentence a sync run comes to, e.g. "Synced: 3 sent, 2 received."
+pub fn summary(r: &SyncReport) -> String {
+    let mut sentence = match r.needs_sign_in.first() {
+        Some(reason) => reason.clone(),
+        None => counts(r),
+    };
+    // A pull that stopped part-way, and records left out, are said too: the
+    // push went on, but the list here may be behind the server's.
+    for note in r.errors.first().cloned().into_iter().chain(r.left_out_sentence()) {
+        sentence.push(' ');
+        sentence.push_str(&note);
+    }
+    sentence
+}
+
+fn counts(r: &SyncReport) -> String {
+    let mut parts = vec![format!("Synced: {} sent", r.sent)];
+    if r.pulled_new + r.pulled_updated > 0 {
+        parts.push(format!("{} received", r.pulled_new + r.pulled_updated));
+    }
+    if r.rejected > 0 {
+        parts.push(format!("{} refused by the server (see the red badges)", r.rejected));
+    }
+    if r.conflicts > 0 {
+        parts.push(format!("{} to decide (changed here and on the server)", r.conflicts));
+    }
+    if r.held > 0 {
+        parts.push(format!("{} kept here until the server accepts them", r.held));
+    }
+    if r.pending > 0 {
+        parts.push(format!("{} still waiting", r.pending));
+    }
+    parts.join(", ") + "."
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_what_needs_the_user() {
+        let r = SyncReport { sent: 3, pulled_new: 1, pulled_updated: 1, conflicts: 1, ..Default::default() };
+        assert_eq!(summary(&r), "Synced: 3 sent, 2 received, 1 to decide (changed here and on the server).");
+        let paused = SyncReport { needs_sign_in: vec!["Check the secret.".into()], ..r.clone() };
+        assert_eq!(summary(&paused), "Check the secret.");
+        let stopped = SyncReport { errors: vec!["Reading partners stopped part-way.".into()], ..Default::default() };
+        assert_eq!(summary(&stopped), "Synced: 0 sent. Reading partners stopped part-way.");
+    }
+
+    /// A second run while one is going returns the last result at once, not a second sync.
+    #[test]
+    fn one_run_at_a_time() {
+        let runner = SyncRunner::default();
+        runner.running.store(true, Ordering::SeqCst);
+        let dir = tempfile::tempdir().unwrap();
+        let last = runner.run_blocking(&dir.path().join("never-opened.db"), &SyncConfig::default());
+        assert_eq!(last.message, "");
+        assert!(!dir.path().join("never-opened.db").exists(), "no second run started");
+    }
+}
