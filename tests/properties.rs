@@ -213,7 +213,10 @@ proptest! {
                     let _ = store.delete_partner(*k);
                 },
                 Action::Attempt(i) => if let Some(e) = newest(&store, i, &keys) {
-                    store.mark_attempt(e.seq, None, Some("timed out")).unwrap();
+                    // What sync does: claim the attempt, then the answer is lost.
+                    if store.begin_attempts(&[e.seq]).unwrap()[0].is_some() {
+                        store.retry_change_at(e.seq, None, "timed out").unwrap();
+                    }
                     attempted_bodies.push((e.seq, e.payload.clone()));
                 },
                 Action::Reject(i) => if let Some(e) = newest(&store, i, &keys) {

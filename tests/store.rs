@@ -80,7 +80,8 @@ fn a_sent_create_is_never_rewritten() {
     let (_dir, mut store) = store();
     let p = store.create_partner(&draft("Acme", "a@acme.example"), None).unwrap();
     let seq = store.outbox().unwrap()[0].seq;
-    store.mark_attempt(seq, None, Some("timed out")).unwrap();
+    store.begin_attempts(&[seq]).unwrap();
+    store.retry_change_at(seq, None, "timed out").unwrap();
     store.edit_partner(p.key, &PartnerPatch { frequency: Some("weekly".into()), ..Default::default() }).unwrap();
     let outbox = store.outbox_for(Entity::Partner, p.key).unwrap();
     assert_eq!(outbox.iter().map(|e| e.op).collect::<Vec<_>>(), vec![Op::Create, Op::Update]);

@@ -209,21 +209,4 @@ impl Store {
             self.conn.query_row("SELECT count(*), min(created_at) FROM outbox", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok((count as u64, oldest.map(|t| parse_time(1, &t)).transpose()?))
     }
-
-    /// Counts an attempt at sending `seq` (sync calls this before each request,
-    /// so a crash mid-request leaves the entry marked as possibly sent).
-    pub fn mark_attempt(
-        &mut self,
-        seq: i64,
-        next_attempt_at: Option<DateTime<Utc>>,
-        last_error: Option<&str>,
-    ) -> Result<()> {
-        let tx = self.write()?;
-        tx.execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3, updated_at = ?4 WHERE seq = ?1",
-            params![seq, next_attempt_at.map(|t| t.timestamp_millis()), last_error, time_text(&super::now())],
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
 }
