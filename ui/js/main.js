@@ -32,7 +32,7 @@ if (!available) {
   // After a sync that changed something, the lists show the new badges and records.
   initStatus((result) => {
     const r = result && result.report;
-    if (r && (r.sent || r.adopted || r.rejected || r.conflicts || r.pulled_new || r.pulled_updated || r.deleted_remotely)) {
+    if (r && (r.sent || r.adopted || r.rejected || r.conflicts || r.pulled_new || r.pulled_updated || r.deleted_remotely || r.restored)) {
       reloadPartners();
       reloadOrganizations();
     }
