@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use partnerbook::remote::client::{OrganizationsConfig, PartnersConfig};
-use partnerbook::store::{Entity, OutboxState, PartnerQuery, Resolution};
+use partnerbook::store::{ConflictKind, Entity, OutboxState, PartnerQuery, Resolution};
 use partnerbook::sync::{RetryPolicy, SyncConfig, sync_once};
 use partnerbook::{PartnerDraft, Store};
 use partnerbook_standin::{ClientCredentials, Config, Faults, StandIn};
@@ -606,9 +606,11 @@ impl ModelRun {
             sync_once(self.store(), &config, |_| {}).await.unwrap();
             let store = self.store();
             for c in store.conflicts().unwrap() {
-                let choice = match c.field.as_str() {
-                    "_deleted_remotely" | "_possible_duplicate" => Resolution::Theirs,
-                    field => panic!("a conflict on {field}: the model's two sides never change one field"),
+                let choice = match c.kind {
+                    ConflictKind::DeletedRemotely | ConflictKind::PossibleDuplicate => Resolution::Theirs,
+                    ConflictKind::Field => {
+                        panic!("a conflict on {}: the model's two sides never change one field", c.field)
+                    }
                 };
                 store.resolve_conflicts(c.entity, c.record_key, |_| choice).unwrap();
             }

@@ -20,7 +20,7 @@ use chrono::Utc;
 use partnerbook::export::{ExportOptions, export_partners};
 use partnerbook::remote::client::{OrganizationsConfig, PartnersConfig};
 use partnerbook::settings::{PartnersApiDraft, RemoteSettingsDraft};
-use partnerbook::store::{Entity, OutboxState, PartnerQuery, Resolution};
+use partnerbook::store::{ConflictKind, Entity, OutboxState, PartnerQuery, Resolution};
 use partnerbook::sync::{RetryPolicy, SyncConfig, SyncFailure, SyncReport, sync_once};
 use partnerbook::{OrganizationDraft, PartnerDraft, Store};
 use serde_json::{Value, json};
@@ -777,7 +777,7 @@ async fn a_possible_duplicate_taken_as_the_same_partner_keeps_the_edits_of_both_
     let report = sync(&mut store, &c).await.unwrap();
     let conflicts = store.conflicts().unwrap();
     assert_eq!(conflicts.len(), 1, "{report:?} {conflicts:?} {:?} {:?}", store.outbox().unwrap(), s.hostile.seen());
-    assert_eq!(conflicts[0].field, "_possible_duplicate");
+    assert_eq!(conflicts[0].kind, ConflictKind::PossibleDuplicate);
     store.resolve_conflicts(Entity::Partner, p.key, |_| Resolution::Theirs).unwrap();
     sync(&mut store, &c).await.unwrap();
     let here = store.partner(p.key).unwrap().fields;

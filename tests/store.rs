@@ -411,3 +411,41 @@ fn the_upgrade_to_lighter_indexes_keeps_every_partner_findable() {
         conn.execute("UPDATE partners SET server_id = ?1 WHERE company_name = 'Acme Trading'", [server_id.to_string()]);
     assert!(twice.unwrap_err().to_string().contains("UNIQUE"));
 }
+
+/// Conflicts written before migration 0008 named their whole-record kind in
+/// `field` (`_possible_duplicate`, `_deleted_remotely`); after it, the kind
+/// has its own column and a field conflict keeps its field.
+#[test]
+fn old_sentinel_conflicts_become_kinds() {
+    use partnerbook::store::ConflictKind;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v7.db");
+    let version_7 = rusqlite_migration::Migrations::new(
+        partnerbook::store::migration_sql()[..7].iter().map(|sql| rusqlite_migration::M::up(sql)).collect(),
+    );
+    let key = {
+        let mut old = Store::open_migrating(&path, &Default::default(), &version_7).unwrap();
+        let key = old.create_partner(&draft("Acme", "a@acme.example"), None).unwrap().key;
+        for field in ["_possible_duplicate", "_deleted_remotely", "email"] {
+            old.connection()
+                .execute(
+                    "INSERT INTO conflicts (entity, record_key, field, base_value, local_value, remote_value, detected_at)
+                     VALUES ('partner', ?1, ?2, 'null', 'null', 'null', '2026-01-01T00:00:00.000Z')",
+                    rusqlite::params![key.to_string(), field],
+                )
+                .unwrap();
+        }
+        key
+    };
+    let store = Store::open(&path).unwrap();
+    let found: Vec<(ConflictKind, String)> =
+        store.conflicts().unwrap().into_iter().filter(|c| c.record_key == key).map(|c| (c.kind, c.field)).collect();
+    assert_eq!(
+        found,
+        vec![
+            (ConflictKind::PossibleDuplicate, String::new()),
+            (ConflictKind::DeletedRemotely, String::new()),
+            (ConflictKind::Field, "email".to_string()),
+        ]
+    );
+}

@@ -283,7 +283,8 @@ pub fn conflicts(conflicts: &[partnerbook::store::Conflict], as_json: bool) {
             "{}  {}  {}  {} → {}",
             cell(c.entity.as_str(), 12),
             short(&c.record_key),
-            cell(&c.field, 20),
+            // A whole-record question has no field: its kind says what it asks.
+            cell(if c.field.is_empty() { c.kind.as_str() } else { &c.field }, 20),
             safe(&c.local.to_string()),
             safe(&c.remote.to_string())
         );

@@ -26,7 +26,7 @@ pub use partners::{PartnerQuery, PartnerSort, SEARCH_COUNT_CAP};
 #[doc(hidden)]
 pub use search::{DEFER_PARTNER_INDEX, INDEX_DEFERRED_PARTNERS};
 pub(crate) use sync::org_map as sync_org_map;
-pub use sync::{Conflict, Due, Pulled, Resolution};
+pub use sync::{Conflict, ConflictKind, Due, Pulled, Resolution};
 
 use crate::validate::ValidationReport;
 
@@ -39,6 +39,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0005_deferred_search_index.sql"),
     include_str!("../../migrations/0006_lighter_partner_indexes.sql"),
     include_str!("../../migrations/0007_retry_times_as_integers.sql"),
+    include_str!("../../migrations/0008_conflict_kinds.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

@@ -13,6 +13,7 @@ use super::{Result, Store, StoreError, time_text};
 use crate::merge::{FieldConflict, merge};
 use crate::model::{OrganizationFields, PartnerFields, SyncError, SyncState};
 use crate::remote::wire::{ServerOrganization, ServerPartner};
+use crate::text_enum::text_enum;
 
 /// A change ready to send, with what the request needs to know of its record.
 #[derive(Debug, Clone)]
@@ -42,6 +43,8 @@ pub struct Conflict {
     pub id: i64,
     pub entity: Entity,
     pub record_key: Uuid,
+    pub kind: ConflictKind,
+    /// The field, for a [`ConflictKind::Field`]; empty for a whole-record question.
     pub field: String,
     pub base: Value,
     pub local: Value,
@@ -57,8 +60,17 @@ pub enum Resolution {
     Theirs,
 }
 
-pub(crate) const POSSIBLE_DUPLICATE: &str = "_possible_duplicate";
-pub(crate) const DELETED_REMOTELY: &str = "_deleted_remotely";
+text_enum!(
+    /// What a conflict asks the user.
+    ConflictKind("conflict kind") {
+        /// A field changed here and on the server to different values (`field` names it).
+        Field = "field",
+        /// A create whose outcome was unknown, and a server record that may be it but differs.
+        PossibleDuplicate = "possible_duplicate",
+        /// Deleted on the server while it changed here.
+        DeletedRemotely = "deleted_remotely",
+    }
+);
 
 fn now_text() -> String {
     time_text(&super::now())
@@ -288,8 +300,9 @@ impl Store {
             &tx,
             Entity::Partner,
             key,
+            ConflictKind::PossibleDuplicate,
             &FieldConflict {
-                field: POSSIBLE_DUPLICATE.into(),
+                field: String::new(),
                 base: Value::Null,
                 local: Value::Object(partner_map(&local)),
                 remote: Value::Object(remote),
@@ -392,12 +405,8 @@ impl Store {
                 &tx,
                 entity,
                 key,
-                &FieldConflict {
-                    field: DELETED_REMOTELY.into(),
-                    base: Value::Null,
-                    local: Value::Null,
-                    remote: Value::Null,
-                },
+                ConflictKind::DeletedRemotely,
+                &FieldConflict { field: String::new(), base: Value::Null, local: Value::Null, remote: Value::Null },
             )?;
             tx.execute(
                 &format!("UPDATE {} SET sync_state = 'conflict' WHERE key = ?1", entity.table()),
@@ -412,7 +421,7 @@ impl Store {
     /// Every open conflict, oldest first.
     pub fn conflicts(&self) -> Result<Vec<Conflict>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, entity, record_key, field, base_value, local_value, remote_value, detected_at
+            "SELECT id, entity, record_key, field, base_value, local_value, remote_value, detected_at, kind
              FROM conflicts WHERE resolved_at IS NULL ORDER BY id",
         )?;
         let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
@@ -421,6 +430,7 @@ impl Store {
                 id: r.get(0)?,
                 entity: super::parse_text(r, 1)?,
                 record_key: super::uuid_at(r, 2)?,
+                kind: super::parse_text(r, 8)?,
                 field: r.get(3)?,
                 base: json(r.get(4)?),
                 local: json(r.get(5)?),
@@ -454,8 +464,8 @@ impl Store {
             .unwrap_or_default();
         for c in &open {
             let resolution = choice(&c.field);
-            match (c.field.as_str(), resolution) {
-                (POSSIBLE_DUPLICATE, Resolution::Theirs) => {
+            match (c.kind, resolution) {
+                (ConflictKind::PossibleDuplicate, Resolution::Theirs) => {
                     // The same partner: adopt the server's record, and keep
                     // what changed here since the create was sent (a
                     // three-way merge with the create's body as the base).
@@ -465,13 +475,13 @@ impl Store {
                     }
                 }
                 // A different partner: send it as new (its earlier attempt created nothing that matches).
-                (POSSIBLE_DUPLICATE, Resolution::Mine) => {
+                (ConflictKind::PossibleDuplicate, Resolution::Mine) => {
                     tx.execute(
                         "UPDATE outbox SET attempts = 0, last_error = NULL WHERE entity = 'partner' AND record_key = ?1 AND op = 'create'",
                         [key.to_string()],
                     )?;
                 }
-                ("_deleted_remotely", Resolution::Theirs) => {
+                (ConflictKind::DeletedRemotely, Resolution::Theirs) => {
                     tx.execute(
                         &format!("UPDATE {} SET deleted_at = ?2 WHERE key = ?1", entity.table()),
                         params![key.to_string(), now_text()],
@@ -481,11 +491,11 @@ impl Store {
                         params![entity.as_str(), key.to_string()],
                     )?;
                 }
-                ("_deleted_remotely", Resolution::Mine) => {}
-                (field, Resolution::Theirs) => {
-                    fields.insert(field.to_string(), c.remote.clone());
+                (ConflictKind::DeletedRemotely, Resolution::Mine) => {}
+                (ConflictKind::Field, Resolution::Theirs) => {
+                    fields.insert(c.field.clone(), c.remote.clone());
                 }
-                (_, Resolution::Mine) => {}
+                (ConflictKind::Field, Resolution::Mine) => {}
             }
             tx.execute(
                 "UPDATE conflicts SET resolved_at = ?2, resolution = ?3 WHERE id = ?1",
@@ -501,7 +511,7 @@ impl Store {
             [key.to_string()],
             |r| r.get(0),
         )?;
-        if !deleted && !open.iter().any(|c| c.field == POSSIBLE_DUPLICATE) {
+        if !deleted && !open.iter().any(|c| c.kind == ConflictKind::PossibleDuplicate) {
             let body = match entity {
                 Entity::Partner => {
                     let f: PartnerFields = serde_json::from_value(Value::Object(fields.clone()))
@@ -783,9 +793,9 @@ fn reappeared(tx: &Transaction<'_>, entity: Entity, key: Uuid, deleted: bool, st
     }
     // Held on the question "deleted on the server: delete it here too?": the answer is moot now.
     let closed = tx.execute(
-        "UPDATE conflicts SET resolved_at = ?3 WHERE entity = ?1 AND record_key = ?2 AND field = ?4
+        "UPDATE conflicts SET resolved_at = ?3 WHERE entity = ?1 AND record_key = ?2 AND kind = ?4
                                                 AND resolved_at IS NULL",
-        params![entity.as_str(), key_text, now_text(), DELETED_REMOTELY],
+        params![entity.as_str(), key_text, now_text(), ConflictKind::DeletedRemotely.as_str()],
     )?;
     let open: i64 = tx.query_row(
         "SELECT count(*) FROM conflicts WHERE entity = ?1 AND record_key = ?2 AND resolved_at IS NULL",
@@ -825,16 +835,22 @@ fn apply_merge(
         return Ok(Pulled::Updated);
     }
     for c in conflicts {
-        insert_conflict(tx, entity, key, c)?;
+        insert_conflict(tx, entity, key, ConflictKind::Field, c)?;
     }
     tx.execute(&format!("UPDATE {} SET sync_state = 'conflict' WHERE key = ?1", entity.table()), [key.to_string()])?;
     Ok(Pulled::Conflict)
 }
 
-fn insert_conflict(tx: &Transaction<'_>, entity: Entity, key: Uuid, c: &FieldConflict) -> Result<()> {
+fn insert_conflict(
+    tx: &Transaction<'_>,
+    entity: Entity,
+    key: Uuid,
+    kind: ConflictKind,
+    c: &FieldConflict,
+) -> Result<()> {
     tx.prepare_cached(
-        "INSERT INTO conflicts (entity, record_key, field, base_value, local_value, remote_value, detected_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO conflicts (entity, record_key, kind, field, base_value, local_value, remote_value, detected_at)
+         VALUES (?1, ?2, ?8, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         entity.as_str(),
@@ -843,7 +859,8 @@ fn insert_conflict(tx: &Transaction<'_>, entity: Entity, key: Uuid, c: &FieldCon
         c.base.to_string(),
         c.local.to_string(),
         c.remote.to_string(),
-        now_text()
+        now_text(),
+        kind.as_str()
     ])?;
     Ok(())
 }

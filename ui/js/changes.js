@@ -11,13 +11,18 @@ const LABELS = {
   address2: 'Address line 2', city: 'City', province: 'Province', postal: 'Postal code', country: 'Country',
   phone: 'Phone', billing_email: 'Billing email', officeId: 'Office ID', description: 'Description',
   location: 'Location', contacts: 'Contacts',
-  _possible_duplicate: 'Possibly the same partner as one already on the central system',
-  _deleted_remotely: 'Deleted on the central system, changed here',
 };
 
+/** Whole-record questions, by the conflict's `kind` (a field conflict has kind `field`). */
 const WHOLE_RECORD = {
-  _possible_duplicate: ['It is a different partner: send mine as new', 'It is the same partner: use theirs'],
-  _deleted_remotely: ['Keep mine (send it again)', 'Delete it here too'],
+  possible_duplicate: {
+    label: 'Possibly the same partner as one already on the central system',
+    choices: ['It is a different partner: send mine as new', 'It is the same partner: use theirs'],
+  },
+  deleted_remotely: {
+    label: 'Deleted on the central system, changed here',
+    choices: ['Keep mine (send it again)', 'Delete it here too'],
+  },
 };
 
 /** A value as a person reads it (text stays text: it is never parsed as HTML). */
@@ -40,13 +45,14 @@ function recordName(entry) {
 function conflictCard(entity, key, conflicts, name, onDone) {
   const rows = conflicts.map((c) => {
     const name = `choice-${c.id}`;
-    const [mineLabel, theirsLabel] = WHOLE_RECORD[c.field] || ['Keep mine', 'Take theirs'];
+    const whole = WHOLE_RECORD[c.kind];
+    const [mineLabel, theirsLabel] = whole ? whole.choices : ['Keep mine', 'Take theirs'];
     const option = (value, label, shown, checked) => el('label', {}, [
       el('input', { attrs: { type: 'radio', name, value, ...(checked ? { checked: '' } : {}) } }),
       el('span', {}, [el('strong', { text: label }), el('br'), el('span', { className: 'value', text: shown })]),
     ]);
-    return el('tr', { attrs: { 'data-field': c.field } }, [
-      el('th', { attrs: { scope: 'row' }, text: LABELS[c.field] || c.field }),
+    return el('tr', { attrs: { 'data-field': c.field, 'data-kind': c.kind } }, [
+      el('th', { attrs: { scope: 'row' }, text: whole ? whole.label : LABELS[c.field] || c.field }),
       el('td', {}, [option('mine', mineLabel, show(c.local), true)]),
       el('td', {}, [option('theirs', theirsLabel, show(c.remote), false)]),
     ]);
