@@ -175,8 +175,12 @@ fn list_answer(reply: Reply, items: &str, total: &str) -> Answer<(Vec<Value>, us
     })
 }
 
-/// A 2xx answer that must hold one valid record (the one just written).
-fn parsed_record<T>(reply: Reply, parse: impl FnOnce(&Value) -> Result<T, Invalid>) -> Answer<T> {
+/// The answer to a write, which must hold one valid record (the one just
+/// written); anything but a 2xx is sorted as a failure about `what`.
+fn record_answer<T>(reply: Reply, what: &str, parse: impl FnOnce(&Value) -> Result<T, Invalid>) -> Answer<T> {
+    if !reply.status.is_success() {
+        return Err(failure(&reply, what));
+    }
     let body = reply.body.map_err(Failure::transient)?;
     parse(&body).map_err(|e| Failure::transient(format!("the server's answer was not a valid record ({e})")))
 }
@@ -253,7 +257,7 @@ impl Pager {
 
     /// The most records read from a list whose first answer said `total`:
     /// the total, a tenth more and two pages (records added while it is read), at most `max`.
-    pub(crate) fn cap_for(total: usize, max: usize) -> usize {
+    fn cap_for(total: usize, max: usize) -> usize {
         total.saturating_add(total / 10).saturating_add(2 * PAGE).min(max)
     }
 
@@ -362,10 +366,7 @@ impl PartnersApi {
         let reply = self
             .call(|h| h.post(&url).json(body).header("Idempotency-Key", idempotency_key), self.config.requester_org_id)
             .await?;
-        if !reply.status.is_success() {
-            return Err(failure(&reply, "partner"));
-        }
-        parsed_record(reply, ServerPartner::from_json)
+        record_answer(reply, "partner", ServerPartner::from_json)
     }
 
     /// `PUT /partners/{id}` (assumed: not in the vendor's documents).
@@ -375,10 +376,7 @@ impl PartnersApi {
         }
         let url = format!("{}/partners/{id}", self.config.base_url);
         let reply = self.call(|h| h.put(&url).json(body).header("Idempotency-Key", idempotency_key), target).await?;
-        if !reply.status.is_success() {
-            return Err(failure(&reply, "partner"));
-        }
-        parsed_record(reply, ServerPartner::from_json)
+        record_answer(reply, "partner", ServerPartner::from_json)
     }
 
     /// `DELETE /partners/{id}` (assumed).
@@ -494,10 +492,7 @@ impl OrganizationsApi {
     }
 
     fn record(reply: Reply) -> Answer<ServerOrganization> {
-        if !reply.status.is_success() {
-            return Err(failure(&reply, "organization"));
-        }
-        parsed_record(reply, ServerOrganization::from_json)
+        record_answer(reply, "organization", ServerOrganization::from_json)
     }
 
     /// The organization with this id, or `None` when the server does not

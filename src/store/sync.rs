@@ -608,19 +608,14 @@ fn pull_partner(tx: &Transaction<'_>, org: Option<Uuid>, server: &ServerPartner)
             let key = Uuid::parse_str(&key).map_err(|e| StoreError::Damaged(e.to_string()))?;
             let back = reappeared(tx, Entity::Partner, key, deleted, &state)?;
             let in_conflict = state == "conflict" && back != Reappeared::Restored;
+            let remote = partner_map(&server.fields);
             if back == Reappeared::DeleteWaiting {
                 Pulled::Unchanged
-            } else if in_conflict || unchanged_there(base.as_deref(), &partner_map(&server.fields)) {
+            } else if in_conflict || unchanged_there(base.as_deref(), &remote) {
                 if back == Reappeared::Restored { Pulled::Restored } else { Pulled::Unchanged }
             } else {
                 let local = partner_map(&super::partners::fields_of(tx, key)?);
-                let remote = partner_map(&server.fields);
-                let base = if sent_change_arrived(tx, Entity::Partner, key, &remote)? {
-                    remote.clone()
-                } else {
-                    base.and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok())
-                        .unwrap_or_else(|| remote.clone())
-                };
+                let base = merge_base(tx, Entity::Partner, key, base, &remote)?;
                 let m = merge(&base, &local, &remote);
                 let fields: PartnerFields = serde_json::from_value(Value::Object(m.merged.clone()))
                     .map_err(|e| StoreError::Damaged(e.to_string()))?;
@@ -688,19 +683,14 @@ fn pull_organization(tx: &Transaction<'_>, server: &ServerOrganization) -> Resul
         Some((base, state, deleted)) => {
             let back = reappeared(tx, Entity::Organization, key, deleted, &state)?;
             let in_conflict = state == "conflict" && back != Reappeared::Restored;
+            let remote = org_map(&server.fields);
             if back == Reappeared::DeleteWaiting {
                 Pulled::Unchanged
-            } else if in_conflict || unchanged_there(base.as_deref(), &org_map(&server.fields)) {
+            } else if in_conflict || unchanged_there(base.as_deref(), &remote) {
                 if back == Reappeared::Restored { Pulled::Restored } else { Pulled::Unchanged }
             } else {
                 let local = super::organizations::fields_of(tx, key)?;
-                let remote = org_map(&server.fields);
-                let base = if sent_change_arrived(tx, Entity::Organization, key, &remote)? {
-                    remote.clone()
-                } else {
-                    base.and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok())
-                        .unwrap_or_else(|| remote.clone())
-                };
+                let base = merge_base(tx, Entity::Organization, key, base, &remote)?;
                 let m = merge(&base, &org_map(&local), &remote);
                 let mut fields: OrganizationFields = serde_json::from_value(Value::Object(m.merged.clone()))
                     .map_err(|e| StoreError::Damaged(e.to_string()))?;
@@ -721,6 +711,22 @@ fn pull_organization(tx: &Transaction<'_>, server: &ServerOrganization) -> Resul
         }
     };
     Ok(outcome)
+}
+
+/// What a pull merges against: the fields last agreed with the server, or
+/// the server's record itself when it holds a change whose answer was lost
+/// (see [`sent_change_arrived`]), or when nothing was agreed yet.
+fn merge_base(
+    tx: &Transaction<'_>,
+    entity: Entity,
+    key: Uuid,
+    agreed: Option<String>,
+    remote: &Map<String, Value>,
+) -> Result<Map<String, Value>> {
+    if sent_change_arrived(tx, entity, key, remote)? {
+        return Ok(remote.clone());
+    }
+    Ok(agreed.and_then(|b| serde_json::from_str(&b).ok()).unwrap_or_else(|| remote.clone()))
 }
 
 /// Whether the change at the head of this record's queue was attempted and

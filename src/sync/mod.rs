@@ -420,14 +420,13 @@ fn settle(
                 store.retry_change_at(e.seq, None, "Checked: not on the server yet")?;
             }
         }
-        Err(Failure::Network(message)) => {
-            let at = config.retry.next_attempt_at(Utc::now(), e.attempts, None);
-            store.retry_change_at(e.seq, Some(at), &format!("Will retry: {message}"))?;
-            report.retried += 1;
-        }
-        Err(Failure::Transient { message, retry_after }) => {
+        Err(passing @ (Failure::Network(_) | Failure::Transient { .. })) => {
+            let retry_after = match &passing {
+                Failure::Transient { retry_after, .. } => *retry_after,
+                _ => None,
+            };
             let at = config.retry.next_attempt_at(Utc::now(), e.attempts, retry_after);
-            store.retry_change_at(e.seq, Some(at), &format!("Will retry: {message}"))?;
+            store.retry_change_at(e.seq, Some(at), &format!("Will retry: {passing}"))?;
             report.retried += 1;
         }
         Err(Failure::SignIn(reason)) => {
