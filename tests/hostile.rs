@@ -788,6 +788,33 @@ async fn a_possible_duplicate_taken_as_the_same_partner_keeps_the_edits_of_both_
     behave_and_drain(&s, &mut store, &dir).await;
 }
 
+/// Deleted on the server while it changed here: a question for the user.
+/// When the server lists the record again, the question is moot and closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deleted_on_the_server_question_closes_when_the_record_comes_back() {
+    let s = servers().await;
+    let (dir, mut store) = new_store();
+    let mut c = config(&s);
+    c.partners.as_mut().unwrap().assumed_ops = true;
+    let p = store.create_partner(&partner(1), None).unwrap();
+    sync(&mut store, &c).await.unwrap();
+    let id = store.partner(p.key).unwrap().server.id.unwrap().to_string();
+    let mut d = p.fields.to_draft();
+    d.frequency = "weekly".into();
+    store.update_partner(p.key, &d).unwrap();
+    s.hostile.set(Mode::Hide { id, lookup: 404 });
+    sync(&mut store, &c).await.unwrap();
+    let asked = store.conflicts().unwrap();
+    assert_eq!(asked.iter().map(|c| c.kind).collect::<Vec<_>>(), [ConflictKind::DeletedRemotely], "{asked:?}");
+    s.hostile.set(Mode::Behave);
+    let report = sync(&mut store, &c).await.unwrap();
+    assert!(store.conflicts().unwrap().is_empty(), "the question closed: {report:?}");
+    assert_eq!(store.partner(p.key).unwrap().fields.frequency, "weekly", "the local edit is kept");
+    behave_and_drain(&s, &mut store, &dir).await;
+    let on_server = s.hostile.partners();
+    assert_eq!(on_server[0]["frequency"], "weekly");
+}
+
 /// A server that ignores `partner_ids=` answers the "is it still there?"
 /// question with a page of other partners: that is no answer, not a deletion.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
