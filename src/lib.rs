@@ -9,6 +9,7 @@ pub mod import;
 pub mod merge;
 pub mod model;
 pub mod paths;
+pub mod plan;
 pub mod remote;
 pub mod secrets;
 pub mod settings;

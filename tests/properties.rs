@@ -368,7 +368,7 @@ proptest! {
                             page.push(changed);
                         }
                     }
-                    store.pull_partners(None, &page).unwrap();
+                    store.pull_page::<partnerbook::store::Partners>(None, &page).unwrap();
                     linked.extend(page);
                 }
                 IndexedWrite::Search => {

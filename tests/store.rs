@@ -386,7 +386,7 @@ fn the_upgrade_to_lighter_indexes_keeps_every_partner_findable() {
             invitation_status: Some("invited".into()),
             guest_organization_id: None,
         };
-        store.pull_partners(None, &[pulled]).unwrap();
+        store.pull_page::<partnerbook::store::Partners>(None, &[pulled]).unwrap();
         // A search indexes the saves; one more save stays waiting across the upgrade.
         store.list_partners(&PartnerQuery { search: Some("a".into()), ..Default::default() }).unwrap();
         store.create_partner(&draft("Waiting Co", "w@waiting.example"), None).unwrap();

@@ -193,6 +193,23 @@ pub fn organization_body(key: Option<Uuid>, fields: &OrganizationFields) -> Valu
     body
 }
 
+/// A partner's fields as compared and sent: its wire body (which carries no id).
+pub fn partner_fields(fields: &PartnerFields) -> Map<String, Value> {
+    match serde_json::to_value(fields) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+/// An organization's fields as compared and sent: its wire body without `id`
+/// (the link to another organization is the server's, never sent).
+pub fn organization_fields(fields: &OrganizationFields) -> Map<String, Value> {
+    match organization_body(None, fields) {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
 /// A body as `PUT` takes it: without `id`, which the path carries.
 pub fn without_id(body: &Value) -> Value {
     let mut body = body.clone();

@@ -2,9 +2,14 @@
 //! `migrations/` applied at open. Every change writes the record and its
 //! outbox entry in one transaction.
 
+#[cfg(test)]
+mod differential;
+#[cfg(test)]
+mod legacy;
 mod organizations;
 mod outbox;
 mod partners;
+mod record;
 mod search;
 mod settings;
 mod sync;
@@ -19,14 +24,15 @@ use rusqlite_migration::{M, Migrations};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::plan::{ConflictKind, Pulled, Resolution};
 pub use organizations::OrganizationQuery;
 pub use outbox::{Entity, Op, OutboxEntry, OutboxState};
 pub use partners::{PartnerQuery, PartnerSort, SEARCH_COUNT_CAP};
+pub use record::{Organizations, Partners, Record};
 /// The search-index deferral's SQL, which the benchmark's schema floor runs as the store does.
 #[doc(hidden)]
 pub use search::{DEFER_PARTNER_INDEX, INDEX_DEFERRED_PARTNERS};
-pub(crate) use sync::org_map as sync_org_map;
-pub use sync::{Conflict, ConflictKind, Due, Pulled, Resolution};
+pub use sync::{Conflict, Due};
 
 use crate::validate::ValidationReport;
 

@@ -1,19 +1,25 @@
 //! What sync reads from and writes to the store. Every write is one
 //! transaction, so a crash at any point leaves either the old state or the new.
+//!
+//! Nothing here decides: each pulled record, gone record and answered
+//! conflict is read into a [`plan::Local`] snapshot, planned by
+//! [`crate::plan`], and the step applied with plain writes, all in the
+//! transaction that read it (a user's edit can never fall between the plan
+//! and its write). Each path is written once for both tables, through [`Record`].
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::outbox::{self, Entity, Op, OutboxEntry};
-use super::partners::ServerColumns;
+use super::record::{Located, Record, for_entity};
 use super::{Result, Store, StoreError, time_text};
-use crate::merge::{FieldConflict, merge};
-use crate::model::{OrganizationFields, PartnerFields, SyncError, SyncState};
-use crate::remote::wire::{ServerOrganization, ServerPartner};
-use crate::text_enum::text_enum;
+use crate::merge::FieldConflict;
+use crate::model::{SyncError, SyncState};
+use crate::plan::{self, ConflictKind, Fields, Pulled, Queued, Resolution};
+use crate::remote::wire::{self, ServerPartner};
 
 /// A change ready to send, with what the request needs to know of its record.
 #[derive(Debug, Clone)]
@@ -22,19 +28,6 @@ pub struct Due {
     /// The partner's id on the server, once it has one.
     pub server_id: Option<Uuid>,
     pub target_org_id: Option<Uuid>,
-}
-
-/// What a pull did with one server record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pulled {
-    Unchanged,
-    Inserted,
-    Updated,
-    /// A local partner whose create had an unknown outcome turned out to be this record.
-    Adopted,
-    Conflict,
-    /// A record given up here as deleted on the server is there again, and live here again.
-    Restored,
 }
 
 /// An open question for the user: a field changed on both sides, or a whole-record one.
@@ -52,51 +45,8 @@ pub struct Conflict {
     pub detected_at: String,
 }
 
-/// The user's answer to a conflict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Resolution {
-    Mine,
-    Theirs,
-}
-
-text_enum!(
-    /// What a conflict asks the user.
-    ConflictKind("conflict kind") {
-        /// A field changed here and on the server to different values (`field` names it).
-        Field = "field",
-        /// A create whose outcome was unknown, and a server record that may be it but differs.
-        PossibleDuplicate = "possible_duplicate",
-        /// Deleted on the server while it changed here.
-        DeletedRemotely = "deleted_remotely",
-    }
-);
-
 fn now_text() -> String {
     time_text(&super::now())
-}
-
-fn to_map<T: Serialize>(value: &T) -> Map<String, Value> {
-    match serde_json::to_value(value) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    }
-}
-
-/// Organization fields as compared and sent (see [`crate::remote::wire::organization_body`]).
-pub(crate) fn org_map(fields: &OrganizationFields) -> Map<String, Value> {
-    match crate::remote::wire::organization_body(None, fields) {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
-}
-
-pub(crate) fn partner_map(fields: &PartnerFields) -> Map<String, Value> {
-    to_map(fields)
-}
-
-fn opt_time_text(t: Option<DateTime<Utc>>) -> Option<String> {
-    t.as_ref().map(time_text)
 }
 
 impl Store {
@@ -206,25 +156,15 @@ impl Store {
         Ok(())
     }
 
-    /// A partner change the server took: its ids and times are stored, the
-    /// fields it holds become the base, and the change leaves the outbox.
-    pub fn partner_change_done(&mut self, seq: i64, key: Uuid, server: Option<&ServerPartner>) -> Result<()> {
+    /// A change the server took: the record is linked to what the server
+    /// answered (ids, times, and its fields as the new base), and the change
+    /// leaves the outbox.
+    pub fn change_done<R: Record>(&mut self, seq: i64, key: Uuid, server: Option<&R::Server>) -> Result<()> {
         let tx = self.write()?;
         if let Some(s) = server {
-            set_partner_server(&tx, key, s)?;
+            R::set_server(&tx, key, s)?;
         }
-        finish(&tx, seq, Entity::Partner, key)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// An organization change the server took (see [`Store::partner_change_done`]).
-    pub fn organization_change_done(&mut self, seq: i64, key: Uuid, server: Option<&ServerOrganization>) -> Result<()> {
-        let tx = self.write()?;
-        if let Some(s) = server {
-            set_org_server(&tx, key, s)?;
-        }
-        finish(&tx, seq, Entity::Organization, key)?;
+        finish(&tx, seq, R::ENTITY, key)?;
         tx.commit()?;
         Ok(())
     }
@@ -293,8 +233,8 @@ impl Store {
     /// be it but differs: the user decides whether it is the same partner.
     pub fn flag_possible_duplicate(&mut self, seq: i64, key: Uuid, candidate: &ServerPartner) -> Result<()> {
         let tx = self.write()?;
-        let local: PartnerFields = super::partners::fields_of(&tx, key)?;
-        let mut remote = partner_map(&candidate.fields);
+        let local = super::Partners::fields(&tx, key)?;
+        let mut remote = wire::partner_fields(&candidate.fields);
         remote.insert("id".into(), Value::String(candidate.id.to_string()));
         insert_conflict(
             &tx,
@@ -304,7 +244,7 @@ impl Store {
             &FieldConflict {
                 field: String::new(),
                 base: Value::Null,
-                local: Value::Object(partner_map(&local)),
+                local: Value::Object(local),
                 remote: Value::Object(remote),
             },
         )?;
@@ -317,21 +257,20 @@ impl Store {
         Ok(())
     }
 
-    /// Merges one page of a pull of `org`'s partners, in one transaction.
-    pub fn pull_partners(&mut self, org: Option<Uuid>, page: &[ServerPartner]) -> Result<Vec<Pulled>> {
+    /// Merges one page of a pull in one transaction; `scope` is the
+    /// organization whose partners these are (`None`: the user's own).
+    pub fn pull_page<R: Record>(&mut self, scope: Option<Uuid>, page: &[R::Server]) -> Result<Vec<Pulled>> {
         let tx = self.write()?;
         let outcomes = super::search::with_partner_index_deferred(&tx, || {
-            // Most of a first pull is records never seen here: two questions per
-            // batch spare each of them the merge's per-record lookups.
-            let mut known = known_server_ids(&tx, page)?;
-            let unconfirmed = has_unconfirmed_creates(&tx)?;
+            let surely_new = R::surely_new(&tx, page)?;
             page.iter()
-                .map(|server| {
-                    // `insert` is false for an id stored already, or seen earlier in this batch.
-                    if known.insert(server.id) && !unconfirmed {
-                        insert_pulled(&tx, org, server)
+                .zip(surely_new)
+                .map(|(server, new)| {
+                    if new {
+                        R::insert_pulled(&tx, scope, None, server)?;
+                        Ok(Pulled::Inserted)
                     } else {
-                        pull_partner(&tx, org, server)
+                        pull_one::<R>(&tx, scope, server)
                     }
                 })
                 .collect::<Result<Vec<_>>>()
@@ -340,13 +279,6 @@ impl Store {
         Ok(outcomes)
     }
 
-    /// Merges one page of a pull of organizations, in one transaction.
-    pub fn pull_organizations(&mut self, page: &[ServerOrganization]) -> Result<Vec<Pulled>> {
-        let tx = self.write()?;
-        let outcomes = page.iter().map(|server| pull_organization(&tx, server)).collect::<Result<Vec<_>>>()?;
-        tx.commit()?;
-        Ok(outcomes)
-    }
     /// Local records linked to the server (synced at least once) that a complete scan did not see.
     pub fn server_ids_not_seen(
         &self,
@@ -383,36 +315,28 @@ impl Store {
 
     /// The server no longer has this record (confirmed by a direct lookup):
     /// delete it here too, unless it holds changes not yet sent, which become
-    /// a question for the user instead of being lost.
+    /// a question for the user instead of being lost. Returns whether it was deleted.
     pub fn deleted_remotely(&mut self, entity: Entity, key: Uuid) -> Result<bool> {
         let tx = self.write()?;
-        let waiting: i64 = tx.query_row(
-            "SELECT count(*) FROM outbox WHERE entity = ?1 AND record_key = ?2",
-            params![entity.as_str(), key.to_string()],
-            |r| r.get(0),
-        )?;
-        let deleted = if waiting == 0 {
-            tx.execute(
-                &format!(
-                    "UPDATE {} SET deleted_at = ?2, updated_at = ?2, sync_state = 'synced' WHERE key = ?1",
-                    entity.table()
-                ),
-                params![key.to_string(), now_text()],
-            )?;
-            true
-        } else {
-            insert_conflict(
-                &tx,
-                entity,
-                key,
-                ConflictKind::DeletedRemotely,
-                &FieldConflict { field: String::new(), base: Value::Null, local: Value::Null, remote: Value::Null },
-            )?;
-            tx.execute(
-                &format!("UPDATE {} SET sync_state = 'conflict' WHERE key = ?1", entity.table()),
-                [key.to_string()],
-            )?;
-            false
+        let local = for_entity!(entity, R => local::<R>(&tx, key)?);
+        let deleted = match plan::gone(&local) {
+            plan::Gone::Delete => {
+                tx.execute(
+                    &format!(
+                        "UPDATE {} SET deleted_at = ?2, updated_at = ?2, sync_state = 'synced' WHERE key = ?1",
+                        entity.table()
+                    ),
+                    params![key.to_string(), now_text()],
+                )?;
+                true
+            }
+            plan::Gone::Ask => {
+                let question =
+                    FieldConflict { field: String::new(), base: Value::Null, local: Value::Null, remote: Value::Null };
+                insert_conflict(&tx, entity, key, ConflictKind::DeletedRemotely, &question)?;
+                set_in_conflict(&tx, entity, key)?;
+                false
+            }
         };
         tx.commit()?;
         Ok(deleted)
@@ -441,8 +365,9 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Applies the user's choice for every open conflict of a record: theirs
-    /// takes the server's value, mine keeps the local one and queues it to be sent.
+    /// Applies the user's choice for every open conflict of a record (see
+    /// [`plan::settle`]): theirs takes the server's value, mine keeps the
+    /// local one and queues it to be sent.
     pub fn resolve_conflicts(
         &mut self,
         entity: Entity,
@@ -452,399 +377,197 @@ impl Store {
         let open: Vec<Conflict> =
             self.conflicts()?.into_iter().filter(|c| c.entity == entity && c.record_key == key).collect();
         let tx = self.write()?;
-        let mut fields = match entity {
-            Entity::Partner => partner_map(&super::partners::fields_of(&tx, key)?),
-            Entity::Organization => org_map(&super::organizations::fields_of(&tx, key)?),
-        };
-        let base: Map<String, Value> = tx
-            .query_row(&format!("SELECT sync_base FROM {} WHERE key = ?1", entity.table()), [key.to_string()], |r| {
-                r.get::<_, Option<String>>(0)
-            })?
-            .and_then(|b| serde_json::from_str(&b).ok())
-            .unwrap_or_default();
-        for c in &open {
-            let resolution = choice(&c.field);
-            match (c.kind, resolution) {
-                (ConflictKind::PossibleDuplicate, Resolution::Theirs) => {
-                    // The same partner: adopt the server's record, and keep
-                    // what changed here since the create was sent (a
-                    // three-way merge with the create's body as the base).
-                    if let Ok(server) = ServerPartner::from_json(&c.remote) {
-                        adopt_as_same_partner(&tx, key, &server)?;
-                        fields = partner_map(&super::partners::fields_of(&tx, key)?);
-                    }
-                }
-                // A different partner: send it as new (its earlier attempt created nothing that matches).
-                (ConflictKind::PossibleDuplicate, Resolution::Mine) => {
-                    tx.execute(
-                        "UPDATE outbox SET attempts = 0, last_error = NULL WHERE entity = 'partner' AND record_key = ?1 AND op = 'create'",
-                        [key.to_string()],
-                    )?;
-                }
-                (ConflictKind::DeletedRemotely, Resolution::Theirs) => {
-                    tx.execute(
-                        &format!("UPDATE {} SET deleted_at = ?2 WHERE key = ?1", entity.table()),
-                        params![key.to_string(), now_text()],
-                    )?;
-                    tx.execute(
-                        "DELETE FROM outbox WHERE entity = ?1 AND record_key = ?2",
-                        params![entity.as_str(), key.to_string()],
-                    )?;
-                }
-                (ConflictKind::DeletedRemotely, Resolution::Mine) => {}
-                (ConflictKind::Field, Resolution::Theirs) => {
-                    fields.insert(c.field.clone(), c.remote.clone());
-                }
-                (ConflictKind::Field, Resolution::Mine) => {}
-            }
-            tx.execute(
-                "UPDATE conflicts SET resolved_at = ?2, resolution = ?3 WHERE id = ?1",
-                params![
-                    c.id,
-                    now_text(),
-                    serde_json::to_value(resolution).ok().and_then(|v| v.as_str().map(str::to_string))
-                ],
-            )?;
-        }
-        let deleted: bool = tx.query_row(
-            &format!("SELECT deleted_at IS NOT NULL FROM {} WHERE key = ?1", entity.table()),
-            [key.to_string()],
-            |r| r.get(0),
-        )?;
-        if !deleted && !open.iter().any(|c| c.kind == ConflictKind::PossibleDuplicate) {
-            let body = match entity {
-                Entity::Partner => {
-                    let f: PartnerFields = serde_json::from_value(Value::Object(fields.clone()))
-                        .map_err(|e| StoreError::Damaged(e.to_string()))?;
-                    super::partners::set_fields(&tx, key, &f)?;
-                    Value::Object(fields.clone())
-                }
-                Entity::Organization => {
-                    let f: OrganizationFields = serde_json::from_value(Value::Object(fields.clone()))
-                        .map_err(|e| StoreError::Damaged(e.to_string()))?;
-                    super::organizations::set_fields(&tx, key, &f)?;
-                    let mut body = fields.clone();
-                    body.insert("id".into(), Value::String(key.to_string()));
-                    Value::Object(body)
-                }
-            };
-            // A change still waiting was written before the choice: it is replaced by the chosen values.
-            let waiting: i64 = tx.query_row(
-                "SELECT count(*) FROM outbox WHERE entity = ?1 AND record_key = ?2 AND op <> 'delete'",
-                params![entity.as_str(), key.to_string()],
-                |r| r.get(0),
-            )?;
-            if fields != base || waiting > 0 {
-                outbox::enqueue(&tx, entity, key, Op::Update, &body.to_string())?;
-            }
-        }
-        // Settled, unless an adoption above raised a question of its own.
-        tx.execute(
-            &format!(
-                "UPDATE {} SET sync_state = 'pending' WHERE key = ?1 AND sync_state = 'conflict'
-                   AND NOT EXISTS (SELECT 1 FROM conflicts WHERE entity = ?2 AND record_key = ?1 AND resolved_at IS NULL)",
-                entity.table()
-            ),
-            params![key.to_string(), entity.as_str()],
-        )?;
+        for_entity!(entity, R => settle::<R>(&tx, key, &open, choice)?);
         let state = outbox::refresh_sync_state(&tx, entity, key)?;
         tx.commit()?;
         Ok(state)
     }
 }
 
-/// A partner whose create had an unknown outcome is `server` after all (the
-/// user said so). Nothing of it was ever sent but that create (its later
-/// changes waited behind it), so the waiting changes are replaced by one
-/// update: the server's record with what changed here since the create,
-/// merged field by field against the body the create sent. A field changed
-/// on both sides becomes a question; a waiting delete still goes.
-fn adopt_as_same_partner(tx: &Transaction<'_>, key: Uuid, server: &ServerPartner) -> Result<()> {
-    let sent: Option<String> = tx.query_row(
-        "SELECT payload FROM outbox WHERE entity = 'partner' AND record_key = ?1 AND op = 'create' ORDER BY seq LIMIT 1",
-        [key.to_string()],
-        |r| r.get(0),
-    ).optional()?;
-    let remote = partner_map(&server.fields);
-    let base = sent.and_then(|b| serde_json::from_str::<Map<String, Value>>(&b).ok()).unwrap_or_else(|| remote.clone());
-    let local = partner_map(&super::partners::fields_of(tx, key)?);
-    let m = merge(&base, &local, &remote);
-    let fields: PartnerFields =
-        serde_json::from_value(Value::Object(m.merged.clone())).map_err(|e| StoreError::Damaged(e.to_string()))?;
-    super::partners::set_fields(tx, key, &fields)?;
-    set_partner_server(tx, key, server)?;
-    tx.execute(
-        "DELETE FROM outbox WHERE entity = 'partner' AND record_key = ?1 AND op <> 'delete'",
-        [key.to_string()],
-    )?;
-    let delete_waits: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM outbox WHERE entity = 'partner' AND record_key = ?1)",
-        [key.to_string()],
-        |r| r.get(0),
-    )?;
-    if !delete_waits {
-        apply_merge(tx, Entity::Partner, key, &m.conflicts, m.ahead_of_remote, &Value::Object(m.merged).to_string())?;
-    }
-    Ok(())
-}
-
-/// Merges one partner from a pull of `org`'s partners.
-fn pull_partner(tx: &Transaction<'_>, org: Option<Uuid>, server: &ServerPartner) -> Result<Pulled> {
-    let found: Option<(String, Option<String>, String, bool)> = tx
-        .prepare_cached("SELECT key, sync_base, sync_state, deleted_at IS NOT NULL FROM partners WHERE server_id = ?1")?
-        .query_row([server.id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .optional()?;
-    let outcome = match found {
-        None => match unlinked_partner(tx, server)? {
-            Unlinked::Adopt(seq, key) => {
-                set_partner_server(tx, key, server)?;
-                finish(tx, seq, Entity::Partner, key)?;
-                Pulled::Adopted
-            }
-            Unlinked::LeaveToPush => Pulled::Unchanged,
-            Unlinked::New => insert_pulled(tx, org, server)?,
-        },
-        Some((key, base, state, deleted)) => {
-            let key = Uuid::parse_str(&key).map_err(|e| StoreError::Damaged(e.to_string()))?;
-            let back = reappeared(tx, Entity::Partner, key, deleted, &state)?;
-            let in_conflict = state == "conflict" && back != Reappeared::Restored;
-            let remote = partner_map(&server.fields);
-            if back == Reappeared::DeleteWaiting {
-                Pulled::Unchanged
-            } else if in_conflict || unchanged_there(base.as_deref(), &remote) {
-                if back == Reappeared::Restored { Pulled::Restored } else { Pulled::Unchanged }
-            } else {
-                let local = partner_map(&super::partners::fields_of(tx, key)?);
-                let base = merge_base(tx, Entity::Partner, key, base, &remote)?;
-                let m = merge(&base, &local, &remote);
-                let fields: PartnerFields = serde_json::from_value(Value::Object(m.merged.clone()))
-                    .map_err(|e| StoreError::Damaged(e.to_string()))?;
-                super::partners::set_fields(tx, key, &fields)?;
-                set_partner_server(tx, key, server)?;
-                apply_merge(
-                    tx,
-                    Entity::Partner,
-                    key,
-                    &m.conflicts,
-                    m.ahead_of_remote,
-                    &Value::Object(m.merged).to_string(),
-                )?
-            }
-        }
-    };
-    Ok(outcome)
-}
-
-/// Stores a partner first seen on the server, linked and synced.
-fn insert_pulled(tx: &Transaction<'_>, org: Option<Uuid>, server: &ServerPartner) -> Result<Pulled> {
-    super::partners::insert_synced(tx, &server.fields, org, &server_columns(server), &now_text())?;
-    Ok(Pulled::Inserted)
-}
-
-/// The server ids of `page` that a local partner is linked to already.
-fn known_server_ids(tx: &Transaction<'_>, page: &[ServerPartner]) -> Result<std::collections::HashSet<Uuid>> {
-    let ids = Value::Array(page.iter().map(|p| Value::String(p.id.to_string())).collect()).to_string();
-    let mut stmt =
-        tx.prepare_cached("SELECT server_id FROM partners WHERE server_id IN (SELECT value FROM json_each(?1))")?;
-    let known = stmt.query_map([ids], |r| r.get::<_, String>(0))?;
-    let mut set = std::collections::HashSet::new();
-    for id in known {
-        set.insert(Uuid::parse_str(&id?).map_err(|e| StoreError::Damaged(e.to_string()))?);
-    }
-    Ok(set)
-}
-
-/// Whether any local partner create was attempted without the server's
-/// answer being known (then a pulled record may be that create: see [`Unlinked`]).
-fn has_unconfirmed_creates(tx: &Transaction<'_>) -> Result<bool> {
-    Ok(tx
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM outbox o JOIN partners p ON o.entity = 'partner' AND o.record_key = p.key
-                            WHERE p.server_id IS NULL AND o.op = 'create' AND o.attempts > 0)",
-        )?
-        .query_row([], |r| r.get(0))?)
-}
-
-/// Merges one organization from a pull.
-fn pull_organization(tx: &Transaction<'_>, server: &ServerOrganization) -> Result<Pulled> {
-    let Ok(key) = Uuid::parse_str(&server.id) else {
-        return Ok(Pulled::Unchanged); // not one of ours and not a key we can store
-    };
-    let found: Option<(Option<String>, String, bool)> = tx
-        .prepare_cached("SELECT sync_base, sync_state, deleted_at IS NOT NULL FROM organizations WHERE key = ?1")?
-        .query_row([key.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    let outcome = match found {
-        None => {
-            super::organizations::insert_synced(tx, key, &server.fields, &now_text())?;
-            set_org_server(tx, key, server)?;
-            Pulled::Inserted
-        }
-        Some((base, state, deleted)) => {
-            let back = reappeared(tx, Entity::Organization, key, deleted, &state)?;
-            let in_conflict = state == "conflict" && back != Reappeared::Restored;
-            let remote = org_map(&server.fields);
-            if back == Reappeared::DeleteWaiting {
-                Pulled::Unchanged
-            } else if in_conflict || unchanged_there(base.as_deref(), &remote) {
-                if back == Reappeared::Restored { Pulled::Restored } else { Pulled::Unchanged }
-            } else {
-                let local = super::organizations::fields_of(tx, key)?;
-                let base = merge_base(tx, Entity::Organization, key, base, &remote)?;
-                let m = merge(&base, &org_map(&local), &remote);
-                let mut fields: OrganizationFields = serde_json::from_value(Value::Object(m.merged.clone()))
-                    .map_err(|e| StoreError::Damaged(e.to_string()))?;
-                fields.linked_to = server.fields.linked_to.clone();
-                super::organizations::set_fields(tx, key, &fields)?;
-                set_org_server(tx, key, server)?;
-                let mut body = m.merged.clone();
-                body.insert("id".into(), Value::String(key.to_string()));
-                apply_merge(
-                    tx,
-                    Entity::Organization,
-                    key,
-                    &m.conflicts,
-                    m.ahead_of_remote,
-                    &Value::Object(body).to_string(),
-                )?
-            }
-        }
-    };
-    Ok(outcome)
-}
-
-/// What a pull merges against: the fields last agreed with the server, or
-/// the server's record itself when it holds a change whose answer was lost
-/// (see [`sent_change_arrived`]), or when nothing was agreed yet.
-fn merge_base(
-    tx: &Transaction<'_>,
-    entity: Entity,
-    key: Uuid,
-    agreed: Option<String>,
-    remote: &Map<String, Value>,
-) -> Result<Map<String, Value>> {
-    if sent_change_arrived(tx, entity, key, remote)? {
-        return Ok(remote.clone());
-    }
-    Ok(agreed.and_then(|b| serde_json::from_str(&b).ok()).unwrap_or_else(|| remote.clone()))
-}
-
-/// Whether the change at the head of this record's queue was attempted and
-/// the server now holds exactly its body: the change arrived, its answer was
-/// lost. It is done (it leaves the queue) and the server's record becomes
-/// the base of the merge. Without this, a second local edit of a field whose
-/// first edit arrived unconfirmed was a conflict with itself.
-fn sent_change_arrived(tx: &Transaction<'_>, entity: Entity, key: Uuid, remote: &Map<String, Value>) -> Result<bool> {
-    let head: Option<(i64, String, u32, String)> = tx
-        .prepare_cached(
-            "SELECT seq, op, attempts, payload FROM outbox WHERE entity = ?1 AND record_key = ?2 ORDER BY seq LIMIT 1",
-        )?
-        .query_row(params![entity.as_str(), key.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .optional()?;
-    let Some((seq, op, attempts, payload)) = head else { return Ok(false) };
-    if attempts == 0 || op == Op::Delete.as_str() {
-        return Ok(false);
-    }
-    let sent = serde_json::from_str::<Value>(&payload).map(|p| crate::remote::wire::without_id(&p));
-    if sent.ok().as_ref().and_then(Value::as_object) != Some(remote) {
-        return Ok(false);
-    }
-    tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([seq])?;
-    Ok(true)
-}
-
-/// Whether the server's record is still the one last agreed (its sync base):
-/// then the pull has nothing to take. Decided on the fields, not on
-/// `updated_at`: stored to the millisecond (and sent by some servers to the
-/// second), two edits in one tick look the same, and an update sent after
-/// such a skipped merge overwrote the server's change.
-fn unchanged_there(base: Option<&str>, remote: &Map<String, Value>) -> bool {
-    let remote_text = Value::Object(remote.clone()).to_string();
-    base == Some(remote_text.as_str())
-}
-
-/// Whether a pulled record had been given up here as deleted on the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reappeared {
-    /// It was not.
-    No,
-    /// Deleted here and that delete still waits to be sent: it stays deleted.
-    DeleteWaiting,
-    /// It was (deleted, or waiting on the "deleted on the server" question)
-    /// and is live again, and is merged as any pulled record.
-    Restored,
-}
-
-/// A record the server lists is not deleted there, whatever an earlier pull
-/// concluded (a scan that skipped it, a lookup that failed): bring it back.
-fn reappeared(tx: &Transaction<'_>, entity: Entity, key: Uuid, deleted: bool, state: &str) -> Result<Reappeared> {
+/// What is known here of one stored record, for the planner.
+fn local<R: Record>(conn: &Connection, key: Uuid) -> Result<plan::Local> {
     let key_text = key.to_string();
-    if deleted {
-        let waiting: i64 = tx.query_row(
-            "SELECT count(*) FROM outbox WHERE entity = ?1 AND record_key = ?2",
-            params![entity.as_str(), key_text],
-            |r| r.get(0),
-        )?;
-        if waiting > 0 {
-            return Ok(Reappeared::DeleteWaiting);
+    let (agreed, state, deleted): (Option<String>, String, bool) = conn
+        .prepare_cached(&format!(
+            "SELECT sync_base, sync_state, deleted_at IS NOT NULL FROM {} WHERE key = ?1",
+            R::ENTITY.table()
+        ))?
+        .query_row([&key_text], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let queue = conn
+        .prepare_cached(
+            "SELECT seq, op, attempts, payload FROM outbox WHERE entity = ?1 AND record_key = ?2 ORDER BY seq",
+        )?
+        .query_map(params![R::ENTITY.as_str(), key_text], |r| {
+            let body = serde_json::from_str::<Value>(&r.get::<_, String>(3)?).ok();
+            Ok(Queued {
+                seq: r.get(0)?,
+                op: super::parse_text(r, 1)?,
+                attempts: r.get(2)?,
+                body: body.map(|b| wire::without_id(&b)).and_then(|b| b.as_object().cloned()),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let open = conn
+        .prepare_cached(
+            "SELECT kind FROM conflicts WHERE entity = ?1 AND record_key = ?2 AND resolved_at IS NULL ORDER BY id",
+        )?
+        .query_map(params![R::ENTITY.as_str(), key_text], |r| super::parse_text(r, 0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(plan::Local {
+        fields: R::fields(conn, key)?,
+        agreed: agreed.and_then(|b| serde_json::from_str(&b).ok()),
+        in_conflict: state == SyncState::Conflict.as_str(),
+        deleted,
+        queue,
+        open,
+    })
+}
+
+/// Merges one server record into the store.
+fn pull_one<R: Record>(tx: &Transaction<'_>, scope: Option<Uuid>, server: &R::Server) -> Result<Pulled> {
+    let remote = R::remote_fields(server);
+    let key = match R::locate(tx, server)? {
+        Located::Unusable => return Ok(Pulled::Unchanged),
+        Located::Stored(key) => key,
+        Located::New(key) => {
+            return match plan::unlinked(&R::unconfirmed(tx, server)?, &remote) {
+                plan::Unlinked::Insert => {
+                    R::insert_pulled(tx, scope, key, server)?;
+                    Ok(Pulled::Inserted)
+                }
+                plan::Unlinked::Adopt { seq, key } => {
+                    R::set_server(tx, key, server)?;
+                    finish(tx, seq, R::ENTITY, key)?;
+                    Ok(Pulled::Adopted)
+                }
+                plan::Unlinked::LeaveToPush => Ok(Pulled::Unchanged),
+            };
         }
+    };
+    let step = plan::pull(&local::<R>(tx, key)?, &remote);
+    let (entity, key_text) = (R::ENTITY, key.to_string());
+    if step.close_deleted_question {
+        tx.execute(
+            "UPDATE conflicts SET resolved_at = ?3 WHERE entity = ?1 AND record_key = ?2 AND kind = ?4
+                                                    AND resolved_at IS NULL",
+            params![entity.as_str(), key_text, now_text(), ConflictKind::DeletedRemotely.as_str()],
+        )?;
+    }
+    if step.undelete {
         tx.execute(
             &format!("UPDATE {} SET deleted_at = NULL, updated_at = ?2 WHERE key = ?1", entity.table()),
             params![key_text, now_text()],
         )?;
-        return Ok(Reappeared::Restored);
     }
-    if state != "conflict" {
-        return Ok(Reappeared::No);
+    if step.reopen {
+        tx.execute(&format!("UPDATE {} SET sync_state = 'pending' WHERE key = ?1", entity.table()), [&key_text])?;
+        outbox::refresh_sync_state(tx, entity, key)?;
     }
-    // Held on the question "deleted on the server: delete it here too?": the answer is moot now.
-    let closed = tx.execute(
-        "UPDATE conflicts SET resolved_at = ?3 WHERE entity = ?1 AND record_key = ?2 AND kind = ?4
-                                                AND resolved_at IS NULL",
-        params![entity.as_str(), key_text, now_text(), ConflictKind::DeletedRemotely.as_str()],
-    )?;
-    let open: i64 = tx.query_row(
-        "SELECT count(*) FROM conflicts WHERE entity = ?1 AND record_key = ?2 AND resolved_at IS NULL",
-        params![entity.as_str(), key_text],
-        |r| r.get(0),
-    )?;
-    if closed == 0 || open > 0 {
-        return Ok(Reappeared::No);
+    if let Some(seq) = step.arrived {
+        tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([seq])?;
     }
-    tx.execute(&format!("UPDATE {} SET sync_state = 'pending' WHERE key = ?1", entity.table()), [&key_text])?;
-    outbox::refresh_sync_state(tx, entity, key)?;
-    Ok(Reappeared::Restored)
+    if let Some(merged) = &step.merge {
+        R::write_fields(tx, key, &merged.fields)?;
+        R::set_server(tx, key, server)?;
+        record_merge::<R>(tx, key, merged)?;
+    }
+    Ok(step.outcome())
 }
 
-/// Records the conflicts of a merge (the record then waits for the user), or,
-/// with none, queues the local changes the server does not have yet.
-fn apply_merge(
+/// Queues what a merge leaves to send, and its questions (the record then waits for the user).
+fn record_merge<R: Record>(tx: &Transaction<'_>, key: Uuid, merged: &plan::Merged) -> Result<()> {
+    if merged.send {
+        outbox::enqueue(tx, R::ENTITY, key, Op::Update, &R::body(key, &merged.fields).to_string())?;
+    }
+    if merged.conflicts.is_empty() {
+        outbox::refresh_sync_state(tx, R::ENTITY, key)?;
+        return Ok(());
+    }
+    for c in &merged.conflicts {
+        insert_conflict(tx, R::ENTITY, key, ConflictKind::Field, c)?;
+    }
+    set_in_conflict(tx, R::ENTITY, key)
+}
+
+/// Applies the user's answers to a record's open conflicts.
+fn settle<R: Record>(
     tx: &Transaction<'_>,
-    entity: Entity,
     key: Uuid,
-    conflicts: &[FieldConflict],
-    ahead_of_remote: bool,
-    body: &str,
-) -> Result<Pulled> {
-    // Any change still waiting carries a whole-record body written before the
-    // remote changes were taken: queue the merged body after (or in place of) it.
-    let waiting: i64 = tx.query_row(
-        "SELECT count(*) FROM outbox WHERE entity = ?1 AND record_key = ?2 AND op <> 'delete'",
-        params![entity.as_str(), key.to_string()],
-        |r| r.get(0),
+    open: &[Conflict],
+    choice: impl Fn(&str) -> Resolution,
+) -> Result<()> {
+    let (entity, key_text) = (R::ENTITY, key.to_string());
+    let candidates: Vec<Option<R::Server>> = open
+        .iter()
+        .map(|c| (c.kind == ConflictKind::PossibleDuplicate).then(|| R::read_server(&c.remote)).flatten())
+        .collect();
+    let answers: Vec<plan::Answered> = open
+        .iter()
+        .zip(&candidates)
+        .map(|(c, candidate)| plan::Answered {
+            id: c.id,
+            kind: c.kind,
+            field: c.field.clone(),
+            remote: c.remote.clone(),
+            candidate: candidate.as_ref().map(R::remote_fields),
+            resolution: choice(&c.field),
+        })
+        .collect();
+    let plan = plan::settle(&local::<R>(tx, key)?, &answers);
+    for a in &answers {
+        let resolution = serde_json::to_value(a.resolution).ok().and_then(|v| v.as_str().map(str::to_string));
+        tx.execute(
+            "UPDATE conflicts SET resolved_at = ?2, resolution = ?3 WHERE id = ?1",
+            params![a.id, now_text(), resolution],
+        )?;
+    }
+    if let Some(adoption) = &plan.adopt
+        && let Some(server) = &candidates[adoption.answer]
+    {
+        R::write_fields(tx, key, &adoption.merge.fields)?;
+        R::set_server(tx, key, server)?;
+        tx.execute(
+            "DELETE FROM outbox WHERE entity = ?1 AND record_key = ?2 AND op <> 'delete'",
+            params![entity.as_str(), key_text],
+        )?;
+        if !adoption.delete_waits {
+            record_merge::<R>(tx, key, &adoption.merge)?;
+        }
+    }
+    if plan.send_as_new {
+        tx.execute(
+            "UPDATE outbox SET attempts = 0, last_error = NULL WHERE entity = ?1 AND record_key = ?2 AND op = 'create'",
+            params![entity.as_str(), key_text],
+        )?;
+    }
+    if plan.delete_here {
+        tx.execute(
+            &format!("UPDATE {} SET deleted_at = ?2 WHERE key = ?1", entity.table()),
+            params![key_text, now_text()],
+        )?;
+        tx.execute("DELETE FROM outbox WHERE entity = ?1 AND record_key = ?2", params![entity.as_str(), key_text])?;
+    }
+    if let Some((fields, send)) = &plan.write {
+        R::write_fields(tx, key, fields)?;
+        if *send {
+            outbox::enqueue(tx, entity, key, Op::Update, &R::body(key, fields).to_string())?;
+        }
+    }
+    // Settled, unless an adoption above raised a question of its own.
+    tx.execute(
+        &format!(
+            "UPDATE {} SET sync_state = 'pending' WHERE key = ?1 AND sync_state = 'conflict'
+               AND NOT EXISTS (SELECT 1 FROM conflicts WHERE entity = ?2 AND record_key = ?1 AND resolved_at IS NULL)",
+            entity.table()
+        ),
+        params![key_text, entity.as_str()],
     )?;
-    if ahead_of_remote || waiting > 0 {
-        outbox::enqueue(tx, entity, key, Op::Update, body)?;
-    }
-    if conflicts.is_empty() {
-        outbox::refresh_sync_state(tx, entity, key)?;
-        return Ok(Pulled::Updated);
-    }
-    for c in conflicts {
-        insert_conflict(tx, entity, key, ConflictKind::Field, c)?;
-    }
+    Ok(())
+}
+
+fn set_in_conflict(tx: &Transaction<'_>, entity: Entity, key: Uuid) -> Result<()> {
     tx.execute(&format!("UPDATE {} SET sync_state = 'conflict' WHERE key = ?1", entity.table()), [key.to_string()])?;
-    Ok(Pulled::Conflict)
+    Ok(())
 }
 
 fn insert_conflict(
@@ -876,83 +599,6 @@ fn finish(tx: &Transaction<'_>, seq: i64, entity: Entity, key: Uuid) -> Result<(
     tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([seq])?;
     outbox::refresh_sync_state(tx, entity, key)?;
     Ok(())
-}
-
-fn server_columns(s: &ServerPartner) -> ServerColumns<'_> {
-    ServerColumns {
-        id: s.id.to_string(),
-        created_at: opt_time_text(s.created_at),
-        updated_at: opt_time_text(s.updated_at),
-        invitation_status: s.invitation_status.as_deref().filter(|v| matches!(*v, "invited" | "accepted")),
-        guest_organization_id: s.guest_organization_id.map(|g| g.to_string()),
-        sync_base: Value::Object(partner_map(&s.fields)).to_string(),
-    }
-}
-
-fn set_partner_server(tx: &Transaction<'_>, key: Uuid, s: &ServerPartner) -> Result<()> {
-    let c = server_columns(s);
-    tx.prepare_cached(
-        "UPDATE partners SET server_id = ?2, server_created_at = ?3, server_updated_at = ?4, invitation_status = ?5,
-                             guest_organization_id = ?6, sync_base = ?7
-         WHERE key = ?1",
-    )?
-    .execute(params![
-        key.to_string(),
-        c.id,
-        c.created_at,
-        c.updated_at,
-        c.invitation_status,
-        c.guest_organization_id,
-        c.sync_base
-    ])?;
-    Ok(())
-}
-
-fn set_org_server(tx: &Transaction<'_>, key: Uuid, s: &ServerOrganization) -> Result<()> {
-    tx.prepare_cached(
-        "UPDATE organizations SET server_created_at = ?2, server_updated_at = ?3, linked_to = ?4, sync_base = ?5 WHERE key = ?1",
-    )?
-    .execute(params![
-        key.to_string(),
-        opt_time_text(s.created_at),
-        opt_time_text(s.updated_at),
-        s.fields.linked_to,
-        Value::Object(org_map(&s.fields)).to_string(),
-    ])?;
-    Ok(())
-}
-
-/// What to do with a server partner no local record is linked to, when a
-/// local create with the same email was attempted (so may have arrived):
-/// adopt it if it is exactly what that create sent; otherwise leave it to the
-/// push, which reconciles that create (it is never stored as a second record).
-enum Unlinked {
-    Adopt(i64, Uuid),
-    LeaveToPush,
-    New,
-}
-
-fn unlinked_partner(tx: &Transaction<'_>, server: &ServerPartner) -> Result<Unlinked> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT o.seq, p.key, o.payload FROM partners p JOIN outbox o ON o.entity = 'partner' AND o.record_key = p.key
-         WHERE p.server_id IS NULL AND o.op = 'create' AND o.attempts > 0 AND p.email = ?1 COLLATE NOCASE
-         ORDER BY o.seq",
-    )?;
-    let rows: Vec<(i64, String, String)> = stmt
-        .query_map([&server.fields.email], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    if rows.is_empty() {
-        return Ok(Unlinked::New);
-    }
-    for (seq, key, payload) in rows {
-        let sent: Option<PartnerFields> = serde_json::from_str(&payload).ok();
-        if sent.as_ref() == Some(&server.fields)
-            && let Ok(key) = Uuid::parse_str(&key)
-        {
-            return Ok(Unlinked::Adopt(seq, key));
-        }
-    }
-    Ok(Unlinked::LeaveToPush)
 }
 
 impl Store {
@@ -1002,19 +648,8 @@ impl Store {
                 )?;
             }
             Some(base) => {
-                match entity {
-                    Entity::Partner => {
-                        let f: PartnerFields =
-                            serde_json::from_value(base).map_err(|e| StoreError::Damaged(e.to_string()))?;
-                        super::partners::set_fields(&tx, key, &f)?;
-                    }
-                    Entity::Organization => {
-                        let mut f: OrganizationFields =
-                            serde_json::from_value(base).map_err(|e| StoreError::Damaged(e.to_string()))?;
-                        f.linked_to = super::organizations::fields_of(&tx, key)?.linked_to;
-                        super::organizations::set_fields(&tx, key, &f)?;
-                    }
-                }
+                let base: Fields = base.as_object().cloned().unwrap_or_default();
+                for_entity!(entity, R => R::write_fields(&tx, key, &base)?);
                 tx.execute(
                     &format!("UPDATE {} SET deleted_at = NULL, sync_error = NULL WHERE key = ?1", entity.table()),
                     [key.to_string()],

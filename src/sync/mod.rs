@@ -23,9 +23,10 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::model::SyncError;
+use crate::plan::{self, Pulled};
 use crate::remote::client::{self, Failure, OrganizationsApi, OrganizationsConfig, PartnersApi, PartnersConfig};
 use crate::remote::wire::{self, ServerOrganization, ServerPartner};
-use crate::store::{Due, Entity, Op, Pulled, Store, StoreError};
+use crate::store::{Due, Entity, Op, Organizations, Partners, Store, StoreError};
 
 /// Backoff for transient failures: exponential from `base`, capped, with jitter.
 #[derive(Debug, Clone, Copy)]
@@ -393,31 +394,36 @@ fn settle(
     let e = &due.entry;
     match outcome {
         Ok(Done::Partner(server)) => {
-            store.partner_change_done(e.seq, e.record_key, server.as_ref())?;
+            store.change_done::<Partners>(e.seq, e.record_key, server.as_ref())?;
             report.sent += 1;
         }
         Ok(Done::Organization(server)) => {
-            store.organization_change_done(e.seq, e.record_key, server.as_ref())?;
+            store.change_done::<Organizations>(e.seq, e.record_key, server.as_ref())?;
             report.sent += 1;
         }
         Ok(Done::PartnerCandidates(candidates)) => {
-            let ours: Option<crate::PartnerFields> = serde_json::from_value(e.payload.clone()).ok();
+            let sent = serde_json::from_value::<crate::PartnerFields>(e.payload.clone()).ok();
             let mut free = Vec::new();
             for c in candidates {
                 if store.partner_key_for_server_id(c.id)?.is_none() {
                     free.push(c);
                 }
             }
-            if let Some(same) = free.iter().find(|c| Some(&c.fields) == ours.as_ref()) {
-                store.partner_change_done(e.seq, e.record_key, Some(same))?;
-                report.adopted += 1;
-            } else if let Some(similar) = free.first() {
-                store.flag_possible_duplicate(e.seq, e.record_key, similar)?;
-                report.conflicts += 1;
-            } else {
-                // Nothing there: the earlier attempt did not arrive. Send it now.
-                reconciled.insert(e.seq);
-                store.retry_change_at(e.seq, None, "Checked: not on the server yet")?;
+            let fields: Vec<plan::Fields> = free.iter().map(|c| wire::partner_fields(&c.fields)).collect();
+            match plan::reconcile(sent.as_ref().map(wire::partner_fields).as_ref(), &fields) {
+                plan::Reconcile::Adopt(i) => {
+                    store.change_done::<Partners>(e.seq, e.record_key, Some(&free[i]))?;
+                    report.adopted += 1;
+                }
+                plan::Reconcile::Ask(i) => {
+                    store.flag_possible_duplicate(e.seq, e.record_key, &free[i])?;
+                    report.conflicts += 1;
+                }
+                plan::Reconcile::Send => {
+                    // Nothing there: the earlier attempt did not arrive. Send it now.
+                    reconciled.insert(e.seq);
+                    store.retry_change_at(e.seq, None, "Checked: not on the server yet")?;
+                }
             }
         }
         Err(passing @ (Failure::Network(_) | Failure::Transient { .. })) => {
@@ -548,7 +554,7 @@ async fn finish_org_create(
     key: &str,
 ) -> Result<Done, Failure> {
     let wanted = wire::without_id(payload);
-    if Value::Object(crate::store::sync_org_map(&existing.fields)) == wanted {
+    if Value::Object(wire::organization_fields(&existing.fields)) == wanted {
         Ok(Done::Organization(Some(existing)))
     } else {
         api.update(id, payload, key).await.map(|o| Done::Organization(Some(o)))
@@ -630,7 +636,7 @@ async fn pull_partners(
                 for invalid in batch.invalid.drain(..) {
                     report.left_out(format!("partner {invalid}"));
                 }
-                for pulled in store.pull_partners(local_org, &batch.good)? {
+                for pulled in store.pull_page::<Partners>(local_org, &batch.good)? {
                     count(report, pulled);
                 }
                 batch = Decoded::default();
@@ -787,7 +793,7 @@ async fn pull_organizations(
             }
         }
         seen.extend(page.iter().map(|o| o.id.clone()));
-        for pulled in store.pull_organizations(&page)? {
+        for pulled in store.pull_page::<Organizations>(None, &page)? {
             count(report, pulled);
         }
         progress(report);
