@@ -127,6 +127,24 @@ impl From<&ImportError> for ErrorBody {
     }
 }
 
+/// Owned errors convert as their references do, so `?` works where an [`ErrorBody`] is returned.
+macro_rules! owned_into_body {
+    ($($error:ty),*) => {$(
+        impl From<$error> for ErrorBody {
+            fn from(e: $error) -> ErrorBody {
+                ErrorBody::from(&e)
+            }
+        }
+    )*};
+}
+owned_into_body!(StoreError, SyncFailure, ExportError, ImportError);
+
+impl From<crate::validate::ValidationReport> for ErrorBody {
+    fn from(report: crate::validate::ValidationReport) -> ErrorBody {
+        ErrorBody::from(&StoreError::Invalid(report))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,8 @@ mod sync;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use partnerbook::export::{ExportError, ExportOptions, OrganizationExportOptions, Progress};
+use partnerbook::app::export::ExportJob;
+use partnerbook::export::{ExportOptions, OrganizationExportOptions, Progress};
 use partnerbook::store::{OrganizationQuery, PartnerQuery, PartnerSort, Resolution};
 use partnerbook::{
     Contact, FieldError, LocationDraft, OrganizationDraft, PartnerDraft, PartnerPatch, Store, StoreError, SyncState,
@@ -30,13 +31,14 @@ pub enum CliError {
     #[error("Could not read {}: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
-    Export(partnerbook::export::ExportError),
-    #[error(transparent)]
     Import(partnerbook::import::ImportError),
     #[error("No database path: set --db or PARTNERBOOK_DB (the platform has no app-data directory).")]
     NoDatabasePath,
     #[error(transparent)]
     Sync(#[from] partnerbook::sync::SyncFailure),
+    /// A failure the app layer already put in the common vocabulary.
+    #[error("{}", .0.message)]
+    Body(ErrorBody),
 }
 
 impl CliError {
@@ -45,6 +47,9 @@ impl CliError {
             CliError::Invalid(_) | CliError::Store(StoreError::Invalid(_)) => 3,
             CliError::Store(StoreError::NotFound { .. } | StoreError::Ambiguous { .. }) => 4,
             CliError::Usage(_) => 2,
+            CliError::Body(b) if b.kind == ErrorKind::Usage => 2,
+            CliError::Body(b) if b.kind == ErrorKind::Validation => 3,
+            CliError::Body(b) if matches!(b.kind, ErrorKind::NotFound | ErrorKind::Ambiguous) => 4,
             _ => 1,
         }
     }
@@ -54,9 +59,9 @@ impl CliError {
             CliError::Store(e) => e.into(),
             CliError::Invalid(report) => (&StoreError::Invalid(report.clone())).into(),
             CliError::Usage(m) => ErrorBody::new(ErrorKind::Usage, m.clone()),
-            CliError::Export(e) => e.into(),
             CliError::Import(e) => e.into(),
             CliError::Sync(e) => e.into(),
+            CliError::Body(body) => body.clone(),
             CliError::Read { .. } | CliError::NoDatabasePath => ErrorBody::new(ErrorKind::Io, self.to_string()),
         }
     }
@@ -238,9 +243,7 @@ fn export(store: &Store, a: PartnerExportArgs, json: bool) -> Result<()> {
         semicolon: a.file.semicolon,
         bom: a.file.bom,
     };
-    with_progress(&a.file.out, json, "partner", |progress| {
-        partnerbook::export::export_partners(store, &query, &options, &a.file.out, progress)
-    })
+    with_progress(store, ExportJob::Partners { query, options, path: a.file.out }, json, "partner")
 }
 
 /// `org export`: what `org list` would show, with contacts as columns or rows.
@@ -259,27 +262,21 @@ fn export_orgs(store: &Store, a: OrgExportArgs, json: bool) -> Result<()> {
         semicolon: a.file.semicolon,
         bom: a.file.bom,
     };
-    with_progress(&a.file.out, json, "organization", |progress| {
-        partnerbook::export::export_organizations(store, &query, &options, &a.file.out, progress)
-    })
+    with_progress(store, ExportJob::Organizations { query, options, path: a.file.out }, json, "organization")
 }
 
 /// Runs an export, showing progress when stderr is a terminal, then says what was written.
-fn with_progress(
-    out: &std::path::Path,
-    json: bool,
-    noun: &str,
-    run: impl FnOnce(&mut dyn FnMut(Progress) -> bool) -> std::result::Result<u64, ExportError>,
-) -> Result<()> {
+fn with_progress(store: &Store, job: ExportJob, json: bool, noun: &str) -> Result<()> {
     use std::io::IsTerminal;
     let show_progress = std::io::stderr().is_terminal();
-    let rows = run(&mut |p: Progress| {
+    let rows = partnerbook::app::export::run(store.path(), &job, |p: Progress| {
         if show_progress && p.total > 0 {
             eprint!("\rExporting… {}/{} ({}%)", p.done, p.total, p.done * 100 / p.total);
         }
         true
     })
-    .map_err(CliError::Export)?;
+    .map_err(CliError::Body)?;
+    let out = job.path();
     if show_progress {
         eprintln!();
     }

@@ -1,5 +1,7 @@
 // The only door to Rust. Every call resolves with data or rejects with
-// {kind, message, fields}; plain-string rejections are wrapped to that shape.
+// {kind, message, fields}. The commands take typed arguments, so Tauri itself
+// refuses a value of the wrong shape, with a plain sentence: that is this
+// window's bug, not the user's, and is reported as `bad_request`.
 
 const tauri = window.__TAURI__;
 
@@ -15,7 +17,7 @@ export async function call(command, args = {}) {
     if (error && typeof error === 'object' && 'message' in error) {
       return Promise.reject({ kind: error.kind || 'error', message: error.message, fields: error.fields || [] });
     }
-    return Promise.reject({ kind: 'error', message: String(error), fields: [] });
+    return Promise.reject({ kind: 'bad_request', message: String(error), fields: [] });
   }
 }
 

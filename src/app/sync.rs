@@ -1,7 +1,5 @@
-//! What the two front ends do alike, so that neither holds a copy: a sync
-//! run as a user starts it (its runtime, one at a time per app, the last
-//! result, the sentence that sums it up). The desktop shell and the command
-//! line call these; neither builds its own runtime or words its own summary.
+//! A sync run as a user starts it: its runtime, one at a time per app, the
+//! last result, and the sentence that sums it up.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -11,7 +9,7 @@ use serde::Serialize;
 
 use crate::error::{ErrorBody, ErrorKind};
 use crate::store::Store;
-use crate::sync::{SyncConfig, SyncReport, sync_once};
+use crate::sync::{SyncConfig, SyncFailure, SyncReport, sync_once};
 
 /// The runtime a sync runs on. Two workers: requests keep going while the
 /// calling thread writes to the database (measured in BENCHMARKS.md: the
@@ -77,6 +75,19 @@ impl SyncRunner {
         self.running.store(false, Ordering::SeqCst);
         result
     }
+}
+
+/// "Sync now": refused with `not_configured` when no API is set up (every
+/// change is kept meanwhile), else one run through `runner`.
+pub fn sync_now(runner: &SyncRunner, db: &Path, config: &SyncConfig) -> Result<LastSync, ErrorBody> {
+    if !is_configured(config) {
+        return Err((&SyncFailure::NotConfigured).into());
+    }
+    Ok(runner.run_blocking(db, config))
+}
+
+pub fn is_configured(config: &SyncConfig) -> bool {
+    config.partners.is_some() || config.organizations.is_some()
 }
 
 /// The one sentence a sync run comes to, e.g. "Synced: 3 sent, 2 received."

@@ -1,0 +1,19 @@
+//! What the two front ends do alike, so that neither holds a copy. The
+//! desktop shell's commands and the command line parse their input, call a
+//! function here (or the store), and show the result; the choices behind a
+//! user's action live here:
+//!
+//! - [`sync`]: a sync run (runtime, one at a time, last result, summary sentence);
+//! - [`settings`]: where sync's settings come from (database, secrets, the
+//!   `PARTNERBOOK_*` overlay) and the order a save writes them in;
+//! - [`status`]: what the status bar says;
+//! - [`export`]: an export on its own connection, with progress and cancel.
+//!
+//! Every failure leaves here as an [`ErrorBody`](crate::ErrorBody).
+
+pub mod export;
+pub mod settings;
+pub mod status;
+pub mod sync;
+
+pub use sync::{LastSync, SyncRunner, summary, sync_runtime};

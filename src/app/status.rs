@@ -1,0 +1,45 @@
+//! What the status bar says: changes waiting, the oldest one's age, the last
+//! success, the next retry, questions open, and one sentence.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::sync::{SyncRunner, is_configured};
+use crate::ErrorBody;
+use crate::store::Store;
+use crate::sync::{SyncConfig, SyncFailure};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub pending_changes: u64,
+    pub oldest_pending_change: Option<DateTime<Utc>>,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub next_retry_at: Option<DateTime<Utc>>,
+    pub sync_configured: bool,
+    pub syncing: bool,
+    pub open_conflicts: usize,
+    pub message: String,
+}
+
+pub fn status(store: &Store, runner: &SyncRunner, config: &SyncConfig) -> Result<Status, ErrorBody> {
+    let (pending_changes, oldest_pending_change) = store.outbox_summary()?;
+    let next_retry_at = store.next_retry_at(Utc::now(), &[])?;
+    let open_conflicts = store.conflicts()?.len();
+    let last = runner.last();
+    let sync_configured = is_configured(config);
+    let message = if sync_configured {
+        last.message
+    } else {
+        format!("{} Every change is kept here meanwhile.", SyncFailure::NotConfigured)
+    };
+    Ok(Status {
+        pending_changes,
+        oldest_pending_change,
+        last_sync_at: last.last_success,
+        next_retry_at,
+        sync_configured,
+        syncing: runner.is_running(),
+        open_conflicts,
+        message,
+    })
+}
