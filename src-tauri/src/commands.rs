@@ -9,13 +9,11 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use partnerbook::app::export::ExportJob;
-use partnerbook::app::settings::{Overlay, SettingsView};
+use partnerbook::app::settings::{ConnectionReport, Overlay, SettingsView};
 use partnerbook::app::status::Status;
 use partnerbook::app::{self, LastSync};
 use partnerbook::export::{ExportOptions, OrganizationExportOptions, Progress};
 use partnerbook::import::{self, ImportReport};
-use partnerbook::remote::{self, ConnectionCheck};
-use partnerbook::secrets::SecretName;
 use partnerbook::settings::RemoteSettingsDraft;
 use partnerbook::store::{Conflict, Entity, OrganizationQuery, OutboxEntry, Page, PartnerQuery, Resolution};
 use partnerbook::{ErrorBody, ErrorKind, SyncState};
@@ -191,23 +189,10 @@ pub fn save_settings(state: State<'_, AppState>, settings: RemoteSettingsDraft) 
     Ok(app::settings::save(&mut state.store(), state.secrets.as_ref(), &settings)?)
 }
 
-#[derive(Serialize)]
-pub struct ConnectionReport {
-    partners: ConnectionCheck,
-    organizations: ConnectionCheck,
-}
-
 #[tauri::command]
 pub async fn test_connection(state: State<'_, AppState>) -> Result<ConnectionReport> {
     let settings = state.store().remote_settings()?;
-    let secret = |name| state.secrets.get(name).ok().flatten();
-    let (client_secret, api_key) = (secret(SecretName::PartnersClientSecret), secret(SecretName::OrganizationsApiKey));
-    let client = remote::http_client();
-    let (partners, organizations) = tokio::join!(
-        remote::check_partners(&client, &settings.partners, client_secret.as_deref()),
-        remote::check_organizations(&client, &settings.organizations, api_key.as_deref()),
-    );
-    Ok(ConnectionReport { partners, organizations })
+    Ok(app::settings::test_connection(&settings, state.secrets.as_ref()).await)
 }
 
 /// Where an export or import file is, as the save/open dialog gave it.

@@ -88,6 +88,26 @@ pub fn save(
     Ok(view(valid, secrets))
 }
 
+/// What "Test connection" found for each API.
+#[derive(Debug, Serialize)]
+pub struct ConnectionReport {
+    pub partners: crate::remote::ConnectionCheck,
+    pub organizations: crate::remote::ConnectionCheck,
+}
+
+/// Signs in and reads one page from each API with the saved settings and
+/// secrets, through the clients sync uses; both checks run at once.
+pub async fn test_connection(settings: &RemoteSettings, secrets: &dyn SecretStore) -> ConnectionReport {
+    let secret = |name| secrets.get(name).ok().flatten();
+    let (client_secret, api_key) = (secret(SecretName::PartnersClientSecret), secret(SecretName::OrganizationsApiKey));
+    let client = crate::remote::http_client();
+    let (partners, organizations) = tokio::join!(
+        crate::remote::check_partners(&client, &settings.partners, client_secret.as_deref()),
+        crate::remote::check_organizations(&client, &settings.organizations, api_key.as_deref()),
+    );
+    ConnectionReport { partners, organizations }
+}
+
 /// Values laid over the saved settings (the command line's `PARTNERBOOK_*`
 /// variables); each one given replaces the saved value.
 #[derive(Debug, Clone, Default, PartialEq)]
