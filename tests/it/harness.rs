@@ -6,9 +6,9 @@
 //!
 //! Tests that fail today because of the two known bugs that "Exactly once,
 //! honestly" fixes are `#[ignore]`d with that reason; run them with
-//! `cargo test --test harness -- --ignored --nocapture`.
+//! `cargo test -p partnerbook --test it harness:: -- --ignored --nocapture`.
 
-mod support;
+
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -23,7 +23,7 @@ use partnerbook_standin::{ClientCredentials, Config, Faults, StandIn};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{Value, json};
-use support::proxy::{FaultProxy, ProxyFaults};
+use crate::support::proxy::{FaultProxy, ProxyFaults};
 use uuid::Uuid;
 
 const ORG: Uuid = Uuid::from_u128(0x1111_2222_3333_4444_5555_6666_7777_8888);
