@@ -183,7 +183,7 @@ impl StoredKeys {
     /// The stored partners' (one pass, keys only).
     fn of(store: &Store) -> Result<Self, StoreError> {
         let mut keys = StoredKeys { by_email: HashMap::new(), by_name: HashMap::new() };
-        let columns = ["p.key", "p.email", "p.company_name"];
+        let columns = [PartnerColumn::Key, PartnerColumn::Email, PartnerColumn::CompanyName];
         store.for_each_partner_values(&PartnerQuery::default(), &columns, |row| -> Result<(), StoreError> {
             let (key, email, name): (String, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
             let who = format!("existing partner {key}");

@@ -145,11 +145,10 @@ pub struct ExportFileArgs {
     pub bom: bool,
 }
 
+/// Which partners a list or an export takes.
 #[derive(Debug, Args)]
-pub struct PartnerExportArgs {
-    #[command(flatten)]
-    pub file: ExportFileArgs,
-    /// Only partners matching this type-ahead search
+pub struct PartnerFilterArgs {
+    /// Type-ahead search: words matched at the start of words in company name or email
     #[arg(long, short)]
     pub search: Option<String>,
     /// Only customers or only suppliers
@@ -158,6 +157,43 @@ pub struct PartnerExportArgs {
     /// Only partners of this organization (UUID)
     #[arg(long, value_name = "UUID")]
     pub target_org: Option<String>,
+}
+
+/// Which organizations a list or an export takes.
+#[derive(Debug, Args)]
+pub struct OrgFilterArgs {
+    /// Type-ahead search on name, billing email and city
+    #[arg(long, short)]
+    pub search: Option<String>,
+    /// F, S, B, R or V
+    #[arg(long = "type")]
+    pub org_type: Option<String>,
+    /// ISO country code
+    #[arg(long)]
+    pub country: Option<String>,
+}
+
+/// Which page of a list, in which order.
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// Sort descending
+    #[arg(long)]
+    pub desc: bool,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+    /// Include deleted records
+    #[arg(long)]
+    pub deleted: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PartnerExportArgs {
+    #[command(flatten)]
+    pub file: ExportFileArgs,
+    #[command(flatten)]
+    pub filter: PartnerFilterArgs,
     /// Only records in this sync state: pending, synced, rejected, conflict
     #[arg(long, value_name = "STATE")]
     pub state: Option<String>,
@@ -170,15 +206,8 @@ pub struct PartnerExportArgs {
 pub struct OrgExportArgs {
     #[command(flatten)]
     pub file: ExportFileArgs,
-    /// Only organizations matching this type-ahead search (name, billing email, city)
-    #[arg(long, short)]
-    pub search: Option<String>,
-    /// F, S, B, R or V
-    #[arg(long = "type")]
-    pub org_type: Option<String>,
-    /// ISO country code
-    #[arg(long)]
-    pub country: Option<String>,
+    #[command(flatten)]
+    pub filter: OrgFilterArgs,
     /// Only records in this sync state: pending, synced, rejected, conflict
     #[arg(long, value_name = "STATE")]
     pub state: Option<String>,
@@ -221,30 +250,15 @@ pub enum PartnerSortArg {
 
 #[derive(Debug, Args)]
 pub struct PartnerListArgs {
-    /// Type-ahead search: words matched at the start of words in company name or email
-    #[arg(long, short)]
-    pub search: Option<String>,
-    /// Only customers or only suppliers
-    #[arg(long = "type", value_name = "customer|supplier")]
-    pub partner_type: Option<String>,
-    /// Only partners of this organization (UUID)
-    #[arg(long, value_name = "UUID")]
-    pub target_org: Option<String>,
+    #[command(flatten)]
+    pub filter: PartnerFilterArgs,
     /// Only records in this sync state: pending, synced, rejected, conflict
     #[arg(long, value_name = "STATE")]
     pub sync_state: Option<String>,
     #[arg(long, value_enum, default_value = "company-name")]
     pub sort: PartnerSortArg,
-    /// Sort descending
-    #[arg(long)]
-    pub desc: bool,
-    #[arg(long, default_value_t = 50)]
-    pub limit: u32,
-    #[arg(long, default_value_t = 0)]
-    pub offset: u64,
-    /// Include deleted partners
-    #[arg(long)]
-    pub deleted: bool,
+    #[command(flatten)]
+    pub page: PageArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -312,25 +326,13 @@ pub struct OrgFieldArgs {
 
 #[derive(Debug, Args)]
 pub struct OrgListArgs {
-    /// Type-ahead search on name, billing email and city
-    #[arg(long, short)]
-    pub search: Option<String>,
-    /// F, S, B, R or V
-    #[arg(long = "type")]
-    pub org_type: Option<String>,
-    /// ISO country code
-    #[arg(long)]
-    pub country: Option<String>,
+    #[command(flatten)]
+    pub filter: OrgFilterArgs,
+    /// Only records in this sync state: pending, synced, rejected, conflict
     #[arg(long, value_name = "STATE")]
     pub sync_state: Option<String>,
-    #[arg(long)]
-    pub desc: bool,
-    #[arg(long, default_value_t = 50)]
-    pub limit: u32,
-    #[arg(long, default_value_t = 0)]
-    pub offset: u64,
-    #[arg(long)]
-    pub deleted: bool,
+    #[command(flatten)]
+    pub page: PageArgs,
 }
 
 #[derive(Debug, Subcommand)]

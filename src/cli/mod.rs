@@ -158,19 +158,8 @@ fn partner(store: &mut Store, cmd: PartnerCommand, json: bool) -> Result<()> {
         }
         PartnerCommand::List(a) => {
             let query = PartnerQuery {
-                search: a.search,
-                partner_type: a
-                    .partner_type
-                    .map(|t| t.trim().to_lowercase().parse())
-                    .transpose()
-                    .map_err(CliError::Usage)?,
-                target_org_id: a
-                    .target_org
-                    .map(|t| Uuid::parse_str(t.trim()))
-                    .transpose()
-                    .map_err(|e| CliError::Usage(format!("--target-org: {e}")))?,
                 sync_state: parse_state(a.sync_state)?,
-                include_deleted: a.deleted,
+                include_deleted: a.page.deleted,
                 sort: match a.sort {
                     PartnerSortArg::CompanyName => PartnerSort::CompanyName,
                     PartnerSortArg::Email => PartnerSort::Email,
@@ -178,9 +167,10 @@ fn partner(store: &mut Store, cmd: PartnerCommand, json: bool) -> Result<()> {
                     PartnerSortArg::Created => PartnerSort::CreatedAt,
                     PartnerSortArg::Updated => PartnerSort::UpdatedAt,
                 },
-                descending: a.desc,
-                limit: a.limit,
-                offset: a.offset,
+                descending: a.page.desc,
+                limit: a.page.limit,
+                offset: a.page.offset,
+                ..partner_query(a.filter)?
             };
             print::partners(&store.list_partners(&query)?, json);
         }
@@ -213,23 +203,33 @@ fn partner(store: &mut Store, cmd: PartnerCommand, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn parse_partner_type(text: Option<String>) -> Result<Option<partnerbook::PartnerType>> {
-    text.map(|t| t.trim().to_lowercase().parse()).transpose().map_err(CliError::Usage)
+/// The partners a filter selects (the rest of the query at its defaults).
+fn partner_query(f: PartnerFilterArgs) -> Result<PartnerQuery> {
+    Ok(PartnerQuery {
+        search: f.search,
+        partner_type: f.partner_type.map(|t| t.trim().to_lowercase().parse()).transpose().map_err(CliError::Usage)?,
+        target_org_id: f
+            .target_org
+            .map(|t| Uuid::parse_str(t.trim()))
+            .transpose()
+            .map_err(|e| CliError::Usage(format!("--target-org: {e}")))?,
+        ..PartnerQuery::default()
+    })
 }
 
-fn parse_target_org(text: Option<String>) -> Result<Option<Uuid>> {
-    text.map(|t| Uuid::parse_str(t.trim())).transpose().map_err(|e| CliError::Usage(format!("--target-org: {e}")))
+/// The organizations a filter selects (the rest of the query at its defaults).
+fn org_query(f: OrgFilterArgs) -> Result<OrganizationQuery> {
+    Ok(OrganizationQuery {
+        search: f.search,
+        org_type: f.org_type.map(|t| t.trim().parse()).transpose().map_err(CliError::Usage)?,
+        country: f.country,
+        ..OrganizationQuery::default()
+    })
 }
 
 /// `partner export`: what `partner list` would show, to a file, with progress on a terminal.
 fn export(store: &Store, a: PartnerExportArgs, json: bool) -> Result<()> {
-    let query = PartnerQuery {
-        search: a.search,
-        partner_type: parse_partner_type(a.partner_type)?,
-        target_org_id: parse_target_org(a.target_org)?,
-        sync_state: parse_state(a.state)?,
-        ..PartnerQuery::default()
-    };
+    let query = PartnerQuery { sync_state: parse_state(a.state)?, ..partner_query(a.filter)? };
     let options = ExportOptions {
         format: a.file.format.parse().map_err(CliError::Usage)?,
         columns: a
@@ -248,13 +248,7 @@ fn export(store: &Store, a: PartnerExportArgs, json: bool) -> Result<()> {
 
 /// `org export`: what `org list` would show, with contacts as columns or rows.
 fn export_orgs(store: &Store, a: OrgExportArgs, json: bool) -> Result<()> {
-    let query = OrganizationQuery {
-        search: a.search,
-        org_type: a.org_type.map(|t| t.trim().parse()).transpose().map_err(CliError::Usage)?,
-        country: a.country,
-        sync_state: parse_state(a.state)?,
-        ..OrganizationQuery::default()
-    };
+    let query = OrganizationQuery { sync_state: parse_state(a.state)?, ..org_query(a.filter)? };
     let options = OrganizationExportOptions {
         format: a.file.format.parse().map_err(CliError::Usage)?,
         contacts: a.contacts.parse().map_err(CliError::Usage)?,
@@ -301,14 +295,12 @@ fn org(store: &mut Store, cmd: OrgCommand, json: bool) -> Result<()> {
         }
         OrgCommand::List(a) => {
             let query = OrganizationQuery {
-                search: a.search,
-                org_type: a.org_type.map(|t| t.trim().parse()).transpose().map_err(CliError::Usage)?,
-                country: a.country,
                 sync_state: parse_state(a.sync_state)?,
-                include_deleted: a.deleted,
-                descending: a.desc,
-                limit: a.limit,
-                offset: a.offset,
+                include_deleted: a.page.deleted,
+                descending: a.page.desc,
+                limit: a.page.limit,
+                offset: a.page.offset,
+                ..org_query(a.filter)?
             };
             print::organizations(&store.list_organizations(&query)?, json);
         }

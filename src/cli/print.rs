@@ -46,14 +46,7 @@ pub fn partner_saved(p: &Partner, verb: &str, as_json: bool) {
 }
 
 pub fn partners(page: &Page<Partner>, as_json: bool) {
-    if as_json {
-        return json(page);
-    }
-    if page.items.is_empty() {
-        println!("No partners match.");
-        return;
-    }
-    println!(
+    let header = format!(
         "{}  {}  {}  {}  {:>12}  STATE",
         cell("KEY", 13),
         cell("COMPANY", 30),
@@ -61,9 +54,9 @@ pub fn partners(page: &Page<Partner>, as_json: bool) {
         cell("EMAIL", 30),
         "SALES"
     );
-    for p in &page.items {
+    table(page, as_json, "partner", &header, |p| {
         let f = &p.fields;
-        println!(
+        format!(
             "{}  {}  {}  {}  {:>12}  {}{}",
             short(&p.key),
             cell(&f.company_name, 30),
@@ -71,10 +64,29 @@ pub fn partners(page: &Page<Partner>, as_json: bool) {
             cell(&f.email, 30),
             f.sales_amount,
             p.sync_state,
-            if p.deleted_at.is_some() { " (deleted)" } else { "" }
-        );
+            deleted(p.deleted_at)
+        )
+    });
+}
+
+fn deleted(at: Option<chrono::DateTime<chrono::Utc>>) -> &'static str {
+    if at.is_some() { " (deleted)" } else { "" }
+}
+
+/// A page as JSON, or as a table: a header, one line per record, and "1-20 of 45 partners".
+fn table<T: serde::Serialize>(page: &Page<T>, as_json: bool, noun: &str, header: &str, row: impl Fn(&T) -> String) {
+    if as_json {
+        return json(page);
     }
-    footer(page, "partner");
+    if page.items.is_empty() {
+        println!("No {noun}s match.");
+        return;
+    }
+    println!("{header}");
+    for item in &page.items {
+        println!("{}", row(item));
+    }
+    footer(page, noun);
 }
 
 fn footer<T>(page: &Page<T>, noun: &str) {
@@ -123,18 +135,17 @@ pub fn organization_saved(o: &Organization, verb: &str, as_json: bool) {
 }
 
 pub fn organizations(page: &Page<Organization>, as_json: bool) {
-    if as_json {
-        return json(page);
-    }
-    if page.items.is_empty() {
-        println!("No organizations match.");
-        return;
-    }
-    println!("{}  {}  TYPE  {}  {}  STATE", cell("KEY", 13), cell("NAME", 30), cell("COUNTRY", 7), cell("CONTACT", 24));
-    for o in &page.items {
+    let header = format!(
+        "{}  {}  TYPE  {}  {}  STATE",
+        cell("KEY", 13),
+        cell("NAME", 30),
+        cell("COUNTRY", 7),
+        cell("CONTACT", 24)
+    );
+    table(page, as_json, "organization", &header, |o| {
         let f = &o.fields;
         let contact = f.contacts.first().map(|c| c.first_name.as_str()).unwrap_or("");
-        println!(
+        format!(
             "{}  {}  {}     {}  {}  {}{}",
             short(&o.key),
             cell(&f.name, 30),
@@ -142,10 +153,9 @@ pub fn organizations(page: &Page<Organization>, as_json: bool) {
             cell(&f.country, 7),
             cell(contact, 24),
             o.sync_state,
-            if o.deleted_at.is_some() { " (deleted)" } else { "" }
-        );
-    }
-    footer(page, "organization");
+            deleted(o.deleted_at)
+        )
+    });
 }
 
 pub fn organization(o: &Organization, as_json: bool) {

@@ -22,17 +22,22 @@ fn unreachable(url: &str, why: &str) -> ConnectionCheck {
     fail(format!("Cannot reach {url}: {why}. Check the address and your network."))
 }
 
+/// What is wrong with an API's address before anything is sent, if anything.
+fn address_problem(api: &str, base_url: &str) -> Option<ConnectionCheck> {
+    if base_url.is_empty() {
+        return Some(fail(format!("Not set up: enter the {api} API address.")));
+    }
+    check_base_url(base_url).err().map(|why| fail(format!("The {api} API address is not allowed: {why}.")))
+}
+
 /// Gets a token with the client id and secret, then reads one page of partners.
 pub async fn check_partners(
     client: &reqwest::Client,
     settings: &PartnersApiSettings,
     client_secret: Option<&str>,
 ) -> ConnectionCheck {
-    if settings.base_url.is_empty() {
-        return fail("Not set up: enter the partners API address.");
-    }
-    if let Err(why) = check_base_url(&settings.base_url) {
-        return fail(format!("The partners API address is not allowed: {why}."));
+    if let Some(problem) = address_problem("partners", &settings.base_url) {
+        return problem;
     }
     let Some(secret) = client_secret.filter(|s| !s.is_empty()) else {
         return fail("Enter the client ID and client secret.");
@@ -83,11 +88,8 @@ pub async fn check_organizations(
     settings: &OrganizationsApiSettings,
     api_key: Option<&str>,
 ) -> ConnectionCheck {
-    if settings.base_url.is_empty() {
-        return fail("Not set up: enter the organizations API address.");
-    }
-    if let Err(why) = check_base_url(&settings.base_url) {
-        return fail(format!("The organizations API address is not allowed: {why}."));
+    if let Some(problem) = address_problem("organizations", &settings.base_url) {
+        return problem;
     }
     let Some(key) = api_key.filter(|k| !k.is_empty()) else {
         return fail("Enter the API key.");

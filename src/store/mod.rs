@@ -2,6 +2,7 @@
 //! `migrations/` applied at open. Every change writes the record and its
 //! outbox entry in one transaction.
 
+mod columns;
 #[cfg(test)]
 mod differential;
 #[cfg(test)]
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use crate::plan::{ConflictKind, Pulled, Resolution};
+pub use columns::PartnerColumn;
 pub use organizations::OrganizationQuery;
 pub use outbox::{Entity, Op, OutboxEntry, OutboxState};
 pub use partners::{PartnerQuery, PartnerSort, SEARCH_COUNT_CAP};

@@ -163,7 +163,7 @@ impl Store {
     pub fn update_organization(&mut self, key: Uuid, draft: &OrganizationDraft) -> Result<Organization> {
         let fields = draft.validate_fields()?;
         let tx = self.write()?;
-        let current = live(&tx, key)?;
+        let current = super::record::live::<super::Organizations>(&tx, key)?;
         if current.fields == fields {
             return Ok(current);
         }
@@ -179,19 +179,11 @@ impl Store {
 
     /// Marks an organization deleted (contacts kept for history) and queues the delete.
     pub fn delete_organization(&mut self, key: Uuid) -> Result<Organization> {
-        let tx = self.write()?;
-        live(&tx, key)?;
-        tx.prepare_cached("UPDATE organizations SET deleted_at = ?2, updated_at = ?2 WHERE key = ?1")?
-            .execute(params![key.to_string(), time_text(&super::now())])?;
-        outbox::enqueue(&tx, Entity::Organization, key, Op::Delete, &serde_json::json!({"id": key}).to_string())?;
-        outbox::refresh_sync_state(&tx, Entity::Organization, key)?;
-        let org = get(&tx, key)?.expect("updated above");
-        tx.commit()?;
-        Ok(org)
+        self.delete::<super::Organizations>(key)
     }
 
     pub fn organization(&self, key: Uuid) -> Result<Organization> {
-        get(&self.conn, key)?.ok_or_else(|| StoreError::NotFound { kind: "organization", key: key.to_string() })
+        super::record::one::<super::Organizations>(&self.conn, key)
     }
 
     pub fn resolve_organization_key(&self, text: &str) -> Result<Uuid> {
@@ -286,7 +278,7 @@ fn selection(query: &OrganizationQuery) -> (String, Vec<Box<dyn ToSql>>) {
     (from, args)
 }
 
-fn get(conn: &Connection, key: Uuid) -> Result<Option<Organization>> {
+pub(super) fn get(conn: &Connection, key: Uuid) -> Result<Option<Organization>> {
     let found = conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM organizations o WHERE o.key = ?1"))?
         .query_row([key.to_string()], org_from_row)
@@ -300,17 +292,9 @@ fn get(conn: &Connection, key: Uuid) -> Result<Option<Organization>> {
     }
 }
 
-fn live(conn: &Connection, key: Uuid) -> Result<Organization> {
-    let org = get(conn, key)?.ok_or_else(|| StoreError::NotFound { kind: "organization", key: key.to_string() })?;
-    match org.deleted_at {
-        Some(at) => Err(StoreError::Deleted { kind: "organization", at }),
-        None => Ok(org),
-    }
-}
-
 /// An organization's fields and contacts, deleted or not.
 pub(super) fn fields_of(conn: &Connection, key: Uuid) -> Result<OrganizationFields> {
-    Ok(get(conn, key)?.ok_or_else(|| StoreError::NotFound { kind: "organization", key: key.to_string() })?.fields)
+    Ok(super::record::one::<super::Organizations>(conn, key)?.fields)
 }
 
 /// Writes the fields and contacts, queueing nothing (a pull, or the caller queues).

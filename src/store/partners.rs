@@ -152,7 +152,7 @@ impl Store {
     pub fn update_partner(&mut self, key: Uuid, draft: &PartnerDraft) -> Result<Partner> {
         let fields = draft.validate_fields()?;
         let tx = self.write()?;
-        let current = live(&tx, key)?;
+        let current = super::record::live::<super::Partners>(&tx, key)?;
         if current.fields == fields {
             return Ok(current);
         }
@@ -178,20 +178,12 @@ impl Store {
     /// Marks a partner deleted and queues the delete. A partner never sent is
     /// simply dropped from the queue: the server never hears of it.
     pub fn delete_partner(&mut self, key: Uuid) -> Result<Partner> {
-        let tx = self.write()?;
-        live(&tx, key)?;
-        tx.prepare_cached("UPDATE partners SET deleted_at = ?2, updated_at = ?2 WHERE key = ?1")?
-            .execute(params![key.to_string(), time_text(&super::now())])?;
-        outbox::enqueue(&tx, Entity::Partner, key, Op::Delete, "{}")?;
-        outbox::refresh_sync_state(&tx, Entity::Partner, key)?;
-        let partner = get(&tx, key)?.expect("updated above");
-        tx.commit()?;
-        Ok(partner)
+        self.delete::<super::Partners>(key)
     }
 
     /// One partner, deleted or not.
     pub fn partner(&self, key: Uuid) -> Result<Partner> {
-        get(&self.conn, key)?.ok_or_else(|| StoreError::NotFound { kind: "partner", key: key.to_string() })
+        super::record::one::<super::Partners>(&self.conn, key)
     }
 
     /// A partner's full key from the key or a unique prefix of it.
@@ -246,20 +238,29 @@ impl Store {
         query: &PartnerQuery,
         mut each: impl FnMut(Partner) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
-        self.for_each_partner_values(query, &[COLUMNS], |row| each(partner_from_row(row).map_err(StoreError::from)?))
+        self.each_row(query, COLUMNS, |row| each(partner_from_row(row).map_err(StoreError::from)?))
     }
 
-    /// Like [`Store::for_each_partner`], but `each` sees only the given SQL
-    /// expressions over `p`, as SQLite holds them: exports decode nothing they
-    /// do not write.
+    /// Like [`Store::for_each_partner`], but `each` sees only these columns,
+    /// in order, as SQLite holds them: exports decode nothing they do not write.
     pub(crate) fn for_each_partner_values<E: From<StoreError>>(
         &self,
         query: &PartnerQuery,
-        columns: &[&str],
+        columns: &[super::PartnerColumn],
+        each: impl FnMut(&rusqlite::Row<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let select: Vec<&str> = columns.iter().map(|c| c.sql()).collect();
+        self.each_row(query, &select.join(", "), each)
+    }
+
+    fn each_row<E: From<StoreError>>(
+        &self,
+        query: &PartnerQuery,
+        select: &str,
         mut each: impl FnMut(&rusqlite::Row<'_>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         let selection = self.selection(query)?;
-        let sql = format!("SELECT {} {}", columns.join(", "), selection.ordered(query));
+        let sql = format!("SELECT {select} {}", selection.ordered(query));
         let mut stmt = self.conn.prepare(&sql).map_err(StoreError::from)?;
         let mut rows = stmt.query(&selection.args()[..]).map_err(StoreError::from)?;
         while let Some(row) = rows.next().map_err(StoreError::from)? {
@@ -395,25 +396,16 @@ fn insert_row(
     Ok(key)
 }
 
-fn get(conn: &rusqlite::Connection, key: Uuid) -> Result<Option<Partner>> {
+pub(super) fn get(conn: &rusqlite::Connection, key: Uuid) -> Result<Option<Partner>> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM partners p WHERE p.key = ?1"))?
         .query_row([key.to_string()], partner_from_row)
         .optional()?)
 }
 
-/// The partner, refusing one that does not exist or was deleted.
-fn live(conn: &rusqlite::Connection, key: Uuid) -> Result<Partner> {
-    let partner = get(conn, key)?.ok_or_else(|| StoreError::NotFound { kind: "partner", key: key.to_string() })?;
-    match partner.deleted_at {
-        Some(at) => Err(StoreError::Deleted { kind: "partner", at }),
-        None => Ok(partner),
-    }
-}
-
 /// A partner's six fields, deleted or not.
 pub(super) fn fields_of(conn: &rusqlite::Connection, key: Uuid) -> Result<PartnerFields> {
-    Ok(get(conn, key)?.ok_or_else(|| StoreError::NotFound { kind: "partner", key: key.to_string() })?.fields)
+    Ok(super::record::one::<super::Partners>(conn, key)?.fields)
 }
 
 /// Writes the six fields, queueing nothing (a pull, or the caller queues).

@@ -35,8 +35,21 @@ pub enum Located {
 
 pub trait Record {
     const ENTITY: Entity;
+    /// The word for one record in messages ("partner").
+    const NOUN: &'static str;
+    /// The record as the store hands it out.
+    type Stored;
     /// The record as the server returns it.
     type Server;
+
+    /// A stored record, deleted or not.
+    #[doc(hidden)]
+    fn get(conn: &Connection, key: Uuid) -> Result<Option<Self::Stored>>;
+    #[doc(hidden)]
+    fn deleted_at(stored: &Self::Stored) -> Option<chrono::DateTime<chrono::Utc>>;
+    /// The outbox body of a delete.
+    #[doc(hidden)]
+    fn delete_body(key: Uuid) -> String;
 
     /// The server record's fields as compared and sent.
     fn remote_fields(server: &Self::Server) -> Fields;
@@ -100,7 +113,22 @@ fn server_columns(s: &ServerPartner) -> ServerColumns<'_> {
 
 impl Record for Partners {
     const ENTITY: Entity = Entity::Partner;
+    const NOUN: &'static str = "partner";
+    type Stored = crate::model::Partner;
     type Server = ServerPartner;
+
+    fn get(conn: &Connection, key: Uuid) -> Result<Option<Self::Stored>> {
+        super::partners::get(conn, key)
+    }
+
+    fn deleted_at(stored: &Self::Stored) -> Option<chrono::DateTime<chrono::Utc>> {
+        stored.deleted_at
+    }
+
+    /// A partner's delete carries no body (the path names the partner).
+    fn delete_body(_key: Uuid) -> String {
+        "{}".into()
+    }
 
     fn remote_fields(server: &ServerPartner) -> Fields {
         wire::partner_fields(&server.fields)
@@ -215,7 +243,21 @@ fn has_unconfirmed_creates(tx: &Transaction<'_>) -> Result<bool> {
 
 impl Record for Organizations {
     const ENTITY: Entity = Entity::Organization;
+    const NOUN: &'static str = "organization";
+    type Stored = crate::model::Organization;
     type Server = ServerOrganization;
+
+    fn get(conn: &Connection, key: Uuid) -> Result<Option<Self::Stored>> {
+        super::organizations::get(conn, key)
+    }
+
+    fn deleted_at(stored: &Self::Stored) -> Option<chrono::DateTime<chrono::Utc>> {
+        stored.deleted_at
+    }
+
+    fn delete_body(key: Uuid) -> String {
+        serde_json::json!({ "id": key }).to_string()
+    }
 
     fn remote_fields(server: &ServerOrganization) -> Fields {
         wire::organization_fields(&server.fields)
@@ -276,6 +318,39 @@ impl Record for Organizations {
         let mut body = fields.clone();
         body.insert("id".into(), Value::String(key.to_string()));
         Value::Object(body)
+    }
+}
+
+/// A stored record, deleted or not.
+pub(super) fn one<R: Record>(conn: &Connection, key: Uuid) -> Result<R::Stored> {
+    R::get(conn, key)?.ok_or_else(|| StoreError::NotFound { kind: R::NOUN, key: key.to_string() })
+}
+
+/// A stored record, refusing one that was deleted.
+pub(super) fn live<R: Record>(conn: &Connection, key: Uuid) -> Result<R::Stored> {
+    let stored = one::<R>(conn, key)?;
+    match R::deleted_at(&stored) {
+        Some(at) => Err(StoreError::Deleted { kind: R::NOUN, at }),
+        None => Ok(stored),
+    }
+}
+
+impl super::Store {
+    /// Marks a record deleted and queues the delete. One never sent is simply
+    /// dropped from the queue: the server never hears of it.
+    pub(super) fn delete<R: Record>(&mut self, key: Uuid) -> Result<R::Stored> {
+        let tx = self.write()?;
+        live::<R>(&tx, key)?;
+        tx.prepare_cached(&format!(
+            "UPDATE {} SET deleted_at = ?2, updated_at = ?2 WHERE key = ?1",
+            R::ENTITY.table()
+        ))?
+        .execute(params![key.to_string(), time_text(&super::now())])?;
+        super::outbox::enqueue(&tx, R::ENTITY, key, super::Op::Delete, &R::delete_body(key))?;
+        super::outbox::refresh_sync_state(&tx, R::ENTITY, key)?;
+        let stored = one::<R>(&tx, key)?;
+        tx.commit()?;
+        Ok(stored)
     }
 }
 

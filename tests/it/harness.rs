@@ -8,13 +8,12 @@
 //! honestly" fixes are `#[ignore]`d with that reason; run them with
 //! `cargo test -p partnerbook --test it harness:: -- --ignored --nocapture`.
 
-
-
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::support::proxy::{FaultProxy, ProxyFaults};
 use partnerbook::remote::client::{OrganizationsConfig, PartnersConfig};
 use partnerbook::store::{ConflictKind, Entity, OutboxState, PartnerQuery, Resolution};
 use partnerbook::sync::{RetryPolicy, SyncConfig, sync_once};
@@ -23,7 +22,6 @@ use partnerbook_standin::{ClientCredentials, Config, Faults, StandIn};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{Value, json};
-use crate::support::proxy::{FaultProxy, ProxyFaults};
 use uuid::Uuid;
 
 const ORG: Uuid = Uuid::from_u128(0x1111_2222_3333_4444_5555_6666_7777_8888);

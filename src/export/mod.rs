@@ -1,0 +1,338 @@
+//! Partner and organization lists to CSV, XLSX and JSON Lines.
+//!
+//! Rows stream from SQLite to the file one at a time (memory stays flat
+//! whatever the list's size), the file is written under a temporary name in
+//! the same folder and renamed into place only when complete, and CSV cells
+//! that a spreadsheet would run as a formula are neutralised (OWASP).
+
+mod sink;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use rusqlite::types::ValueRef;
+use serde::{Deserialize, Serialize};
+
+pub use crate::store::PartnerColumn;
+use crate::store::{OrganizationQuery, PartnerQuery, Store, StoreError};
+use crate::{Contact, Organization};
+use sink::{Cell, Column, FileLayout, write_file};
+
+/// Parses one of a few named choices, each name with its aliases, for the
+/// command line and old saved settings alike.
+fn choice<T: Copy>(text: &str, choices: &[(&[&str], T)], what: &str, hint: &str) -> Result<T, String> {
+    let text = text.to_ascii_lowercase();
+    choices
+        .iter()
+        .find(|(names, _)| names.contains(&text.as_str()))
+        .map(|&(_, value)| value)
+        .ok_or_else(|| format!("unknown {what} {text:?}: use {hint}"))
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    #[default]
+    Csv,
+    Xlsx,
+    Jsonl,
+}
+
+impl FromStr for ExportFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let formats: [(&[&str], _); 3] =
+            [(&["csv"], ExportFormat::Csv), (&["xlsx"], ExportFormat::Xlsx), (&["jsonl", "json"], ExportFormat::Jsonl)];
+        choice(s, &formats, "format", "csv, xlsx or jsonl")
+    }
+}
+
+/// What to export and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExportOptions {
+    pub format: ExportFormat,
+    /// Columns in order; empty means the six API fields.
+    pub columns: Vec<PartnerColumn>,
+    /// Adds a `sync_state` column (if not chosen already), so readers see what is not yet on the central API.
+    pub sync_state: bool,
+    /// CSV only: `;` instead of `,` (spreadsheets in many countries expect it).
+    pub semicolon: bool,
+    /// CSV only: a UTF-8 byte-order mark, so older Excel versions read accents right.
+    pub bom: bool,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            format: ExportFormat::Csv,
+            columns: Vec::new(),
+            sync_state: false,
+            semicolon: false,
+            bom: false,
+        }
+    }
+}
+
+impl ExportOptions {
+    pub fn resolved_columns(&self) -> Vec<PartnerColumn> {
+        let mut columns = if self.columns.is_empty() { PartnerColumn::FIELDS.to_vec() } else { self.columns.clone() };
+        if self.sync_state && !columns.contains(&PartnerColumn::SyncState) {
+            columns.push(PartnerColumn::SyncState);
+        }
+        columns
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Could not write {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("Could not write the spreadsheet: {0}")]
+    Xlsx(#[from] rust_xlsxwriter::XlsxError),
+    #[error("Export cancelled; no file was written.")]
+    Cancelled,
+}
+
+impl From<csv::Error> for ExportError {
+    fn from(e: csv::Error) -> Self {
+        ExportError::Io { path: PathBuf::new(), source: std::io::Error::other(e) }
+    }
+}
+
+/// How far an export has got, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Neutralises a CSV cell a spreadsheet would run as a formula: a cell that
+/// starts with `=`, `+`, `-`, `@`, tab or carriage return (after any leading
+/// quotes) gets one more leading `'`. [`restore_cell`] undoes it exactly.
+pub fn neutralise_cell(value: &str) -> std::borrow::Cow<'_, str> {
+    let rest = value.trim_start_matches('\'');
+    match rest.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}").into(),
+        _ => value.into(),
+    }
+}
+
+/// The inverse of [`neutralise_cell`], for importing our own exports.
+pub fn restore_cell(value: &str) -> &str {
+    match value.strip_prefix('\'') {
+        Some(inner)
+            if matches!(inner.trim_start_matches('\'').chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r')) =>
+        {
+            inner
+        }
+        _ => value,
+    }
+}
+
+/// Exports the partners `query` selects (its paging is ignored) to `path`.
+/// `progress` is told every thousand rows and may return `false` to cancel;
+/// a cancelled or failed export leaves no file under `path` (and an existing
+/// file there untouched). Returns the number of rows written.
+pub fn export_partners(
+    store: &Store,
+    query: &PartnerQuery,
+    options: &ExportOptions,
+    path: &Path,
+    progress: impl FnMut(Progress) -> bool,
+) -> Result<u64, ExportError> {
+    let columns = options.resolved_columns();
+    let headers: Vec<Column> = columns.iter().map(|&c| Column::new(c.name(), width(c))).collect();
+    let total = store.count_partners(query)?;
+    let layout = FileLayout { format: options.format, semicolon: options.semicolon, bom: options.bom };
+    write_file(path, layout, "Partners", &headers, total, progress, |out| {
+        store.for_each_partner_values(query, &columns, |row| -> Result<(), ExportError> {
+            out.row(columns.iter().enumerate().map(|(i, &c)| cell(c, row.get_ref(i).unwrap_or(ValueRef::Null))))?;
+            out.record_done()
+        })
+    })
+}
+
+/// A partner column's spreadsheet width, in characters.
+fn width(column: PartnerColumn) -> f64 {
+    match column {
+        PartnerColumn::CompanyName | PartnerColumn::Email | PartnerColumn::SyncError => 36.0,
+        PartnerColumn::Key | PartnerColumn::TargetOrgId | PartnerColumn::ServerId => 38.0,
+        PartnerColumn::CreatedLocallyAt | PartnerColumn::UpdatedLocallyAt => 20.0,
+        _ => 16.0,
+    }
+}
+
+/// The cell for a partner column's value, borrowed from the row.
+fn cell(column: PartnerColumn, value: ValueRef<'_>) -> Cell<'_> {
+    match value {
+        ValueRef::Null | ValueRef::Blob(_) => Cell::Empty,
+        ValueRef::Integer(i) => Cell::Integer(i),
+        ValueRef::Real(r) => Cell::Number(r),
+        ValueRef::Text(bytes) if column.is_time() => Cell::Time(String::from_utf8_lossy(bytes)),
+        ValueRef::Text(bytes) => Cell::Text(String::from_utf8_lossy(bytes)),
+    }
+}
+
+/// How an organization's contacts are laid out in an export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactLayout {
+    /// One row per organization, with `contact_1_first_name`, `contact_2_first_name`, .. columns.
+    #[default]
+    Columns,
+    /// One row per contact, the organization's fields repeated on each.
+    Rows,
+}
+
+impl FromStr for ContactLayout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let layouts: [(&[&str], _); 2] = [
+            (&["columns", "flat", "flattened"], ContactLayout::Columns),
+            (&["rows", "row-per-contact"], ContactLayout::Rows),
+        ];
+        choice(s, &layouts, "contact layout", "columns or rows")
+    }
+}
+
+/// What to export of organizations and how.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrganizationExportOptions {
+    pub format: ExportFormat,
+    pub contacts: ContactLayout,
+    /// Adds a `sync_state` column.
+    pub sync_state: bool,
+    pub semicolon: bool,
+    pub bom: bool,
+}
+
+/// An organization's own columns, in the API's order.
+const ORG_COLUMNS: [(&str, f64); 16] = [
+    ("key", 38.0),
+    ("name", 36.0),
+    ("type", 8.0),
+    ("address", 36.0),
+    ("address2", 24.0),
+    ("city", 20.0),
+    ("province", 16.0),
+    ("postal", 12.0),
+    ("country", 8.0),
+    ("phone", 18.0),
+    ("billing_email", 30.0),
+    ("office_id", 16.0),
+    ("linked_to", 16.0),
+    ("description", 40.0),
+    ("latitude", 12.0),
+    ("longitude", 12.0),
+];
+const CONTACT_COLUMNS: [(&str, f64); 5] =
+    [("first_name", 18.0), ("last_name", 18.0), ("email", 30.0), ("phone", 18.0), ("work_phone", 18.0)];
+
+fn org_cells(o: &Organization) -> impl Iterator<Item = Cell<'static>> + '_ {
+    let f = &o.fields;
+    let coordinate = |v: Option<f64>| v.map(Cell::Number).unwrap_or(Cell::Empty);
+    [
+        Cell::text(o.key.to_string()),
+        Cell::text(f.name.as_str()),
+        Cell::text(f.org_type.code()),
+        Cell::text(f.address.as_str()),
+        Cell::optional(&f.address2),
+        Cell::optional(&f.city),
+        Cell::optional(&f.province),
+        Cell::optional(&f.postal),
+        Cell::text(f.country.as_str()),
+        Cell::text(f.phone.as_str()),
+        Cell::optional(&f.billing_email),
+        Cell::optional(&f.office_id),
+        Cell::optional(&f.linked_to),
+        Cell::optional(&f.description),
+        coordinate(f.location.map(|l| l.latitude)),
+        coordinate(f.location.map(|l| l.longitude)),
+    ]
+    .into_iter()
+}
+
+fn contact_cells(c: &Contact) -> [Cell<'static>; 5] {
+    [
+        Cell::text(c.first_name.as_str()),
+        Cell::optional(&c.last_name),
+        Cell::optional(&c.email),
+        Cell::optional(&c.phone),
+        Cell::optional(&c.work_phone),
+    ]
+}
+
+/// Exports the organizations `query` selects (paging ignored) with their
+/// contacts, as [`export_partners`] does partners: streamed, neutralised, and
+/// written under a temporary name until complete. Progress counts organizations.
+pub fn export_organizations(
+    store: &Store,
+    query: &OrganizationQuery,
+    options: &OrganizationExportOptions,
+    path: &Path,
+    progress: impl FnMut(Progress) -> bool,
+) -> Result<u64, ExportError> {
+    let (total, most_contacts) = store.count_organizations(query)?;
+    let mut headers: Vec<Column> = ORG_COLUMNS.iter().map(|&(name, width)| Column::new(name, width)).collect();
+    match options.contacts {
+        ContactLayout::Rows => {
+            headers.extend(CONTACT_COLUMNS.iter().map(|&(name, width)| Column::new(format!("contact_{name}"), width)))
+        }
+        ContactLayout::Columns => headers.extend((1..=most_contacts).flat_map(|n| {
+            CONTACT_COLUMNS.iter().map(move |&(name, width)| Column::new(format!("contact_{n}_{name}"), width))
+        })),
+    }
+    if options.sync_state {
+        headers.push(Column::new("sync_state", 10.0));
+    }
+    let state = |o: &Organization| options.sync_state.then(|| Cell::text(o.sync_state.as_str()));
+    let layout = FileLayout { format: options.format, semicolon: options.semicolon, bom: options.bom };
+    write_file(path, layout, "Organizations", &headers, total, progress, |out| {
+        store.for_each_organization(query, |o| -> Result<(), ExportError> {
+            match options.contacts {
+                ContactLayout::Rows => {
+                    for c in &o.fields.contacts {
+                        out.row(org_cells(&o).chain(contact_cells(c)).chain(state(&o)))?;
+                    }
+                }
+                ContactLayout::Columns => {
+                    let blank = (o.fields.contacts.len()..most_contacts).flat_map(|_| [(); 5].map(|_| Cell::Empty));
+                    let contacts = o.fields.contacts.iter().flat_map(contact_cells);
+                    out.row(org_cells(&o).chain(contacts).chain(blank).chain(state(&o)))?;
+                }
+            }
+            out.record_done()
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neutralising_round_trips() {
+        for value in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "'=x", "''@x", "'plain", "plain", "", "'", "a=b"] {
+            let out = neutralise_cell(value);
+            assert_eq!(restore_cell(&out), value, "{value:?} -> {out:?}");
+            let first = out.trim_start_matches('\'').chars().next();
+            if matches!(first, Some('=' | '+' | '-' | '@' | '\t' | '\r')) {
+                assert!(out.starts_with('\''), "{value:?} is not neutralised: {out:?}");
+            }
+        }
+        assert_eq!(neutralise_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(neutralise_cell("Acme"), "Acme");
+    }
+
+    #[test]
+    fn columns_parse_by_name() {
+        assert_eq!("sales_amount".parse::<PartnerColumn>().unwrap(), PartnerColumn::SalesAmount);
+        assert!("salary".parse::<PartnerColumn>().unwrap_err().contains("columns are key, company_name"));
+        let options = ExportOptions { sync_state: true, ..Default::default() };
+        assert_eq!(options.resolved_columns().last(), Some(&PartnerColumn::SyncState));
+    }
+}
