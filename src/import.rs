@@ -207,7 +207,7 @@ fn check_rows<'a>(
     let mut report = ImportReport { rows: Vec::new(), valid: 0, invalid: 0, duplicates: 0, imported: 0 };
     let mut refused = Vec::new();
     for (row, cells) in rows {
-        let cell = |c: PartnerColumn| cells.get(c.name()).cloned().unwrap_or_default();
+        let cell = |c: PartnerColumn| cells.get(c.as_str()).cloned().unwrap_or_default();
         let draft = PartnerDraft {
             company_name: cell(PartnerColumn::CompanyName),
             sales_amount: cell(PartnerColumn::SalesAmount),

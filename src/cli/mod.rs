@@ -236,7 +236,7 @@ fn export(store: &Store, a: PartnerExportArgs, json: bool) -> Result<()> {
             .columns
             .iter()
             .filter(|c| !c.trim().is_empty())
-            .map(|c| c.parse())
+            .map(|c| c.trim().parse())
             .collect::<std::result::Result<_, _>>()
             .map_err(CliError::Usage)?,
         sync_state: a.file.sync_state,

@@ -38,11 +38,12 @@ fn state_text(state: partnerbook::SyncState, error: &Option<partnerbook::SyncErr
 }
 
 pub fn partner_saved(p: &Partner, verb: &str, as_json: bool) {
-    if as_json {
-        json(p);
-    } else {
-        println!("{verb} partner {} ({}), {}.", p.key, safe(&p.fields.company_name), p.sync_state);
-    }
+    saved(p, as_json, || format!("{verb} partner {} ({}), {}.", p.key, safe(&p.fields.company_name), p.sync_state));
+}
+
+/// A record just written: as JSON, or one sentence.
+fn saved<T: serde::Serialize>(record: &T, as_json: bool, sentence: impl FnOnce() -> String) {
+    if as_json { json(record) } else { println!("{}", sentence()) }
 }
 
 pub fn partners(page: &Page<Partner>, as_json: bool) {
@@ -127,11 +128,7 @@ pub fn partner(p: &Partner, as_json: bool) {
 }
 
 pub fn organization_saved(o: &Organization, verb: &str, as_json: bool) {
-    if as_json {
-        json(o);
-    } else {
-        println!("{verb} organization {} ({}), {}.", o.key, safe(&o.fields.name), o.sync_state);
-    }
+    saved(o, as_json, || format!("{verb} organization {} ({}), {}.", o.key, safe(&o.fields.name), o.sync_state));
 }
 
 pub fn organizations(page: &Page<Organization>, as_json: bool) {

@@ -144,7 +144,7 @@ pub fn export_partners(
     progress: impl FnMut(Progress) -> bool,
 ) -> Result<u64, ExportError> {
     let columns = options.resolved_columns();
-    let headers: Vec<Column> = columns.iter().map(|&c| Column::new(c.name(), width(c))).collect();
+    let headers: Vec<Column> = columns.iter().map(|&c| Column::new(c.as_str(), width(c))).collect();
     let total = store.count_partners(query)?;
     let layout = FileLayout { format: options.format, semicolon: options.semicolon, bom: options.bom };
     write_file(path, layout, "Partners", &headers, total, progress, |out| {
@@ -331,7 +331,7 @@ mod tests {
     #[test]
     fn columns_parse_by_name() {
         assert_eq!("sales_amount".parse::<PartnerColumn>().unwrap(), PartnerColumn::SalesAmount);
-        assert!("salary".parse::<PartnerColumn>().unwrap_err().contains("columns are key, company_name"));
+        assert!("salary".parse::<PartnerColumn>().unwrap_err().contains("use key, company_name"));
         let options = ExportOptions { sync_state: true, ..Default::default() };
         assert_eq!(options.resolved_columns().last(), Some(&PartnerColumn::SyncState));
     }

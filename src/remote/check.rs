@@ -71,15 +71,16 @@ pub async fn check_partners(
     let Some(org) = settings.requester_org_id else {
         return fail("Signed in. Enter your organization ID to read and send partners.");
     };
-    match api.list(org, &[], 0).await {
-        Ok((_, total)) => ConnectionCheck {
-            ok: true,
-            message: format!("Signed in and partners can be read ({total} partners on the server)."),
+    let listed = api.list(org, &[], 0).await.map(|(_, total)| total);
+    read(
+        listed,
+        &settings.base_url,
+        Words {
+            read: "Signed in and partners can be read ({total} partners on the server).",
+            refused: "Signed in, but the server refused your organization ID for partners.",
+            failed: "Signed in, but listing partners failed: {why}.",
         },
-        Err(Failure::Network(why)) => unreachable(&settings.base_url, &why),
-        Err(Failure::SignIn(_)) => fail("Signed in, but the server refused your organization ID for partners."),
-        Err(other) => fail(format!("Signed in, but listing partners failed: {other}.")),
-    }
+    )
 }
 
 /// Reads one page of organizations with the API key.
@@ -98,13 +99,30 @@ pub async fn check_organizations(
         client.clone(),
         OrganizationsConfig { base_url: settings.base_url.clone(), api_key: key.to_string() },
     );
-    match api.list(0).await {
-        Ok((_, total)) => ConnectionCheck {
-            ok: true,
-            message: format!("Connected; organizations can be read ({total} organizations on the server)."),
+    let listed = api.list(0).await.map(|(_, total)| total);
+    read(
+        listed,
+        &settings.base_url,
+        Words {
+            read: "Connected; organizations can be read ({total} organizations on the server).",
+            refused: "The server is reachable, but it refused the API key.",
+            failed: "Listing organizations failed: {why}.",
         },
-        Err(Failure::Network(why)) => unreachable(&settings.base_url, &why),
-        Err(Failure::SignIn(_)) => fail("The server is reachable, but it refused the API key."),
-        Err(other) => fail(format!("Listing organizations failed: {other}.")),
+    )
+}
+
+/// What to say about reading a first page: `{total}` and `{why}` are filled in.
+struct Words {
+    read: &'static str,
+    refused: &'static str,
+    failed: &'static str,
+}
+
+fn read(listed: Result<usize, Failure>, url: &str, words: Words) -> ConnectionCheck {
+    match listed {
+        Ok(total) => ConnectionCheck { ok: true, message: words.read.replace("{total}", &total.to_string()) },
+        Err(Failure::Network(why)) => unreachable(url, &why),
+        Err(Failure::SignIn(_)) => fail(words.refused),
+        Err(other) => fail(words.failed.replace("{why}", &other.to_string())),
     }
 }

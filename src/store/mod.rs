@@ -3,6 +3,7 @@
 //! outbox entry in one transaction.
 
 mod columns;
+mod conflicts;
 #[cfg(test)]
 mod differential;
 #[cfg(test)]
@@ -27,14 +28,15 @@ use uuid::Uuid;
 
 pub use crate::plan::{ConflictKind, Pulled, Resolution};
 pub use columns::PartnerColumn;
+pub use conflicts::Conflict;
 pub use organizations::OrganizationQuery;
+pub use outbox::Due;
 pub use outbox::{Entity, Op, OutboxEntry, OutboxState};
 pub use partners::{PartnerQuery, PartnerSort, SEARCH_COUNT_CAP};
 pub use record::{Organizations, Partners, Record};
 /// The search-index deferral's SQL, which the benchmark's schema floor runs as the store does.
-#[doc(hidden)]
+#[cfg(feature = "bench")]
 pub use search::{DEFER_PARTNER_INDEX, INDEX_DEFERRED_PARTNERS};
-pub use sync::{Conflict, Due};
 
 use crate::validate::ValidationReport;
 
@@ -276,6 +278,11 @@ fn configure(conn: &Connection, options: &OpenOptions) -> Result<()> {
 pub(crate) fn now() -> DateTime<Utc> {
     let t = Utc::now();
     DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+/// Now, as stored.
+pub(crate) fn now_text() -> String {
+    time_text(&now())
 }
 
 pub(crate) fn time_text(t: &DateTime<Utc>) -> String {

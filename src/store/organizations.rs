@@ -109,7 +109,7 @@ fn write_contacts(tx: &Transaction<'_>, rowid: i64, contacts: &[Contact]) -> Res
     Ok(())
 }
 
-fn payload(key: Uuid, fields: &OrganizationFields) -> String {
+pub(super) fn payload(key: Uuid, fields: &OrganizationFields) -> String {
     crate::remote::wire::organization_body(Some(key), fields).to_string()
 }
 
@@ -161,20 +161,7 @@ impl Store {
 
     /// Replaces an organization's fields and contacts; unchanged fields are a no-op.
     pub fn update_organization(&mut self, key: Uuid, draft: &OrganizationDraft) -> Result<Organization> {
-        let fields = draft.validate_fields()?;
-        let tx = self.write()?;
-        let current = super::record::live::<super::Organizations>(&tx, key)?;
-        if current.fields == fields {
-            return Ok(current);
-        }
-        set_fields(&tx, key, &fields)?;
-        tx.prepare_cached("UPDATE organizations SET updated_at = ?2 WHERE key = ?1")?
-            .execute(params![key.to_string(), time_text(&super::now())])?;
-        outbox::enqueue(&tx, Entity::Organization, key, Op::Update, &payload(key, &fields))?;
-        outbox::refresh_sync_state(&tx, Entity::Organization, key)?;
-        let org = get(&tx, key)?.expect("updated above");
-        tx.commit()?;
-        Ok(org)
+        self.update::<super::Organizations>(key, &draft.validate_fields()?)
     }
 
     /// Marks an organization deleted (contacts kept for history) and queues the delete.

@@ -10,8 +10,12 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Result, Store, json_at, opt_millis, parse_text, parse_time, time_text, uuid_at};
-use crate::model::SyncState;
+use serde_json::Value;
+
+use super::record::{Record, for_entity};
+use super::{Result, Store, StoreError, json_at, now_text, opt_millis, parse_text, parse_time, time_text, uuid_at};
+use crate::model::{SyncError, SyncState};
+use crate::plan::Fields;
 use crate::text_enum::text_enum;
 
 text_enum!(
@@ -174,6 +178,15 @@ pub(crate) fn refresh_sync_state(tx: &Transaction<'_>, entity: Entity, key: Uuid
     Ok(state.parse().unwrap_or(SyncState::Pending))
 }
 
+/// A change ready to send, with what the request needs to know of its record.
+#[derive(Debug, Clone)]
+pub struct Due {
+    pub entry: OutboxEntry,
+    /// The partner's id on the server, once it has one.
+    pub server_id: Option<Uuid>,
+    pub target_org_id: Option<Uuid>,
+}
+
 /// One change by its seq.
 pub(crate) fn entry(conn: &rusqlite::Connection, seq: i64) -> Result<Option<OutboxEntry>> {
     Ok(conn
@@ -208,5 +221,209 @@ impl Store {
         let (count, oldest): (i64, Option<String>) =
             self.conn.query_row("SELECT count(*), min(created_at) FROM outbox", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok((count as u64, oldest.map(|t| parse_time(1, &t)).transpose()?))
+    }
+}
+
+/// Which changes go when, and what became of one that went: the outbox's
+/// own states. Sync calls these; the window's Sync screen calls retry and discard.
+impl Store {
+    /// Up to `limit` changes that may be sent now: the oldest waiting change of
+    /// each record (never a later one first), not held, not refused, not for a
+    /// record in conflict, and not for a backend in `paused`. For a backend in
+    /// `stale` (its records were not all pulled this run) updates of records
+    /// the server has wait too: sent as whole records, they could overwrite
+    /// changes made there that were not merged yet.
+    pub fn due_changes(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        paused: &[Entity],
+        stale: &[Entity],
+    ) -> Result<Vec<Due>> {
+        let partners_paused = paused.contains(&Entity::Partner);
+        let orgs_paused = paused.contains(&Entity::Organization);
+        let partners_stale = stale.contains(&Entity::Partner);
+        let orgs_stale = stale.contains(&Entity::Organization);
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {}, p.server_id, p.target_org_id FROM outbox o
+             LEFT JOIN partners p ON o.entity = 'partner' AND p.key = o.record_key
+             LEFT JOIN organizations g ON o.entity = 'organization' AND g.key = o.record_key
+             WHERE o.state = 'pending' AND o.hold IS NULL
+               AND (o.next_attempt_ms IS NULL OR o.next_attempt_ms <= ?1)
+               AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.entity = o.entity AND e.record_key = o.record_key
+                                                         AND e.seq < o.seq)
+               AND coalesce(p.sync_state, g.sync_state, '') <> 'conflict'
+               AND NOT (o.entity = 'partner' AND ?2) AND NOT (o.entity = 'organization' AND ?3)
+               AND NOT (o.entity = 'partner' AND ?5 AND o.op <> 'delete' AND p.server_id IS NOT NULL)
+               AND NOT (o.entity = 'organization' AND ?6 AND o.op = 'update')
+             ORDER BY o.seq LIMIT ?4",
+            COLUMNS_AS_O
+        ))?;
+        let due = stmt
+            .query_map(
+                params![now.timestamp_millis(), partners_paused, orgs_paused, limit as i64, partners_stale, orgs_stale],
+                |r| {
+                    Ok(Due {
+                        entry: entry_from_row(r)?,
+                        server_id: super::opt_uuid(r, 11)?,
+                        target_org_id: super::opt_uuid(r, 12)?,
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(due)
+    }
+
+    /// When the next change backing off after a failure becomes due (not
+    /// counting backends in `paused`), if one does after `now`.
+    pub fn next_retry_at(&self, now: DateTime<Utc>, paused: &[Entity]) -> Result<Option<DateTime<Utc>>> {
+        let next: Option<i64> = self.conn.query_row(
+            "SELECT min(next_attempt_ms) FROM outbox
+             WHERE state = 'pending' AND hold IS NULL AND next_attempt_ms > ?1
+               AND NOT (entity = 'partner' AND ?2) AND NOT (entity = 'organization' AND ?3)",
+            params![now.timestamp_millis(), paused.contains(&Entity::Partner), paused.contains(&Entity::Organization)],
+            |r| r.get(0),
+        )?;
+        Ok(next.and_then(DateTime::from_timestamp_millis))
+    }
+
+    /// Counts an attempt at each of these changes before their requests go
+    /// out, in one transaction that is always durable (even when sync's other
+    /// bookkeeping is relaxed), and returns each change as it is now (the user
+    /// may have edited it since it was picked), or `None` if it is gone. A
+    /// crash after this leaves the changes marked as possibly sent, so the next
+    /// attempt reconciles before sending again.
+    pub fn begin_attempts(&mut self, seqs: &[i64]) -> Result<Vec<Option<OutboxEntry>>> {
+        let relaxed = self.relaxed;
+        if relaxed {
+            self.conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        let tx = self.write()?;
+        let mut entries = Vec::with_capacity(seqs.len());
+        for &seq in seqs {
+            // One statement claims and reads back: the count returned is the
+            // one this claim made, whatever another process claimed before.
+            let claimed = tx
+                .prepare_cached(&format!(
+                    "UPDATE outbox SET attempts = attempts + 1, updated_at = ?2 WHERE seq = ?1 AND state = 'pending'
+                     RETURNING {}",
+                    COLUMNS
+                ))?
+                .query_row(params![seq, now_text()], entry_from_row)
+                .optional()?;
+            entries.push(claimed);
+        }
+        tx.commit()?;
+        if relaxed {
+            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        Ok(entries)
+    }
+
+    /// Leaves a change for a later attempt, saying why.
+    pub fn retry_change_at(&mut self, seq: i64, at: Option<DateTime<Utc>>, error: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET next_attempt_ms = ?2, last_error = ?3, updated_at = ?4 WHERE seq = ?1",
+            params![seq, at.map(|t| t.timestamp_millis()), error, now_text()],
+        )?;
+        Ok(())
+    }
+
+    /// The server refused a change: the record shows why, other records go on.
+    pub fn reject_change(&mut self, seq: i64, entity: Entity, key: Uuid, error: &SyncError) -> Result<()> {
+        let tx = self.write()?;
+        let text = serde_json::to_string(error).expect("a sync error always serializes");
+        tx.execute(
+            "UPDATE outbox SET state = 'rejected', last_error = ?2, next_attempt_ms = NULL, updated_at = ?3 WHERE seq = ?1",
+            params![seq, error.message, now_text()],
+        )?;
+        tx.execute(
+            &format!("UPDATE {} SET sync_error = ?2 WHERE key = ?1", entity.table()),
+            params![key.to_string(), text],
+        )?;
+        refresh_sync_state(&tx, entity, key)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The server does not offer what this change needs: it waits, with the reason shown.
+    pub fn hold_change(&mut self, seq: i64, entity: Entity, key: Uuid, reason: &str) -> Result<()> {
+        let tx = self.write()?;
+        tx.execute(
+            "UPDATE outbox SET hold = ?2, last_error = ?2, updated_at = ?3 WHERE seq = ?1",
+            params![seq, reason, now_text()],
+        )?;
+        let error = SyncError { message: reason.to_string(), fields: vec![] };
+        tx.execute(
+            &format!("UPDATE {} SET sync_error = ?2 WHERE key = ?1", entity.table()),
+            params![key.to_string(), serde_json::to_string(&error).expect("serializes")],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Lets held changes of `entity` go again (the server now offers what they need).
+    pub fn release_holds(&mut self, entity: Entity) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE outbox SET hold = NULL, last_error = NULL WHERE entity = ?1 AND hold IS NOT NULL",
+            [entity.as_str()],
+        )?)
+    }
+
+    /// Sends a change again as it is: a refused or held one goes back in the queue, due now.
+    pub fn retry_change(&mut self, seq: i64) -> Result<OutboxEntry> {
+        let tx = self.write()?;
+        let change = entry(&tx, seq)?.ok_or_else(|| StoreError::NotFound { kind: "change", key: seq.to_string() })?;
+        tx.execute(
+            "UPDATE outbox SET state = 'pending', hold = NULL, next_attempt_ms = NULL, last_error = NULL WHERE seq = ?1",
+            [seq],
+        )?;
+        tx.execute(
+            &format!("UPDATE {} SET sync_error = NULL WHERE key = ?1", change.entity.table()),
+            [change.record_key.to_string()],
+        )?;
+        refresh_sync_state(&tx, change.entity, change.record_key)?;
+        let change = entry(&tx, seq)?.expect("updated above");
+        tx.commit()?;
+        Ok(change)
+    }
+
+    /// Gives up a change that has not reached the server: the record goes back
+    /// to what the server holds (a record the server never had is removed here).
+    /// Later changes of the same record stay queued.
+    pub fn discard_change(&mut self, seq: i64) -> Result<()> {
+        let tx = self.write()?;
+        let change = entry(&tx, seq)?.ok_or_else(|| StoreError::NotFound { kind: "change", key: seq.to_string() })?;
+        let (entity, key) = (change.entity, change.record_key);
+        tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
+        let base: Option<String> = tx.query_row(
+            &format!("SELECT sync_base FROM {} WHERE key = ?1", entity.table()),
+            [key.to_string()],
+            |r| r.get(0),
+        )?;
+        match base.and_then(|b| serde_json::from_str::<Value>(&b).ok()) {
+            None => {
+                // Never on the server: nothing to go back to.
+                tx.execute(
+                    &format!("UPDATE {} SET deleted_at = coalesce(deleted_at, ?2) WHERE key = ?1", entity.table()),
+                    params![key.to_string(), now_text()],
+                )?;
+                tx.execute(
+                    "DELETE FROM outbox WHERE entity = ?1 AND record_key = ?2",
+                    params![entity.as_str(), key.to_string()],
+                )?;
+            }
+            Some(base) => {
+                let base: Fields = base.as_object().cloned().unwrap_or_default();
+                for_entity!(entity, R => R::write_fields(&tx, key, &base)?);
+                tx.execute(
+                    &format!("UPDATE {} SET deleted_at = NULL, sync_error = NULL WHERE key = ?1", entity.table()),
+                    [key.to_string()],
+                )?;
+            }
+        }
+        refresh_sync_state(&tx, entity, key)?;
+        tx.commit()?;
+        Ok(())
     }
 }

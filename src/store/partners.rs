@@ -105,7 +105,7 @@ fn partner_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Partner> {
     })
 }
 
-fn payload(fields: &PartnerFields) -> String {
+pub(super) fn payload(fields: &PartnerFields) -> String {
     serde_json::to_string(fields).expect("partner fields always serialize")
 }
 
@@ -150,20 +150,7 @@ impl Store {
     /// Replaces a partner's fields with a validated draft. Saving unchanged
     /// fields is a no-op: nothing is queued for the server.
     pub fn update_partner(&mut self, key: Uuid, draft: &PartnerDraft) -> Result<Partner> {
-        let fields = draft.validate_fields()?;
-        let tx = self.write()?;
-        let current = super::record::live::<super::Partners>(&tx, key)?;
-        if current.fields == fields {
-            return Ok(current);
-        }
-        set_fields(&tx, key, &fields)?;
-        tx.prepare_cached("UPDATE partners SET updated_at = ?2 WHERE key = ?1")?
-            .execute(params![key.to_string(), time_text(&super::now())])?;
-        outbox::enqueue(&tx, Entity::Partner, key, Op::Update, &payload(&fields))?;
-        outbox::refresh_sync_state(&tx, Entity::Partner, key)?;
-        let partner = get(&tx, key)?.expect("updated above");
-        tx.commit()?;
-        Ok(partner)
+        self.update::<super::Partners>(key, &draft.validate_fields()?)
     }
 
     /// Applies a patch (only the given fields change), validating the result.

@@ -39,6 +39,8 @@ pub trait Record {
     const NOUN: &'static str;
     /// The record as the store hands it out.
     type Stored;
+    /// Its fields, validated.
+    type Fields: PartialEq;
     /// The record as the server returns it.
     type Server;
 
@@ -50,6 +52,14 @@ pub trait Record {
     /// The outbox body of a delete.
     #[doc(hidden)]
     fn delete_body(key: Uuid) -> String;
+    #[doc(hidden)]
+    fn stored_fields(stored: &Self::Stored) -> &Self::Fields;
+    /// Writes validated fields, queueing nothing.
+    #[doc(hidden)]
+    fn set_typed(tx: &Transaction<'_>, key: Uuid, fields: &Self::Fields) -> Result<()>;
+    /// The outbox body of a create or update with these fields.
+    #[doc(hidden)]
+    fn payload(key: Uuid, fields: &Self::Fields) -> String;
 
     /// The server record's fields as compared and sent.
     fn remote_fields(server: &Self::Server) -> Fields;
@@ -115,7 +125,20 @@ impl Record for Partners {
     const ENTITY: Entity = Entity::Partner;
     const NOUN: &'static str = "partner";
     type Stored = crate::model::Partner;
+    type Fields = PartnerFields;
     type Server = ServerPartner;
+
+    fn stored_fields(stored: &Self::Stored) -> &PartnerFields {
+        &stored.fields
+    }
+
+    fn set_typed(tx: &Transaction<'_>, key: Uuid, fields: &PartnerFields) -> Result<()> {
+        super::partners::set_fields(tx, key, fields)
+    }
+
+    fn payload(_key: Uuid, fields: &PartnerFields) -> String {
+        super::partners::payload(fields)
+    }
 
     fn get(conn: &Connection, key: Uuid) -> Result<Option<Self::Stored>> {
         super::partners::get(conn, key)
@@ -245,7 +268,20 @@ impl Record for Organizations {
     const ENTITY: Entity = Entity::Organization;
     const NOUN: &'static str = "organization";
     type Stored = crate::model::Organization;
+    type Fields = OrganizationFields;
     type Server = ServerOrganization;
+
+    fn stored_fields(stored: &Self::Stored) -> &OrganizationFields {
+        &stored.fields
+    }
+
+    fn set_typed(tx: &Transaction<'_>, key: Uuid, fields: &OrganizationFields) -> Result<()> {
+        super::organizations::set_fields(tx, key, fields)
+    }
+
+    fn payload(key: Uuid, fields: &OrganizationFields) -> String {
+        super::organizations::payload(key, fields)
+    }
 
     fn get(conn: &Connection, key: Uuid) -> Result<Option<Self::Stored>> {
         super::organizations::get(conn, key)
@@ -336,6 +372,24 @@ pub(super) fn live<R: Record>(conn: &Connection, key: Uuid) -> Result<R::Stored>
 }
 
 impl super::Store {
+    /// Replaces a record's fields with validated ones. Saving unchanged fields
+    /// is a no-op: nothing is queued for the server.
+    pub(super) fn update<R: Record>(&mut self, key: Uuid, fields: &R::Fields) -> Result<R::Stored> {
+        let tx = self.write()?;
+        let current = live::<R>(&tx, key)?;
+        if R::stored_fields(&current) == fields {
+            return Ok(current);
+        }
+        R::set_typed(&tx, key, fields)?;
+        tx.prepare_cached(&format!("UPDATE {} SET updated_at = ?2 WHERE key = ?1", R::ENTITY.table()))?
+            .execute(params![key.to_string(), time_text(&super::now())])?;
+        super::outbox::enqueue(&tx, R::ENTITY, key, super::Op::Update, &R::payload(key, fields))?;
+        super::outbox::refresh_sync_state(&tx, R::ENTITY, key)?;
+        let stored = one::<R>(&tx, key)?;
+        tx.commit()?;
+        Ok(stored)
+    }
+
     /// Marks a record deleted and queues the delete. One never sent is simply
     /// dropped from the queue: the server never hears of it.
     pub(super) fn delete<R: Record>(&mut self, key: Uuid) -> Result<R::Stored> {
