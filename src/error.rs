@@ -56,18 +56,31 @@ text_enum!(
     }
 );
 
-/// A failure as data: `{kind, message, fields: [{field, code, message}]}`.
+/// A failure as data: `{kind, message, fields: [{field, code, message}], args}`.
+///
+/// `message` is the English sentence; `kind` (with each field's `code`) is
+/// its stable code, and `args` the values the sentence names (`{"what":
+/// "partner", "key": "01a2"}`), so a translation can word it again without
+/// parsing English.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub kind: ErrorKind,
     pub message: String,
     #[serde(default)]
     pub fields: Vec<FieldError>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub args: std::collections::BTreeMap<String, String>,
 }
 
 impl ErrorBody {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> ErrorBody {
-        ErrorBody { kind, message: message.into(), fields: Vec::new() }
+        ErrorBody { kind, message: message.into(), fields: Vec::new(), args: Default::default() }
+    }
+
+    /// The same, naming a value the message holds.
+    pub fn with(mut self, name: &str, value: impl ToString) -> ErrorBody {
+        self.args.insert(name.to_string(), value.to_string());
+        self
     }
 }
 
@@ -86,13 +99,26 @@ impl From<&StoreError> for ErrorBody {
             StoreError::Damaged(_) => ErrorKind::Damaged,
             StoreError::Sqlite(_) => ErrorKind::Database,
         };
+        let body = ErrorBody::new(kind, e.to_string());
         match e {
             StoreError::Invalid(report) => ErrorBody {
-                kind,
                 message: "Some fields need fixing before this can be saved.".into(),
                 fields: report.fields.clone(),
+                ..body
             },
-            other => ErrorBody::new(kind, other.to_string()),
+            StoreError::NotFound { kind, key } | StoreError::Ambiguous { kind, key } => {
+                body.with("what", kind).with("key", key)
+            }
+            StoreError::Deleted { kind, at } => body.with("what", kind).with("at", at.to_rfc3339()),
+            StoreError::NotADatabase { path } => body.with("path", path.display()),
+            StoreError::TooNew { path, found, supported } => {
+                body.with("path", path.display()).with("found", found).with("supported", supported)
+            }
+            StoreError::Migration { path, cause } => body.with("path", path.display()).with("cause", cause),
+            StoreError::CreateDir { path, source } => body.with("path", path.display()).with("cause", source),
+            StoreError::Damaged(cause) => body.with("cause", cause),
+            StoreError::Sqlite(cause) => body.with("cause", cause),
+            StoreError::Locked => body,
         }
     }
 }
@@ -102,7 +128,7 @@ impl From<&SyncFailure> for ErrorBody {
         match e {
             SyncFailure::Store(e) => e.into(),
             SyncFailure::NotConfigured => ErrorBody::new(ErrorKind::NotConfigured, e.to_string()),
-            SyncFailure::BadAddress(_) => ErrorBody::new(ErrorKind::BadAddress, e.to_string()),
+            SyncFailure::BadAddress(why) => ErrorBody::new(ErrorKind::BadAddress, e.to_string()).with("reason", why),
         }
     }
 }
@@ -112,7 +138,10 @@ impl From<&ExportError> for ErrorBody {
         match e {
             ExportError::Store(e) => e.into(),
             ExportError::Cancelled => ErrorBody::new(ErrorKind::Cancelled, e.to_string()),
-            ExportError::Io { .. } | ExportError::Xlsx(_) => ErrorBody::new(ErrorKind::Io, e.to_string()),
+            ExportError::Io { path, source } => {
+                ErrorBody::new(ErrorKind::Io, e.to_string()).with("path", path.display()).with("cause", source)
+            }
+            ExportError::Xlsx(cause) => ErrorBody::new(ErrorKind::Io, e.to_string()).with("cause", cause),
         }
     }
 }
@@ -121,8 +150,15 @@ impl From<&ImportError> for ErrorBody {
     fn from(e: &ImportError) -> ErrorBody {
         match e {
             ImportError::Store(e) => e.into(),
-            ImportError::Read { .. } | ImportError::Write { .. } => ErrorBody::new(ErrorKind::Io, e.to_string()),
-            ImportError::MissingColumn { .. } => ErrorBody::new(ErrorKind::InvalidFile, e.to_string()),
+            ImportError::Read { path, cause } => {
+                ErrorBody::new(ErrorKind::Io, e.to_string()).with("path", path.display()).with("cause", cause)
+            }
+            ImportError::Write { path, source } => {
+                ErrorBody::new(ErrorKind::Io, e.to_string()).with("path", path.display()).with("cause", source)
+            }
+            ImportError::MissingColumn { path, missing } => ErrorBody::new(ErrorKind::InvalidFile, e.to_string())
+                .with("path", path.display())
+                .with("column", missing),
         }
     }
 }
@@ -148,6 +184,17 @@ impl From<crate::validate::ValidationReport> for ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A message's values travel beside it, for a translation to use.
+    #[test]
+    fn a_not_found_names_what_and_which() {
+        let body = ErrorBody::from(&StoreError::NotFound { kind: "partner", key: "01a2".into() });
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(json["kind"], "not_found");
+        assert_eq!(json["args"], serde_json::json!({"what": "partner", "key": "01a2"}));
+        let plain = serde_json::to_value(ErrorBody::new(ErrorKind::Usage, "x")).unwrap();
+        assert!(plain.get("args").is_none(), "no empty args: {plain}");
+    }
 
     /// The JSON name and `as_str` are one spelling.
     #[test]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use partnerbook::remote::client::PartnersConfig;
-use partnerbook::store::PartnerQuery;
+use partnerbook::store::{Paging, PartnerQuery};
 use partnerbook::sync::{RetryPolicy, SyncConfig, sync_once};
 use partnerbook::{PartnerDraft, Store};
 use partnerbook_bench::{floor, start};
@@ -174,7 +174,11 @@ fn save(dir: &Path, n: usize) -> Vec<Row> {
     }
     // Saves leave their search indexing to the next search: it pays for all of them at once.
     let t = Instant::now();
-    let found = store.list_partners(&PartnerQuery { search: Some("company".into()), limit: 50, ..Default::default() });
+    let found = store.list_partners(&PartnerQuery {
+        search: Some("company".into()),
+        paging: Paging::first(50),
+        ..Default::default()
+    });
     let first_search = t.elapsed();
     assert_eq!(found.unwrap().total as usize, n.min(partnerbook::store::SEARCH_COUNT_CAP as usize + 1));
     ours.sort();
@@ -284,7 +288,7 @@ fn search(dir: &Path, n: usize, queries: usize) -> Vec<Row> {
         .collect();
     let mut ours = Vec::with_capacity(queries);
     for text in &typed {
-        let query = PartnerQuery { search: Some(text.clone()), limit: 50, ..Default::default() };
+        let query = PartnerQuery { search: Some(text.clone()), paging: Paging::first(50), ..Default::default() };
         let t = Instant::now();
         let page = store.list_partners(&query).unwrap();
         ours.push(t.elapsed());

@@ -79,9 +79,8 @@ pub fn save(
             Some(secret) => secrets.set(name, secret),
         };
         outcome.map_err(|e| ErrorBody {
-            kind: ErrorKind::Validation,
-            message: "The settings were not saved.".into(),
             fields: vec![FieldError { field: field.into(), code: "keychain".into(), message: e.to_string() }],
+            ..ErrorBody::new(ErrorKind::Validation, "The settings were not saved.")
         })?;
     }
     store.save_remote_settings(&valid)?;

@@ -188,6 +188,12 @@ pub struct PageArgs {
     pub deleted: bool,
 }
 
+impl From<PageArgs> for partnerbook::store::Paging {
+    fn from(a: PageArgs) -> Self {
+        partnerbook::store::Paging { include_deleted: a.deleted, descending: a.desc, limit: a.limit, offset: a.offset }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct PartnerExportArgs {
     #[command(flatten)]

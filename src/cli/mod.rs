@@ -159,7 +159,7 @@ fn partner(store: &mut Store, cmd: PartnerCommand, json: bool) -> Result<()> {
         PartnerCommand::List(a) => {
             let query = PartnerQuery {
                 sync_state: parse_state(a.sync_state)?,
-                include_deleted: a.page.deleted,
+                paging: a.page.into(),
                 sort: match a.sort {
                     PartnerSortArg::CompanyName => PartnerSort::CompanyName,
                     PartnerSortArg::Email => PartnerSort::Email,
@@ -167,9 +167,6 @@ fn partner(store: &mut Store, cmd: PartnerCommand, json: bool) -> Result<()> {
                     PartnerSortArg::Created => PartnerSort::CreatedAt,
                     PartnerSortArg::Updated => PartnerSort::UpdatedAt,
                 },
-                descending: a.page.desc,
-                limit: a.page.limit,
-                offset: a.page.offset,
                 ..partner_query(a.filter)?
             };
             print::partners(&store.list_partners(&query)?, json);
@@ -296,10 +293,7 @@ fn org(store: &mut Store, cmd: OrgCommand, json: bool) -> Result<()> {
         OrgCommand::List(a) => {
             let query = OrganizationQuery {
                 sync_state: parse_state(a.sync_state)?,
-                include_deleted: a.page.deleted,
-                descending: a.page.desc,
-                limit: a.page.limit,
-                offset: a.page.offset,
+                paging: a.page.into(),
                 ..org_query(a.filter)?
             };
             print::organizations(&store.list_organizations(&query)?, json);

@@ -146,20 +146,21 @@ pub struct LocationDraft {
 }
 
 fn latitude_rule(text: &str) -> Result<(), ValidationError> {
-    let v = validate::parse_decimal(text)?;
-    if (-90.0..=90.0).contains(&v) {
-        Ok(())
-    } else {
-        Err(rule_error("out_of_range", "{label} must be between -90 and 90."))
-    }
+    within(text, 90)
 }
 
 fn longitude_rule(text: &str) -> Result<(), ValidationError> {
+    within(text, 180)
+}
+
+/// A decimal from `-limit` to `limit` degrees.
+fn within(text: &str, limit: i16) -> Result<(), ValidationError> {
     let v = validate::parse_decimal(text)?;
-    if (-180.0..=180.0).contains(&v) {
+    if (-f64::from(limit)..=f64::from(limit)).contains(&v) {
         Ok(())
     } else {
-        Err(rule_error("out_of_range", "{label} must be between -180 and 180."))
+        // `{label}` is filled in later, with the field's name.
+        Err(rule_error("out_of_range", format!("{{label}} must be between -{limit} and {limit}.")))
     }
 }
 

@@ -130,6 +130,30 @@ impl Default for OpenOptions {
 }
 
 /// One page of a list, with the total the filters match.
+/// Which page of a list, in which order, and whether deleted records count:
+/// the part every list query shares (its fields sit beside the filters on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Paging {
+    pub include_deleted: bool,
+    pub descending: bool,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl Default for Paging {
+    fn default() -> Self {
+        Paging { include_deleted: false, descending: false, limit: 100, offset: 0 }
+    }
+}
+
+impl Paging {
+    /// The first `limit` live records, in ascending order.
+    pub fn first(limit: u32) -> Paging {
+        Paging { limit, ..Paging::default() }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {
     pub items: Vec<T>,

@@ -12,7 +12,7 @@ use crate::model::{
 };
 
 /// Filters and page for an organization list (sorted by name).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OrganizationQuery {
     /// Type-ahead text matched against name, billing email and city.
@@ -20,25 +20,8 @@ pub struct OrganizationQuery {
     pub org_type: Option<OrgType>,
     pub country: Option<String>,
     pub sync_state: Option<SyncState>,
-    pub include_deleted: bool,
-    pub descending: bool,
-    pub limit: u32,
-    pub offset: u64,
-}
-
-impl Default for OrganizationQuery {
-    fn default() -> Self {
-        OrganizationQuery {
-            search: None,
-            org_type: None,
-            country: None,
-            sync_state: None,
-            include_deleted: false,
-            descending: false,
-            limit: 100,
-            offset: 0,
-        }
-    }
+    #[serde(flatten)]
+    pub paging: super::Paging,
 }
 
 const COLUMNS: &str = "o.rowid, o.key, o.name, o.org_type, o.address, o.address2, o.city, o.province, o.postal, \
@@ -180,12 +163,12 @@ impl Store {
     /// A page of organizations with their contacts, sorted by name.
     pub fn list_organizations(&self, query: &OrganizationQuery) -> Result<Page<Organization>> {
         let (total, _) = self.count_organizations(query)?;
-        let mut items = Vec::with_capacity(query.limit as usize);
-        self.each_organization(query, Some((query.limit, query.offset)), |org| {
+        let mut items = Vec::with_capacity(query.paging.limit as usize);
+        self.each_organization(query, Some((query.paging.limit, query.paging.offset)), |org| {
             items.push(org);
             Ok::<_, StoreError>(())
         })?;
-        Ok(Page { items, total, total_capped: false, limit: query.limit, offset: query.offset })
+        Ok(Page { items, total, total_capped: false, limit: query.paging.limit, offset: query.paging.offset })
     }
 
     /// How many organizations `query` selects (paging ignored), and the most contacts any of them has.
@@ -218,7 +201,7 @@ impl Store {
     ) -> std::result::Result<(), E> {
         let (from_filter, args) = selection(query);
         let arg_refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
-        let direction = if query.descending { "DESC" } else { "ASC" };
+        let direction = if query.paging.descending { "DESC" } else { "ASC" };
         let limit = page.map(|(limit, offset)| format!(" LIMIT {limit} OFFSET {offset}")).unwrap_or_default();
         let sql = format!(
             "SELECT {COLUMNS} {from_filter} ORDER BY o.name COLLATE NOCASE {direction}, o.rowid {direction}{limit}"
@@ -244,7 +227,7 @@ fn selection(query: &OrganizationQuery) -> (String, Vec<Box<dyn ToSql>>) {
         conditions.push("organizations_fts MATCH ?");
         args.push(Box::new(fts));
     }
-    if !query.include_deleted {
+    if !query.paging.include_deleted {
         conditions.push("o.deleted_at IS NULL");
     }
     if let Some(t) = query.org_type {

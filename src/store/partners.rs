@@ -38,7 +38,7 @@ impl PartnerSort {
 }
 
 /// Filters, order and page for a partner list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PartnerQuery {
     /// Type-ahead text: every word must prefix-match a word of the company name or email.
@@ -46,27 +46,9 @@ pub struct PartnerQuery {
     pub partner_type: Option<PartnerType>,
     pub target_org_id: Option<Uuid>,
     pub sync_state: Option<SyncState>,
-    pub include_deleted: bool,
     pub sort: PartnerSort,
-    pub descending: bool,
-    pub limit: u32,
-    pub offset: u64,
-}
-
-impl Default for PartnerQuery {
-    fn default() -> Self {
-        PartnerQuery {
-            search: None,
-            partner_type: None,
-            target_org_id: None,
-            sync_state: None,
-            include_deleted: false,
-            sort: PartnerSort::default(),
-            descending: false,
-            limit: 100,
-            offset: 0,
-        }
-    }
+    #[serde(flatten)]
+    pub paging: super::Paging,
 }
 
 const COLUMNS: &str = "p.key, p.target_org_id, p.company_name, p.sales_amount, p.partner_type, p.email, p.frequency, \
@@ -201,10 +183,10 @@ impl Store {
         // "10,000+" and narrows, sorted, as the user types on.
         let order =
             if total_capped { format!("{} ORDER BY f.rowid", selection.from_filter) } else { selection.ordered(query) };
-        let sql = format!("SELECT {COLUMNS} {order} LIMIT {} OFFSET {}", query.limit, query.offset);
+        let sql = format!("SELECT {COLUMNS} {order} LIMIT {} OFFSET {}", query.paging.limit, query.paging.offset);
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let items = stmt.query_map(&selection.args()[..], partner_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Page { items, total, total_capped, limit: query.limit, offset: query.offset })
+        Ok(Page { items, total, total_capped, limit: query.paging.limit, offset: query.paging.offset })
     }
 
     /// How many partners match `query`'s filters (paging ignored).
@@ -283,7 +265,7 @@ impl Selection {
             conditions.push("partners_fts MATCH ?");
             values.push(Box::new(fts));
         }
-        if !query.include_deleted {
+        if !query.paging.include_deleted {
             conditions.push("p.deleted_at IS NULL");
         }
         if let Some(t) = query.partner_type {
@@ -317,7 +299,7 @@ impl Selection {
     }
 
     fn ordered(&self, query: &PartnerQuery) -> String {
-        let direction = if query.descending { "DESC" } else { "ASC" };
+        let direction = if query.paging.descending { "DESC" } else { "ASC" };
         format!("{} ORDER BY {} {direction}, p.rowid {direction}", self.from_filter, query.sort.column())
     }
 }

@@ -1,4 +1,10 @@
-//! Sync with the central APIs: push the outbox, then pull and merge.
+//! Sync with the central APIs: pull and merge, then push the outbox.
+//!
+//! This module does the I/O and the timing: which change goes when, paging,
+//! retries, pausing an API whose sign-in is refused. What a pulled record, a
+//! record gone from the server or a lost create's candidates mean is decided
+//! by [`crate::plan`] (the store applies those steps); every request is made
+//! by [`crate::remote::client`].
 //!
 //! Push sends each record's changes in order, one request at a time per
 //! record and up to [`SyncConfig::concurrency`] records at once. Every attempt

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
 use partnerbook::export::{ExportError, ExportFormat, ExportOptions, PartnerColumn, export_partners, restore_cell};
-use partnerbook::store::PartnerQuery;
+use partnerbook::store::{Paging, PartnerQuery};
 use partnerbook::{PartnerDraft, PartnerFields, Store};
 
 const HOSTILE: [&str; 8] = [
@@ -151,7 +151,11 @@ fn exports_what_the_list_shows() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = store_with_hostile_rows(dir.path());
     let path = dir.path().join("suppliers.csv");
-    let query = PartnerQuery { partner_type: Some(partnerbook::PartnerType::Supplier), limit: 1, ..Default::default() };
+    let query = PartnerQuery {
+        partner_type: Some(partnerbook::PartnerType::Supplier),
+        paging: Paging::first(1),
+        ..Default::default()
+    };
     let rows = export_partners(&store, &query, &ExportOptions::default(), &path, |_| true).unwrap();
     assert_eq!(rows, 5, "the filter applies, the page size does not");
     let query = PartnerQuery { search: Some("emoji".into()), ..Default::default() };

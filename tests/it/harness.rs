@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::support::proxy::{FaultProxy, ProxyFaults};
 use partnerbook::remote::client::{OrganizationsConfig, PartnersConfig};
-use partnerbook::store::{ConflictKind, Entity, OutboxState, PartnerQuery, Resolution};
+use partnerbook::store::{ConflictKind, Entity, OutboxState, Paging, PartnerQuery, Resolution};
 use partnerbook::sync::{RetryPolicy, SyncConfig, sync_once};
 use partnerbook::{PartnerDraft, Store};
 use partnerbook_standin::{ClientCredentials, Config, Faults, StandIn};
@@ -124,7 +124,7 @@ fn server_duplicates(s: &StandIn) -> Vec<(String, usize)> {
 }
 
 fn live_partners(store: &Store) -> Vec<partnerbook::Partner> {
-    store.list_partners(&PartnerQuery { limit: 100_000, ..Default::default() }).unwrap().items
+    store.list_partners(&PartnerQuery { paging: Paging::first(100_000), ..Default::default() }).unwrap().items
 }
 
 /// Local duplicates: two live partners with one email, or linked to one server id.

@@ -20,7 +20,7 @@ use chrono::Utc;
 use partnerbook::export::{ExportOptions, export_partners};
 use partnerbook::remote::client::{OrganizationsConfig, PartnersConfig};
 use partnerbook::settings::{PartnersApiDraft, RemoteSettingsDraft};
-use partnerbook::store::{ConflictKind, Entity, OutboxState, PartnerQuery, Resolution};
+use partnerbook::store::{ConflictKind, Entity, OutboxState, Paging, PartnerQuery, Resolution};
 use partnerbook::sync::{RetryPolicy, SyncConfig, SyncFailure, SyncReport, sync_once};
 use partnerbook::{OrganizationDraft, PartnerDraft, Store};
 use serde_json::{Value, json};
@@ -370,7 +370,7 @@ async fn sync(store: &mut Store, config: &SyncConfig) -> Result<SyncReport, Sync
 
 /// Every local record and every outbox row reads back, and the list exports.
 fn assert_readable(store: &Store, dir: &tempfile::TempDir) {
-    let partners = store.list_partners(&PartnerQuery { limit: 10_000, ..Default::default() }).unwrap();
+    let partners = store.list_partners(&PartnerQuery { paging: Paging::first(10_000), ..Default::default() }).unwrap();
     for p in &partners.items {
         store.partner(p.key).unwrap();
     }
@@ -398,7 +398,8 @@ async fn behave_and_drain(s: &Servers, store: &mut Store, dir: &tempfile::TempDi
     let left: Vec<_> = store.outbox().unwrap();
     assert!(left.is_empty(), "the queue did not drain: {left:#?}");
     assert_readable(store, dir);
-    let local = store.list_partners(&PartnerQuery { limit: 10_000, ..Default::default() }).unwrap().items;
+    let local =
+        store.list_partners(&PartnerQuery { paging: Paging::first(10_000), ..Default::default() }).unwrap().items;
     let remote = s.hostile.partners();
     for p in &local {
         let id = p.server.id.expect("every local partner is on the server").to_string();
@@ -590,7 +591,7 @@ async fn paging_stops(mode: Mode, partners: bool) -> SyncReport {
     assert_readable(&store, &dir);
     s.hostile.world.lock().unwrap().partners.clear();
     // The junk pulled so far stays local; drain only needs the queue empty.
-    let left = store.list_partners(&PartnerQuery { limit: 10_000, ..Default::default() }).unwrap();
+    let left = store.list_partners(&PartnerQuery { paging: Paging::first(10_000), ..Default::default() }).unwrap();
     assert!(left.total <= 3_200, "the pull stopped near the cap: {}", left.total);
     report
 }

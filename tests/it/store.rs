@@ -1,6 +1,6 @@
 //! The store against real SQLite files: records, outbox, search, hostile values.
 
-use partnerbook::store::{Entity, Op, OrganizationQuery, PartnerQuery, PartnerSort};
+use partnerbook::store::{Entity, Op, OrganizationQuery, Paging, PartnerQuery, PartnerSort};
 use partnerbook::{
     Contact, LocationDraft, OrgType, OrganizationDraft, PartnerDraft, PartnerPatch, PartnerType, Store, StoreError,
     SyncState,
@@ -69,7 +69,8 @@ fn partner_lifecycle_writes_outbox_in_the_same_transaction() {
     assert!(store.outbox().unwrap().is_empty());
     assert_eq!(deleted.sync_state, SyncState::Synced);
     assert!(store.list_partners(&PartnerQuery::default()).unwrap().items.is_empty());
-    let with_deleted = PartnerQuery { include_deleted: true, ..Default::default() };
+    let with_deleted =
+        PartnerQuery { paging: Paging { include_deleted: true, ..Paging::default() }, ..Default::default() };
     assert_eq!(store.list_partners(&with_deleted).unwrap().total, 1);
     assert!(matches!(store.delete_partner(p.key), Err(StoreError::Deleted { .. })));
     assert!(matches!(store.update_partner(p.key, &draft("X", "x@x.example")), Err(StoreError::Deleted { .. })));
@@ -204,12 +205,21 @@ fn lists_page_sort_and_filter() {
         d.partner_type = if i % 2 == 0 { "customer" } else { "supplier" }.into();
         store.create_partner(&d, (i % 5 == 0).then_some(org)).unwrap();
     }
-    let page = store.list_partners(&PartnerQuery { limit: 10, offset: 20, ..Default::default() }).unwrap();
+    let page = store
+        .list_partners(&PartnerQuery {
+            paging: Paging { limit: 10, offset: 20, ..Paging::default() },
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(page.total, 25);
     assert_eq!(page.items.len(), 5);
     assert_eq!(page.items[0].fields.company_name, "Company 20");
 
-    let q = PartnerQuery { sort: PartnerSort::SalesAmount, descending: true, limit: 3, ..Default::default() };
+    let q = PartnerQuery {
+        sort: PartnerSort::SalesAmount,
+        paging: Paging { descending: true, limit: 3, ..Paging::default() },
+        ..Default::default()
+    };
     let top: Vec<_> = store.list_partners(&q).unwrap().items.iter().map(|p| p.fields.sales_amount).collect();
     assert_eq!(top, [240, 230, 220]);
 
@@ -326,7 +336,11 @@ fn a_broad_search_is_capped_and_a_narrow_one_sorted() {
         .unwrap();
     for (text, offset) in [("b", 0), ("b", 5_000), ("alp", 0), ("zeta", 30)] {
         let page = store
-            .list_partners(&PartnerQuery { search: Some(text.into()), limit: 25, offset, ..Default::default() })
+            .list_partners(&PartnerQuery {
+                search: Some(text.into()),
+                paging: Paging { limit: 25, offset, ..Paging::default() },
+                ..Default::default()
+            })
             .unwrap();
         let expected: Vec<String> = store
             .connection()

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use partnerbook::remote::client::{OrganizationsConfig, PartnersConfig};
-use partnerbook::store::{Entity, OutboxState, PartnerQuery, Resolution};
+use partnerbook::store::{Entity, OutboxState, Paging, PartnerQuery, Resolution};
 use partnerbook::sync::{RetryPolicy, SyncConfig, SyncReport, sync_once};
 use partnerbook::{OrganizationDraft, PartnerDraft, Store, SyncState};
 use partnerbook_standin::{ClientCredentials, Config, Faults, IdempotencyMode, StandIn};
@@ -100,7 +100,8 @@ async fn sync_until_settled(store: &mut Store, config: &SyncConfig) -> SyncRepor
 
 /// The server holds exactly the local records, with the same values, once each.
 fn assert_converged(store: &Store, server: &StandIn) {
-    let local = store.list_partners(&PartnerQuery { limit: 100_000, ..Default::default() }).unwrap().items;
+    let local =
+        store.list_partners(&PartnerQuery { paging: Paging::first(100_000), ..Default::default() }).unwrap().items;
     let remote = server.partners();
     let mut by_id: HashMap<String, &Value> = HashMap::new();
     for p in &remote {
@@ -431,7 +432,12 @@ async fn killing_sync_at_random_moments_loses_and_duplicates_nothing() {
         for i in 0..4 {
             store.create_partner(&partner(1000 + round * 10 + i), None).unwrap();
         }
-        let some = store.list_partners(&PartnerQuery { limit: 2, offset: round as u64, ..Default::default() }).unwrap();
+        let some = store
+            .list_partners(&PartnerQuery {
+                paging: Paging { limit: 2, offset: round as u64, ..Paging::default() },
+                ..Default::default()
+            })
+            .unwrap();
         for p in some.items {
             let mut d = p.fields.to_draft();
             d.payment_terms = format!("net {round}");
