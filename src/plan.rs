@@ -8,8 +8,9 @@
 //! with plain writes and decides nothing; `sync` does the requests. Fields are
 //! maps here, so one planner serves partners and organizations alike.
 //!
-//! The tests below pin each rule on small cases; `store::differential`
-//! checks the whole against the path this replaced, on random pairs.
+//! The tests below pin each rule on small cases. Until the path this replaced
+//! was deleted, a differential property test ran both on random histories
+//! (4,000 of them equal in one run: commit cec2352 and its successors).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -1,13 +1,16 @@
 //! The local SQLite store: one file, WAL mode, foreign keys on, schema from
 //! `migrations/` applied at open. Every change writes the record and its
 //! outbox entry in one transaction.
+//!
+//! One file per table or job: `partners.rs`, `organizations.rs` (records,
+//! lists, search through `search.rs`), `outbox.rs` (the queue and its states),
+//! `conflicts.rs` (the user's questions), `settings.rs`; `record.rs` is what
+//! sync needs of a record kind, written once for both; `sync.rs` applies the
+//! steps [`crate::plan`] decides. The store knows nothing of HTTP or of the
+//! sync engine.
 
 mod columns;
 mod conflicts;
-#[cfg(test)]
-mod differential;
-#[cfg(test)]
-mod legacy;
 mod organizations;
 mod outbox;
 mod partners;

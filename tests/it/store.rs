@@ -463,3 +463,30 @@ fn old_sentinel_conflicts_become_kinds() {
         ]
     );
 }
+
+/// Answering an organization's conflict keeps its link to another
+/// organization, which only the server sets (it was dropped before the planner).
+#[test]
+fn resolving_an_organization_conflict_keeps_its_link() {
+    use partnerbook::remote::wire::ServerOrganization;
+    use partnerbook::store::{Organizations, Resolution};
+    let (_dir, mut store) = store();
+    let org = store.create_organization(&org_draft("Org A")).unwrap();
+    let create = store.outbox_for(Entity::Organization, org.key).unwrap()[0].seq;
+    store.begin_attempts(&[create]).unwrap();
+    let on_server = |name: &str| {
+        let mut fields = org_draft(name).validate_fields().unwrap();
+        fields.linked_to = Some("global-1".into());
+        ServerOrganization { id: org.key.to_string(), fields, created_at: None, updated_at: None }
+    };
+    store.change_done::<Organizations>(create, org.key, Some(&on_server("Org A"))).unwrap();
+    assert_eq!(store.organization(org.key).unwrap().fields.linked_to.as_deref(), Some("global-1"));
+    // The name changes on both sides.
+    store.update_organization(org.key, &org_draft("Org B")).unwrap();
+    store.pull_page::<Organizations>(None, &[on_server("Org C")]).unwrap();
+    assert_eq!(store.conflicts().unwrap().len(), 1);
+    store.resolve_conflicts(Entity::Organization, org.key, |_| Resolution::Theirs).unwrap();
+    let after = store.organization(org.key).unwrap();
+    assert_eq!(after.fields.name, "Org C");
+    assert_eq!(after.fields.linked_to.as_deref(), Some("global-1"), "the link survives the answer");
+}
