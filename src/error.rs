@@ -51,6 +51,8 @@ text_enum!(
         BadAddress = "bad_address",
         /// The user stopped it; nothing was written.
         Cancelled = "cancelled",
+        /// Another process is sending this database's changes; none were sent from here.
+        SendingElsewhere = "sending_elsewhere",
         /// Something stopped unexpectedly.
         Internal = "internal",
     }

@@ -62,7 +62,7 @@ impl SyncRunner {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
             Ok(report) => {
-                if report.needs_sign_in.is_empty() && report.errors.is_empty() {
+                if report.needs_sign_in.is_empty() && report.errors.is_empty() && !report.sending_elsewhere {
                     last.last_success = Some(chrono::Utc::now());
                 }
                 last.message = summary(&report);
@@ -94,6 +94,7 @@ pub fn is_configured(config: &SyncConfig) -> bool {
 pub fn summary(r: &SyncReport) -> String {
     let mut sentence = match r.needs_sign_in.first() {
         Some(reason) => reason.clone(),
+        None if r.sending_elsewhere => format!("{SENDING_ELSEWHERE} {}", received(r)),
         None => counts(r),
     };
     // A pull that stopped part-way, and records left out, are said too: the
@@ -103,6 +104,14 @@ pub fn summary(r: &SyncReport) -> String {
         sentence.push_str(&note);
     }
     sentence
+}
+
+/// Said when another process holds the database's sending lock.
+pub const SENDING_ELSEWHERE: &str =
+    "Another Partnerbook is sending this database's changes; they go from there, and nothing was sent from here.";
+
+fn received(r: &SyncReport) -> String {
+    format!("{} received.", r.pulled_new + r.pulled_updated)
 }
 
 fn counts(r: &SyncReport) -> String {
@@ -137,6 +146,8 @@ mod tests {
         assert_eq!(summary(&paused), "Check the secret.");
         let stopped = SyncReport { errors: vec!["Reading partners stopped part-way.".into()], ..Default::default() };
         assert_eq!(summary(&stopped), "Synced: 0 sent. Reading partners stopped part-way.");
+        let elsewhere = SyncReport { sending_elsewhere: true, pulled_new: 2, ..Default::default() };
+        assert_eq!(summary(&elsewhere), format!("{SENDING_ELSEWHERE} 2 received."));
     }
 
     /// A second run while one is going returns the last result at once, not a second sync.

@@ -84,6 +84,11 @@ pub struct SyncArgs {
     /// Per-request timeout in seconds
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub timeout: u64,
+    /// How long a partner create whose answer was lost may still arrive at
+    /// the server; it is checked for and sent again only after this
+    /// [default: twice --timeout]
+    #[arg(long, value_name = "MS")]
+    pub settle_ms: Option<u64>,
     /// Only send; do not read the server's records
     #[arg(long)]
     pub no_pull: bool,

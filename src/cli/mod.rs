@@ -50,6 +50,7 @@ impl CliError {
             CliError::Body(b) if b.kind == ErrorKind::Usage => 2,
             CliError::Body(b) if b.kind == ErrorKind::Validation => 3,
             CliError::Body(b) if matches!(b.kind, ErrorKind::NotFound | ErrorKind::Ambiguous) => 4,
+            CliError::Body(b) if b.kind == ErrorKind::SendingElsewhere => 5,
             _ => 1,
         }
     }

@@ -4,10 +4,11 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use partnerbook::Store;
 use partnerbook::app::settings::{Overlay, sync_config};
+use partnerbook::app::sync::SENDING_ELSEWHERE;
 use partnerbook::secrets::MemorySecrets;
 use partnerbook::sync::{RetryPolicy, SyncConfig, SyncReport, sync_once};
+use partnerbook::{ErrorBody, ErrorKind, Store};
 
 use super::args::SyncArgs;
 use super::{CliError, Result};
@@ -39,6 +40,7 @@ pub fn run(store: &mut Store, a: SyncArgs, json: bool) -> Result<()> {
         retry: RetryPolicy { base: Duration::from_millis(a.retry_base_ms), cap: Duration::from_millis(a.retry_cap_ms) },
         request_timeout: Duration::from_secs(a.timeout.max(1)),
         pull: !a.no_pull,
+        settle_window: a.settle_ms.map(Duration::from_millis),
         ..base
     };
     let runtime = partnerbook::app::sync_runtime().map_err(CliError::Body)?;
@@ -66,8 +68,13 @@ pub fn run(store: &mut Store, a: SyncArgs, json: bool) -> Result<()> {
             }
         }
         if !a.watch {
+            if report.sending_elsewhere {
+                // Not silent: a distinct exit code, so cron and scripts can tell.
+                return Err(CliError::Body(ErrorBody::new(ErrorKind::SendingElsewhere, SENDING_ELSEWHERE)));
+            }
             return Ok(());
         }
+        // --watch: another process's push ends some time; the next round tries again.
         std::thread::sleep(Duration::from_secs(a.interval.max(1)));
     }
 }

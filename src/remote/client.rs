@@ -18,8 +18,9 @@ pub enum Failure {
     /// No answer: no connection, a reset, a timeout. Try again later.
     Network(String),
     /// 5xx, 429, a redirect or an answer that cannot be read: try again later
-    /// (after `retry_after` if the server said).
-    Transient { message: String, retry_after: Option<Duration> },
+    /// (after `retry_after` if the server said). `declined`: the server said
+    /// it did not do it (a redirect, 429, 503), so it cannot land later.
+    Transient { message: String, retry_after: Option<Duration>, declined: bool },
     /// 401/403 that a new token does not cure: sync of this API pauses until the credentials change.
     SignIn(String),
     /// 400/422: the server refused this record, with its reasons.
@@ -32,7 +33,12 @@ pub enum Failure {
 
 impl Failure {
     pub(crate) fn transient(message: impl Into<String>) -> Failure {
-        Failure::Transient { message: message.into(), retry_after: None }
+        Failure::Transient { message: message.into(), retry_after: None, declined: false }
+    }
+
+    /// The server answered that it did not do the request (for now).
+    fn declined(message: impl Into<String>, retry_after: Option<Duration>) -> Failure {
+        Failure::Transient { message: message.into(), retry_after, declined: true }
     }
 }
 
@@ -139,13 +145,14 @@ fn failure(reply: &Reply, what: &str) -> Failure {
         )),
         404 => Failure::NotFound,
         405 | 501 => Failure::Unsupported,
-        300..=399 => Failure::transient(reply.redirect.clone().unwrap_or_else(|| "the server redirected".into())),
-        429 => {
-            Failure::Transient { message: "the server asked to slow down (429)".into(), retry_after: reply.retry_after }
-        }
+        300..=399 => Failure::declined(reply.redirect.clone().unwrap_or_else(|| "the server redirected".into()), None),
+        429 => Failure::declined("the server asked to slow down (429)", reply.retry_after),
+        503 => Failure::declined(format!("the server answered {}", reply.status), reply.retry_after),
+        // 500, 502, 504, ...: the request may have been carried out before it failed.
         _ => Failure::Transient {
             message: format!("the server answered {}", reply.status),
             retry_after: reply.retry_after,
+            declined: false,
         },
     }
 }

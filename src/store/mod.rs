@@ -53,6 +53,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0006_lighter_partner_indexes.sql"),
     include_str!("../../migrations/0007_retry_times_as_integers.sql"),
     include_str!("../../migrations/0008_conflict_kinds.sql"),
+    include_str!("../../migrations/0009_attempt_start.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

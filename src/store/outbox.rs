@@ -224,6 +224,20 @@ impl Store {
     }
 }
 
+/// A change attempted without a known outcome (`o` the outbox row): the
+/// request may still commit on the server, seconds after the client gave up.
+/// It goes again only after a settle window: a partner create is then first
+/// looked for (the partners API lets the client choose no id, so sending it
+/// again blind could make a twin), and an update or delete then cannot be
+/// overtaken by its own late copy (which would undo what came after it).
+/// An attempt the server answered, or declined, leaves the outbox or clears
+/// its start.
+pub(crate) const SETTLING: &str = "(o.attempts > 0 AND o.attempted_at_ms IS NOT NULL)";
+
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
 /// Which changes go when, and what became of one that went: the outbox's
 /// own states. Sync calls these; the window's Sync screen calls retry and discard.
 impl Store {
@@ -232,13 +246,16 @@ impl Store {
     /// record in conflict, and not for a backend in `paused`. For a backend in
     /// `stale` (its records were not all pulled this run) updates of records
     /// the server has wait too: sent as whole records, they could overwrite
-    /// changes made there that were not merged yet.
+    /// changes made there that were not merged yet. A partner create whose
+    /// A change whose last attempt's outcome is unknown waits until `settle`
+    /// has passed since that attempt began (see [`SETTLING`]).
     pub fn due_changes(
         &self,
         now: DateTime<Utc>,
         limit: usize,
         paused: &[Entity],
         stale: &[Entity],
+        settle: std::time::Duration,
     ) -> Result<Vec<Due>> {
         let partners_paused = paused.contains(&Entity::Partner);
         let orgs_paused = paused.contains(&Entity::Organization);
@@ -256,12 +273,21 @@ impl Store {
                AND NOT (o.entity = 'partner' AND ?2) AND NOT (o.entity = 'organization' AND ?3)
                AND NOT (o.entity = 'partner' AND ?5 AND o.op <> 'delete' AND p.server_id IS NOT NULL)
                AND NOT (o.entity = 'organization' AND ?6 AND o.op = 'update')
+               AND NOT ({SETTLING} AND o.attempted_at_ms + ?7 > ?1)
              ORDER BY o.seq LIMIT ?4",
             COLUMNS_AS_O
         ))?;
         let due = stmt
             .query_map(
-                params![now.timestamp_millis(), partners_paused, orgs_paused, limit as i64, partners_stale, orgs_stale],
+                params![
+                    now.timestamp_millis(),
+                    partners_paused,
+                    orgs_paused,
+                    limit as i64,
+                    partners_stale,
+                    orgs_stale,
+                    millis(settle)
+                ],
                 |r| {
                     Ok(Due {
                         entry: entry_from_row(r)?,
@@ -274,16 +300,35 @@ impl Store {
         Ok(due)
     }
 
-    /// When the next change backing off after a failure becomes due (not
-    /// counting backends in `paused`), if one does after `now`.
-    pub fn next_retry_at(&self, now: DateTime<Utc>, paused: &[Entity]) -> Result<Option<DateTime<Utc>>> {
-        let next: Option<i64> = self.conn.query_row(
-            "SELECT min(next_attempt_ms) FROM outbox
-             WHERE state = 'pending' AND hold IS NULL AND next_attempt_ms > ?1
-               AND NOT (entity = 'partner' AND ?2) AND NOT (entity = 'organization' AND ?3)",
-            params![now.timestamp_millis(), paused.contains(&Entity::Partner), paused.contains(&Entity::Organization)],
-            |r| r.get(0),
-        )?;
+    /// When the next change backing off after a failure, or settling (see
+    /// [`Store::due_changes`]), becomes due (not counting backends in
+    /// `paused`), if one does after `now`.
+    pub fn next_retry_at(
+        &self,
+        now: DateTime<Utc>,
+        paused: &[Entity],
+        settle: std::time::Duration,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let next: Option<i64> = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT min(at) FROM (
+                 SELECT max(coalesce(o.next_attempt_ms, 0),
+                            CASE WHEN {SETTLING} THEN o.attempted_at_ms + ?4 ELSE 0 END) AS at
+                 FROM outbox o
+                 WHERE o.state = 'pending' AND o.hold IS NULL
+                   AND NOT (o.entity = 'partner' AND ?2) AND NOT (o.entity = 'organization' AND ?3))
+             WHERE at > ?1"
+            ))?
+            .query_row(
+                params![
+                    now.timestamp_millis(),
+                    paused.contains(&Entity::Partner),
+                    paused.contains(&Entity::Organization),
+                    millis(settle)
+                ],
+                |r| r.get(0),
+            )?;
         Ok(next.and_then(DateTime::from_timestamp_millis))
     }
 
@@ -305,11 +350,12 @@ impl Store {
             // one this claim made, whatever another process claimed before.
             let claimed = tx
                 .prepare_cached(&format!(
-                    "UPDATE outbox SET attempts = attempts + 1, updated_at = ?2 WHERE seq = ?1 AND state = 'pending'
+                    "UPDATE outbox SET attempts = attempts + 1, updated_at = ?2, attempted_at_ms = ?3
+                     WHERE seq = ?1 AND state = 'pending'
                      RETURNING {}",
                     COLUMNS
                 ))?
-                .query_row(params![seq, now_text()], entry_from_row)
+                .query_row(params![seq, now_text(), super::now().timestamp_millis()], entry_from_row)
                 .optional()?;
             entries.push(claimed);
         }
@@ -320,11 +366,34 @@ impl Store {
         Ok(entries)
     }
 
+    /// Leaves a change the server declined (a redirect, 429, 503, refused
+    /// credentials) for a later attempt: the attempt cannot land later, so the
+    /// change does not settle.
+    pub fn declined_change_at(&mut self, seq: i64, at: Option<DateTime<Utc>>, error: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET next_attempt_ms = ?2, last_error = ?3, updated_at = ?4, attempted_at_ms = NULL
+             WHERE seq = ?1",
+            params![seq, at.map(|t| t.timestamp_millis()), error, now_text()],
+        )?;
+        Ok(())
+    }
+
     /// Leaves a change for a later attempt, saying why.
     pub fn retry_change_at(&mut self, seq: i64, at: Option<DateTime<Utc>>, error: &str) -> Result<()> {
         self.conn.execute(
             "UPDATE outbox SET next_attempt_ms = ?2, last_error = ?3, updated_at = ?4 WHERE seq = ?1",
             params![seq, at.map(|t| t.timestamp_millis()), error, now_text()],
+        )?;
+        Ok(())
+    }
+
+    /// A create whose outcome was unknown is not on the server, checked after
+    /// its settle window: it goes again now (the check itself sent nothing).
+    pub fn not_there_after_all(&mut self, seq: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET attempted_at_ms = NULL, next_attempt_ms = NULL, last_error = ?2, updated_at = ?3
+             WHERE seq = ?1",
+            params![seq, "Checked: not on the central system yet; sending it again.", now_text()],
         )?;
         Ok(())
     }

@@ -28,6 +28,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+pub mod drainer;
+
 use crate::model::SyncError;
 use crate::plan::{self, Pulled};
 use crate::remote::client::{self, Failure, OrganizationsApi, OrganizationsConfig, PartnersApi, PartnersConfig};
@@ -89,6 +91,22 @@ pub struct SyncConfig {
     pub request_timeout: Duration,
     /// The most records one pull reads from one list.
     pub max_pull_records: usize,
+    /// How long after an attempt began a partner create whose answer was lost
+    /// may still commit on the server; only then is it looked for and, if not
+    /// there, sent again. `None`: twice the request timeout (see [`Self::settle`]).
+    pub settle_window: Option<Duration>,
+}
+
+impl SyncConfig {
+    /// The settle window in force. Twice the request timeout by default: the
+    /// client gives up on a request after one timeout, and a server (or the
+    /// proxy in front of it) that is still working on it then is, as a rule,
+    /// bounded by a timeout of the same order (load balancers default to 60 s,
+    /// our request timeout to 30 s). A create that lands later than this can
+    /// still be sent twice; the next pull then finds the twin and shows it.
+    pub fn settle(&self) -> Duration {
+        self.settle_window.unwrap_or(self.request_timeout.saturating_mul(2))
+    }
 }
 
 impl Default for SyncConfig {
@@ -102,6 +120,7 @@ impl Default for SyncConfig {
             pull: true,
             request_timeout: Duration::from_secs(30),
             max_pull_records: 2_000_000,
+            settle_window: None,
         }
     }
 }
@@ -135,7 +154,13 @@ pub struct SyncReport {
     pub invalid_from_server: Vec<String>,
     /// How many were left out in all.
     pub left_out: u64,
+    /// Another process was sending this database's changes, so this run sent
+    /// none (it pulled all the same).
+    pub sending_elsewhere: bool,
 }
+
+/// The longest any run waits (for retries, or for another process's push).
+const MAX_WAIT: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// Invalid records named one by one in a report; past that they are counted only.
 pub const NAMED_AT_MOST: usize = 100;
@@ -269,7 +294,28 @@ async fn run(
             .filter(|e| !paused.contains(e) && !read_in_full.contains(e))
             .collect();
     }
-    push(store, config, apis, &mut paused, &stale, &mut report, progress).await?;
+    // One drainer per database: wait for another process's push to end, up
+    // to the time this run would wait for retries.
+    let held = if store.path() == std::path::Path::new(":memory:") {
+        Some(None)
+    } else {
+        match drainer::SendingLock::take_within(store.path(), config.wait_for_retries.min(MAX_WAIT)).await {
+            Ok(Some(lock)) => Some(Some(lock)),
+            Ok(None) => {
+                report.sending_elsewhere = true;
+                None
+            }
+            Err(e) => {
+                report.errors.push(format!(
+                    "Could not take the sending lock beside the database ({e}); nothing was sent, will try again."
+                ));
+                None
+            }
+        }
+    };
+    if let Some(_lock) = held {
+        push(store, config, apis, &mut paused, &stale, &mut report, progress).await?;
+    }
     report.pending = store.outbox_summary()?.0;
     progress(&report);
     Ok(report)
@@ -313,8 +359,8 @@ async fn push(
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<(), SyncFailure> {
-    let far = Duration::from_secs(366 * 24 * 3600);
-    let deadline = tokio::time::Instant::now() + config.wait_for_retries.min(far);
+    let deadline = tokio::time::Instant::now() + config.wait_for_retries.min(MAX_WAIT);
+    let settle_window = config.settle();
     let concurrency = config.concurrency.max(1);
     let mut tasks: JoinSet<(Due, Result<Done, Failure>)> = JoinSet::new();
     let mut in_flight: HashSet<(Entity, Uuid)> = HashSet::new();
@@ -327,7 +373,7 @@ async fn push(
         let mut claimed: HashSet<(Entity, Uuid)> = HashSet::new();
         while tasks.len() + batch.len() < concurrency {
             if queue.is_empty() {
-                let fresh = store.due_changes(Utc::now(), concurrency * 8, paused, stale)?;
+                let fresh = store.due_changes(Utc::now(), concurrency * 8, paused, stale, settle_window)?;
                 queue.extend(fresh.into_iter().filter(|d| {
                     let id = (d.entry.entity, d.entry.record_key);
                     !in_flight.contains(&id) && !claimed.contains(&id)
@@ -368,7 +414,7 @@ async fn push(
         }
         let Some(joined) = tasks.join_next().await else {
             // Nothing in flight: wait for the next retry if it comes in time.
-            match store.next_retry_at(Utc::now(), paused)? {
+            match store.next_retry_at(Utc::now(), paused, settle_window)? {
                 Some(at) => {
                     let wait = (at - Utc::now()).to_std().unwrap_or_default();
                     if wait > deadline.saturating_duration_since(tokio::time::Instant::now()) {
@@ -426,19 +472,29 @@ fn settle(
                     report.conflicts += 1;
                 }
                 plan::Reconcile::Send => {
-                    // Nothing there: the earlier attempt did not arrive. Send it now.
+                    // Nothing there a settle window after the attempt: it did not arrive. Send it now.
                     reconciled.insert(e.seq);
-                    store.retry_change_at(e.seq, None, "Checked: not on the server yet")?;
+                    store.not_there_after_all(e.seq)?;
                 }
             }
         }
         Err(passing @ (Failure::Network(_) | Failure::Transient { .. })) => {
-            let retry_after = match &passing {
-                Failure::Transient { retry_after, .. } => *retry_after,
-                _ => None,
+            let (retry_after, declined) = match &passing {
+                Failure::Transient { retry_after, declined, .. } => (*retry_after, *declined),
+                _ => (None, false),
             };
             let at = config.retry.next_attempt_at(Utc::now(), e.attempts, retry_after);
-            store.retry_change_at(e.seq, Some(at), &format!("Will retry: {passing}"))?;
+            if declined {
+                store.declined_change_at(e.seq, Some(at), &format!("Will retry: {passing}"))?;
+            } else {
+                // It may have arrived: nothing of this record goes again before the settle window has passed.
+                let why = format!(
+                    "Waiting to confirm with the central system ({passing}); the request may still arrive there, \
+                     so nothing of this record is sent again for {} s.",
+                    config.settle().as_secs().max(1)
+                );
+                store.retry_change_at(e.seq, Some(at), &why)?;
+            }
             report.retried += 1;
         }
         Err(Failure::SignIn(reason)) => {
@@ -446,7 +502,7 @@ fn settle(
                 paused.push(e.entity);
                 report.needs_sign_in.push(reason.clone());
             }
-            store.retry_change_at(e.seq, None, &reason)?;
+            store.declined_change_at(e.seq, None, &reason)?;
         }
         Err(Failure::Rejected(error)) => {
             store.reject_change(e.seq, e.entity, e.record_key, &error)?;

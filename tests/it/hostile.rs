@@ -334,6 +334,8 @@ fn config(s: &Servers) -> SyncConfig {
         wait_for_retries: Duration::from_millis(500),
         request_timeout: Duration::from_secs(5),
         pull: true,
+        // This server writes at once or not at all, never late: a short settle window is safe here.
+        settle_window: Some(Duration::from_millis(200)),
         ..SyncConfig::default()
     }
 }
