@@ -33,6 +33,8 @@ pub enum Pulled {
     Conflict,
     /// A record given up here as deleted on the server is there again, and live here again.
     Restored,
+    /// A second server record of a partner stored here: not copied, asked about.
+    Twin,
 }
 
 text_enum!(
@@ -44,6 +46,10 @@ text_enum!(
         PossibleDuplicate = "possible_duplicate",
         /// Deleted on the server while it changed here.
         DeletedRemotely = "deleted_remotely",
+        /// The central system holds this partner twice (`field` is the extra
+        /// record's id): a create that landed after it was sent again, or an
+        /// earlier version's copy. Mine keeps both; theirs removes the extra one there.
+        TwinOnServer = "twin_on_server",
     }
 );
 
@@ -179,6 +185,14 @@ pub struct Unconfirmed<K> {
     pub sent: Option<Fields>,
 }
 
+/// A stored partner linked to another server record whose fields equal a pulled one's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Twin<K> {
+    pub key: K,
+    /// The question about this pair was asked already.
+    pub asked: bool,
+}
+
 /// What a pull does with a server record no stored record is linked to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Unlinked<K> {
@@ -189,16 +203,26 @@ pub enum Unlinked<K> {
     /// It may be one of the creates, but differs: the push reconciles that
     /// create (it is never stored as a second record).
     LeaveToPush,
+    /// A second server record of this stored partner: ask, do not copy.
+    Twin { of: K },
+    /// That question is open already.
+    AlreadyAsked,
 }
 
-/// Plans a server record no stored record is linked to, given the creates that may be it.
-pub fn unlinked<K: Copy>(creates: &[Unconfirmed<K>], remote: &Fields) -> Unlinked<K> {
-    if creates.is_empty() {
-        return Unlinked::Insert;
+/// Plans a server record no stored record is linked to, given the creates
+/// that may be it and the stored partners whose fields it repeats exactly.
+/// Email alone is no match: a customer and a supplier may share accounts@.
+pub fn unlinked<K: Copy>(creates: &[Unconfirmed<K>], twins: &[Twin<K>], remote: &Fields) -> Unlinked<K> {
+    if !creates.is_empty() {
+        return match creates.iter().find(|c| c.sent.as_ref() == Some(remote)) {
+            Some(c) => Unlinked::Adopt { seq: c.seq, key: c.key },
+            None => Unlinked::LeaveToPush,
+        };
     }
-    match creates.iter().find(|c| c.sent.as_ref() == Some(remote)) {
-        Some(c) => Unlinked::Adopt { seq: c.seq, key: c.key },
-        None => Unlinked::LeaveToPush,
+    match twins.iter().find(|t| t.asked).or(twins.first()) {
+        Some(t) if t.asked => Unlinked::AlreadyAsked,
+        Some(t) => Unlinked::Twin { of: t.key },
+        None => Unlinked::Insert,
     }
 }
 
@@ -270,6 +294,9 @@ pub struct Settlement {
     pub delete_here: bool,
     /// The fields chosen, and whether to queue them as an update.
     pub write: Option<(Fields, bool)>,
+    /// Extra server records (by answer index) to store as partners of their
+    /// own: kept (`false`), or stored and deleted there (`true`).
+    pub extras: Vec<(usize, bool)>,
 }
 
 /// Plans the user's answers to every open conflict of one record.
@@ -292,6 +319,8 @@ pub fn settle(local: &Local, answers: &[Answered]) -> Settlement {
                 fields.insert(a.field.clone(), a.remote.clone());
             }
             (ConflictKind::DeletedRemotely | ConflictKind::Field, Resolution::Mine) => {}
+            (ConflictKind::TwinOnServer, Resolution::Mine) => plan.extras.push((i, false)),
+            (ConflictKind::TwinOnServer, Resolution::Theirs) => plan.extras.push((i, true)),
         }
     }
     let duplicate = answers.iter().any(|a| a.kind == ConflictKind::PossibleDuplicate);
@@ -404,9 +433,17 @@ mod tests {
         let remote = map(json!({"email": "a@x.test", "n": 1}));
         let same = Unconfirmed { seq: 4, key: 'a', sent: Some(remote.clone()) };
         let other = Unconfirmed { seq: 3, key: 'b', sent: Some(map(json!({"email": "a@x.test", "n": 2}))) };
-        assert_eq!(unlinked::<char>(&[], &remote), Unlinked::Insert);
-        assert_eq!(unlinked(&[other.clone(), same], &remote), Unlinked::Adopt { seq: 4, key: 'a' });
-        assert_eq!(unlinked(&[other], &remote), Unlinked::LeaveToPush);
+        assert_eq!(unlinked::<char>(&[], &[], &remote), Unlinked::Insert);
+        assert_eq!(unlinked(&[other.clone(), same], &[], &remote), Unlinked::Adopt { seq: 4, key: 'a' });
+        assert_eq!(unlinked(&[other], &[], &remote), Unlinked::LeaveToPush);
+    }
+
+    #[test]
+    fn a_second_server_record_of_a_stored_partner_is_asked_about_once() {
+        let remote = map(json!({"email": "a@x.test", "n": 1}));
+        assert_eq!(unlinked(&[], &[Twin { key: 'l', asked: false }], &remote), Unlinked::Twin { of: 'l' });
+        let asked = [Twin { key: 'k', asked: false }, Twin { key: 'l', asked: true }];
+        assert_eq!(unlinked(&[], &asked, &remote), Unlinked::AlreadyAsked);
     }
 
     #[test]

@@ -128,6 +128,9 @@ fn counts(r: &SyncReport) -> String {
     if r.held > 0 {
         parts.push(format!("{} kept here until the server accepts them", r.held));
     }
+    if r.twins_on_server > 0 {
+        parts.push(format!("{} found twice on the central system (see Sync)", r.twins_on_server));
+    }
     if r.pending > 0 {
         parts.push(format!("{} still waiting", r.pending));
     }

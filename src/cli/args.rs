@@ -41,6 +41,9 @@ pub enum Command {
     Sync(SyncArgs),
     /// Fields changed here and on the server since the last sync
     Conflicts,
+    /// Look for partners an earlier version stored twice (each linked to its
+    /// own record on the central system) and ask about each pair, as sync does
+    Doctor,
     /// Settle a record's conflicts: keep your values or take the server's
     Resolve {
         /// The record's key (or a unique prefix)

@@ -101,6 +101,20 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Sync(a) => sync::run(&mut store, a, json),
+        Command::Doctor => {
+            let raised = store.check_for_twins()?;
+            if json {
+                println!("{}", serde_json::json!({ "twins_on_server": raised }));
+            } else if raised == 0 {
+                println!("No partner is stored twice.");
+            } else {
+                println!(
+                    "{raised} partner{} stored twice: see `partnerbook conflicts` (kind twin_on_server).",
+                    if raised == 1 { " is" } else { "s are" }
+                );
+            }
+            Ok(())
+        }
         Command::Conflicts => {
             print::conflicts(&store.conflicts()?, json);
             Ok(())

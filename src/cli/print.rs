@@ -290,11 +290,14 @@ pub fn conflicts(conflicts: &[partnerbook::store::Conflict], as_json: bool) {
             "{}  {}  {}  {} → {}",
             cell(c.entity.as_str(), 12),
             short(&c.record_key),
-            // A whole-record question has no field: its kind says what it asks.
-            cell(if c.field.is_empty() { c.kind.as_str() } else { &c.field }, 20),
+            // A whole-record question has no field (a twin's names the extra record): its kind says what it asks.
+            cell(if c.kind == partnerbook::store::ConflictKind::Field { &c.field } else { c.kind.as_str() }, 20),
             safe(&c.local.to_string()),
             safe(&c.remote.to_string())
         );
     }
     println!("Settle with: partnerbook resolve RECORD --mine | --theirs");
+    if conflicts.iter().any(|c| c.kind == partnerbook::store::ConflictKind::TwinOnServer) {
+        println!("For twin_on_server, --mine keeps both records there and --theirs removes the extra one.");
+    }
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::outbox::{self, Entity, Op};
-use super::record::{Record, for_entity};
+use super::record::{Located, Record, for_entity};
 use super::{Result, Store, now_text};
 use crate::merge::FieldConflict;
 use crate::model::SyncState;
@@ -163,6 +163,19 @@ fn settle<R: Record>(
             outbox::enqueue(tx, entity, key, Op::Update, &R::body(key, fields).to_string())?;
         }
     }
+    for &(answer, remove) in &plan.extras {
+        // The extra server record is a partner of its own here (stored now,
+        // unless an earlier version stored it): kept, or deleted, there too.
+        let Some(server) = R::read_server(&open[answer].remote) else { continue };
+        if !matches!(R::locate(tx, &server)?, Located::Stored(_)) {
+            R::insert_pulled(tx, R::scope_of(tx, key)?, None, &server)?;
+        }
+        if remove && let Located::Stored(extra) = R::locate(tx, &server)? {
+            super::sync::set_deleted(tx, entity, extra, true)?;
+            outbox::enqueue(tx, entity, extra, Op::Delete, &R::delete_body(extra))?;
+            outbox::refresh_sync_state(tx, entity, extra)?;
+        }
+    }
     // Settled, unless an adoption above raised a question of its own.
     tx.execute(
         &format!(
@@ -173,6 +186,75 @@ fn settle<R: Record>(
         params![key_text, entity.as_str()],
     )?;
     Ok(())
+}
+
+/// Asks whether `server`, a second server record of the stored `of`, should
+/// stay. The pair is shown side by side: the stored partner's server record
+/// and the extra one. The stored record is not held up meanwhile.
+pub(super) fn ask_about_twin<R: Record>(tx: &Transaction<'_>, of: Uuid, server: &R::Server) -> Result<()> {
+    let extra = R::server_json(server);
+    let id = extra.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut linked = super::sync::local::<R>(tx, of)?.fields;
+    let linked_id: Option<String> = tx
+        .prepare_cached(&format!("SELECT {} FROM {} WHERE key = ?1", R::SERVER_ID, R::ENTITY.table()))?
+        .query_row([of.to_string()], |r| r.get(0))?;
+    linked.insert("id".into(), linked_id.map(Value::String).unwrap_or(Value::Null));
+    let question = FieldConflict { field: id, base: Value::Null, local: Value::Object(linked), remote: extra };
+    insert_conflict(tx, R::ENTITY, of, ConflictKind::TwinOnServer, &question)
+}
+
+/// The name of the marker that the check for twins made by earlier versions ran.
+const TWINS_CHECKED: &str = "twins_checked";
+
+impl Store {
+    /// Finds pairs of live partners that earlier versions stored twice (the
+    /// same six fields, each linked to its own server record) and asks about
+    /// each pair once, as a pull asks about a twin it meets. Returns how many
+    /// questions it raised.
+    pub fn check_for_twins(&mut self) -> Result<usize> {
+        let tx = self.write()?;
+        let pairs: Vec<(String, String)> = tx
+            .prepare(
+                "SELECT a.key, b.key FROM partners a
+                 JOIN partners b ON b.email = a.email COLLATE NOCASE AND b.rowid > a.rowid
+                 WHERE a.deleted_at IS NULL AND b.deleted_at IS NULL
+                   AND a.server_id IS NOT NULL AND b.server_id IS NOT NULL AND a.server_id <> b.server_id
+                   AND a.company_name = b.company_name AND a.sales_amount = b.sales_amount
+                   AND a.partner_type = b.partner_type AND a.frequency = b.frequency
+                   AND a.payment_terms = b.payment_terms AND a.target_org_id IS b.target_org_id
+                   AND NOT EXISTS (SELECT 1 FROM conflicts c WHERE c.entity = 'partner' AND c.record_key = a.key
+                                     AND c.kind = 'twin_on_server' AND c.field = b.server_id)
+                 ORDER BY a.rowid, b.rowid",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (kept, extra) in &pairs {
+            let parse = |k: &String| Uuid::parse_str(k).map_err(|e| super::StoreError::Damaged(e.to_string()));
+            let extra = super::partners::get(&tx, parse(extra)?)?.expect("found above");
+            let server = ServerPartner {
+                id: extra.server.id.expect("linked"),
+                fields: extra.fields,
+                created_at: extra.server.created_at,
+                updated_at: extra.server.updated_at,
+                invitation_status: None,
+                guest_organization_id: None,
+            };
+            ask_about_twin::<super::Partners>(&tx, parse(kept)?, &server)?;
+        }
+        tx.execute(
+            "INSERT INTO settings (name, value) VALUES (?1, 'true') ON CONFLICT (name) DO NOTHING",
+            [TWINS_CHECKED],
+        )?;
+        tx.commit()?;
+        Ok(pairs.len())
+    }
+
+    /// Whether [`Store::check_for_twins`] ran on this database (sync runs it once).
+    pub fn twins_checked(&self) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM settings WHERE name = ?1)", [TWINS_CHECKED], |r| r.get(0))?)
+    }
 }
 
 pub(super) fn set_in_conflict(tx: &Transaction<'_>, entity: Entity, key: Uuid) -> Result<()> {

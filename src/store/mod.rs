@@ -54,6 +54,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0007_retry_times_as_integers.sql"),
     include_str!("../../migrations/0008_conflict_kinds.sql"),
     include_str!("../../migrations/0009_attempt_start.sql"),
+    include_str!("../../migrations/0010_twin_question.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

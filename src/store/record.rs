@@ -19,7 +19,7 @@ use super::outbox::Entity;
 use super::partners::ServerColumns;
 use super::{Result, StoreError, time_text};
 use crate::model::{OrganizationFields, PartnerFields};
-use crate::plan::{Fields, Unconfirmed};
+use crate::plan::{Fields, Twin, Unconfirmed};
 use crate::remote::wire::{self, ServerOrganization, ServerPartner};
 
 /// Where a server record belongs here.
@@ -37,6 +37,8 @@ pub trait Record {
     const ENTITY: Entity;
     /// The word for one record in messages ("partner").
     const NOUN: &'static str;
+    /// The column holding the record's id on the server.
+    const SERVER_ID: &'static str;
     /// The record as the store hands it out.
     type Stored;
     /// Its fields, validated.
@@ -95,6 +97,19 @@ pub trait Record {
     fn unconfirmed(_tx: &Transaction<'_>, _server: &Self::Server) -> Result<Vec<Unconfirmed<Uuid>>> {
         Ok(Vec::new())
     }
+    /// Stored records linked to another server record with exactly these fields.
+    #[doc(hidden)]
+    fn twins(_tx: &Transaction<'_>, _server: &Self::Server) -> Result<Vec<Twin<Uuid>>> {
+        Ok(Vec::new())
+    }
+    /// The server record as kept in a question (with its id and times).
+    #[doc(hidden)]
+    fn server_json(server: &Self::Server) -> Value;
+    /// The scope a record was pulled for (a partner's target organization).
+    #[doc(hidden)]
+    fn scope_of(_conn: &Connection, _key: Uuid) -> Result<Option<Uuid>> {
+        Ok(None)
+    }
 }
 
 /// The partners table (partners API records).
@@ -124,6 +139,7 @@ fn server_columns(s: &ServerPartner) -> ServerColumns<'_> {
 impl Record for Partners {
     const ENTITY: Entity = Entity::Partner;
     const NOUN: &'static str = "partner";
+    const SERVER_ID: &'static str = "server_id";
     type Stored = crate::model::Partner;
     type Fields = PartnerFields;
     type Server = ServerPartner;
@@ -172,15 +188,17 @@ impl Record for Partners {
         }
     }
 
-    /// Most of a first pull is records never seen here: two questions per
-    /// page spare each of them the merge's per-record lookups.
+    /// Most of a first pull is records never seen here: three questions per
+    /// page spare each of them the merge's per-record lookups. A record whose
+    /// email a stored partner has may be its twin there, and takes the slow path.
     fn surely_new(tx: &Transaction<'_>, page: &[ServerPartner]) -> Result<Vec<bool>> {
         if has_unconfirmed_creates(tx)? {
             return Ok(vec![false; page.len()]);
         }
         let mut known = known_server_ids(tx, page)?;
+        let emails = known_emails(tx, page)?;
         // `insert` is false for an id stored already, or seen earlier in this page.
-        Ok(page.iter().map(|p| known.insert(p.id)).collect())
+        Ok(page.iter().map(|p| known.insert(p.id) && !emails.contains(&p.fields.email.to_lowercase())).collect())
     }
 
     fn insert_pulled(tx: &Transaction<'_>, scope: Option<Uuid>, _key: Option<Uuid>, s: &ServerPartner) -> Result<()> {
@@ -220,6 +238,49 @@ impl Record for Partners {
         Value::Object(fields.clone())
     }
 
+    /// Live partners with this email, linked to another server record, whose
+    /// six fields (now, or as last agreed) equal this one's.
+    fn twins(tx: &Transaction<'_>, server: &ServerPartner) -> Result<Vec<Twin<Uuid>>> {
+        let id = server.id.to_string();
+        let remote = Value::Object(wire::partner_fields(&server.fields));
+        let mut stmt = tx.prepare_cached(
+            "SELECT p.key, p.sync_base,
+                    EXISTS (SELECT 1 FROM conflicts c WHERE c.entity = 'partner' AND c.record_key = p.key
+                                                        AND c.kind = 'twin_on_server' AND c.field = ?2)
+             FROM partners p
+             WHERE p.email = ?1 COLLATE NOCASE AND p.server_id IS NOT NULL AND p.server_id <> ?2
+               AND p.deleted_at IS NULL
+             ORDER BY p.rowid",
+        )?;
+        let rows: Vec<(String, Option<String>, bool)> = stmt
+            .query_map(params![server.fields.email, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut twins = Vec::new();
+        for (key, agreed, asked) in rows {
+            let key = Uuid::parse_str(&key).map_err(|e| StoreError::Damaged(e.to_string()))?;
+            let agreed = agreed.and_then(|a| serde_json::from_str::<Value>(&a).ok());
+            let now = Value::Object(Self::fields(tx, key)?);
+            if now == remote || agreed.as_ref() == Some(&remote) {
+                twins.push(Twin { key, asked });
+            }
+        }
+        Ok(twins)
+    }
+
+    fn server_json(s: &ServerPartner) -> Value {
+        let mut record = wire::partner_fields(&s.fields);
+        record.insert("id".into(), Value::String(s.id.to_string()));
+        record.insert("created_at".into(), s.created_at.map(|t| Value::String(time_text(&t))).unwrap_or(Value::Null));
+        Value::Object(record)
+    }
+
+    fn scope_of(conn: &Connection, key: Uuid) -> Result<Option<Uuid>> {
+        let scope: Option<String> = conn
+            .prepare_cached("SELECT target_org_id FROM partners WHERE key = ?1")?
+            .query_row([key.to_string()], |r| r.get(0))?;
+        Ok(scope.and_then(|s| Uuid::parse_str(&s).ok()))
+    }
+
     /// Unlinked partners with this email whose create was attempted.
     fn unconfirmed(tx: &Transaction<'_>, server: &ServerPartner) -> Result<Vec<Unconfirmed<Uuid>>> {
         let mut stmt = tx.prepare_cached(
@@ -253,6 +314,17 @@ fn known_server_ids(tx: &Transaction<'_>, page: &[ServerPartner]) -> Result<Hash
     Ok(set)
 }
 
+/// The emails of `page` (lower case) that a stored live partner has.
+fn known_emails(tx: &Transaction<'_>, page: &[ServerPartner]) -> Result<HashSet<String>> {
+    let emails = Value::Array(page.iter().map(|p| Value::String(p.fields.email.to_lowercase())).collect()).to_string();
+    let mut stmt = tx.prepare_cached(
+        "SELECT lower(email) FROM partners
+         WHERE lower(email) IN (SELECT value FROM json_each(?1)) AND deleted_at IS NULL",
+    )?;
+    let found = stmt.query_map([emails], |r| r.get::<_, String>(0))?;
+    Ok(found.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Whether any local partner create was attempted without the server's
 /// answer being known (then a pulled record may be that create).
 fn has_unconfirmed_creates(tx: &Transaction<'_>) -> Result<bool> {
@@ -267,6 +339,8 @@ fn has_unconfirmed_creates(tx: &Transaction<'_>) -> Result<bool> {
 impl Record for Organizations {
     const ENTITY: Entity = Entity::Organization;
     const NOUN: &'static str = "organization";
+    /// An organization's id on the server is the key it was created with here.
+    const SERVER_ID: &'static str = "key";
     type Stored = crate::model::Organization;
     type Fields = OrganizationFields;
     type Server = ServerOrganization;
@@ -354,6 +428,12 @@ impl Record for Organizations {
         let mut body = fields.clone();
         body.insert("id".into(), Value::String(key.to_string()));
         Value::Object(body)
+    }
+
+    fn server_json(s: &ServerOrganization) -> Value {
+        let mut record = wire::organization_fields(&s.fields);
+        record.insert("id".into(), Value::String(s.id.clone()));
+        Value::Object(record)
     }
 }
 

@@ -193,7 +193,7 @@ fn pull_one<R: Record>(tx: &Transaction<'_>, scope: Option<Uuid>, server: &R::Se
         Located::Unusable => return Ok(Pulled::Unchanged),
         Located::Stored(key) => key,
         Located::New(key) => {
-            return match plan::unlinked(&R::unconfirmed(tx, server)?, &remote) {
+            return match plan::unlinked(&R::unconfirmed(tx, server)?, &R::twins(tx, server)?, &remote) {
                 plan::Unlinked::Insert => {
                     R::insert_pulled(tx, scope, key, server)?;
                     Ok(Pulled::Inserted)
@@ -203,7 +203,11 @@ fn pull_one<R: Record>(tx: &Transaction<'_>, scope: Option<Uuid>, server: &R::Se
                     finish(tx, seq, R::ENTITY, key)?;
                     Ok(Pulled::Adopted)
                 }
-                plan::Unlinked::LeaveToPush => Ok(Pulled::Unchanged),
+                plan::Unlinked::LeaveToPush | plan::Unlinked::AlreadyAsked => Ok(Pulled::Unchanged),
+                plan::Unlinked::Twin { of } => {
+                    super::conflicts::ask_about_twin::<R>(tx, of, server)?;
+                    Ok(Pulled::Twin)
+                }
             };
         }
     };

@@ -157,6 +157,9 @@ pub struct SyncReport {
     /// Another process was sending this database's changes, so this run sent
     /// none (it pulled all the same).
     pub sending_elsewhere: bool,
+    /// Partners found twice on the central system (a create that landed after
+    /// it was sent again): not copied here, asked about on the Sync screen.
+    pub twins_on_server: u64,
 }
 
 /// The longest any run waits (for retries, or for another process's push).
@@ -275,6 +278,10 @@ async fn run(
     if config.partners.as_ref().is_some_and(|p| p.assumed_ops) {
         store.release_holds(Entity::Partner)?;
     }
+    // Once per database: twins an earlier version copied into the local list become questions.
+    if !store.twins_checked()? {
+        report.twins_on_server += store.check_for_twins()? as u64;
+    }
     // Pull first: an update is a whole-record PUT, so remote changes must be
     // merged into it before it is sent, or they would be overwritten. A pull
     // that fails never keeps local changes from going out: its error is
@@ -284,6 +291,8 @@ async fn run(
     if config.pull {
         let read_in_full = match pull(store, config, apis, &paused, &mut report, progress).await {
             Ok(read) => read,
+            // The database itself failing is no passing fault of the server's: it stops the run, said aloud.
+            Err(SyncFailure::Store(e)) => return Err(SyncFailure::Store(e)),
             Err(e) => {
                 report.errors.push(format!("Reading from the central system failed ({e}); will try again."));
                 Vec::new()
@@ -893,6 +902,7 @@ fn count(report: &mut SyncReport, pulled: Pulled) {
         Pulled::Adopted => report.adopted += 1,
         Pulled::Conflict => report.conflicts += 1,
         Pulled::Restored => report.restored += 1,
+        Pulled::Twin => report.twins_on_server += 1,
         Pulled::Unchanged => {}
     }
 }

@@ -490,3 +490,85 @@ fn resolving_an_organization_conflict_keeps_its_link() {
     assert_eq!(after.fields.name, "Org C");
     assert_eq!(after.fields.linked_to.as_deref(), Some("global-1"), "the link survives the answer");
 }
+
+/// A second server record with a stored partner's very fields is asked about, not copied.
+#[test]
+fn a_second_server_record_of_a_stored_partner_is_asked_about_not_copied() {
+    use partnerbook::remote::wire::ServerPartner;
+    use partnerbook::store::{ConflictKind, Partners, Pulled, Resolution};
+    let (_dir, mut store) = store();
+    let p = store.create_partner(&draft("Twin Co", "twin@x.example"), None).unwrap();
+    let create = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
+    store.begin_attempts(&[create]).unwrap();
+    let on_server = |id: u128| ServerPartner {
+        id: uuid::Uuid::from_u128(id),
+        fields: p.fields.clone(),
+        created_at: None,
+        updated_at: None,
+        invitation_status: None,
+        guest_organization_id: None,
+    };
+    store.change_done::<Partners>(create, p.key, Some(&on_server(1))).unwrap();
+    let pulled = store.pull_page::<Partners>(None, &[on_server(1), on_server(2)]).unwrap();
+    assert_eq!(pulled, [Pulled::Unchanged, Pulled::Twin]);
+    let again = store.pull_page::<Partners>(None, &[on_server(1), on_server(2)]).unwrap();
+    assert_eq!(again, [Pulled::Unchanged, Pulled::Unchanged], "asked once");
+    let asked = store.conflicts().unwrap();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].kind, ConflictKind::TwinOnServer);
+    assert_eq!(store.count_partners(&PartnerQuery::default()).unwrap(), 1, "not copied");
+    // Removing the extra one stores it and deletes it, so the delete goes to the server.
+    store.resolve_conflicts(Entity::Partner, p.key, |_| Resolution::Theirs).unwrap();
+    assert_eq!(store.count_partners(&PartnerQuery::default()).unwrap(), 1);
+    let waiting = store.outbox().unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].op, Op::Delete);
+}
+
+/// Twins an earlier version copied into the local list (the same six fields,
+/// each linked to its own server record) become the same question, once;
+/// `partnerbook doctor` finds them too.
+#[test]
+fn twins_stored_by_an_earlier_version_are_found_and_asked_about_once() {
+    use partnerbook::remote::wire::ServerPartner;
+    use partnerbook::store::{ConflictKind, Partners};
+    let (dir, mut store) = store();
+    let link = |store: &mut Store, id: u128| {
+        let p = store.create_partner(&draft("Copied Co", "copied@x.example"), None).unwrap();
+        let create = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
+        store.begin_attempts(&[create]).unwrap();
+        let server = ServerPartner {
+            id: uuid::Uuid::from_u128(id),
+            fields: p.fields.clone(),
+            created_at: None,
+            updated_at: None,
+            invitation_status: None,
+            guest_organization_id: None,
+        };
+        store.change_done::<Partners>(create, p.key, Some(&server)).unwrap();
+        p.key
+    };
+    let first = link(&mut store, 1);
+    link(&mut store, 2);
+    // A customer and a supplier sharing an address are no twins.
+    let other = store
+        .create_partner(
+            &PartnerDraft { partner_type: "supplier".into(), ..draft("Copied Co", "copied@x.example") },
+            None,
+        )
+        .unwrap();
+    assert!(!store.twins_checked().unwrap());
+    assert_eq!(store.check_for_twins().unwrap(), 1);
+    assert!(store.twins_checked().unwrap());
+    let asked = store.conflicts().unwrap();
+    assert_eq!((asked.len(), asked[0].kind, asked[0].record_key), (1, ConflictKind::TwinOnServer, first));
+    assert_ne!(asked[0].record_key, other.key);
+    assert_eq!(store.check_for_twins().unwrap(), 0, "asked once");
+    let out = assert_cmd::Command::cargo_bin("partnerbook")
+        .unwrap()
+        .args(["--db", dir.path().join("partnerbook.db").to_str().unwrap(), "--json", "doctor"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), r#"{"twins_on_server":0}"#);
+}

@@ -23,6 +23,10 @@ const WHOLE_RECORD = {
     label: 'Deleted on the central system, changed here',
     choices: ['Keep mine (send it again)', 'Delete it here too'],
   },
+  twin_on_server: {
+    label: 'This partner appears twice on the central system (the second one was not copied here)',
+    choices: ['Keep both', 'Remove the extra one there'],
+  },
 };
 
 /** A value as a person reads it (text stays text: it is never parsed as HTML). */
