@@ -30,6 +30,7 @@ const COMMANDS: &[&str] = &[
     "outbox",
     "retry_change",
     "discard_change",
+    "record_changes",
 ];
 
 fn main() {

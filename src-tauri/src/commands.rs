@@ -168,6 +168,13 @@ pub fn outbox(state: State<'_, AppState>) -> Result<Vec<OutboxEntry>> {
     Ok(state.store().outbox()?)
 }
 
+/// One record's waiting changes, oldest first: what its form says about them
+/// (e.g. "waiting to confirm with the central system").
+#[tauri::command]
+pub fn record_changes(state: State<'_, AppState>, entity: Entity, key: Uuid) -> Result<Vec<OutboxEntry>> {
+    Ok(state.store().outbox_for(entity, key)?)
+}
+
 #[tauri::command]
 pub fn retry_change(state: State<'_, AppState>, seq: i64) -> Result<OutboxEntry> {
     Ok(state.store().retry_change(seq)?)

@@ -45,6 +45,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::outbox,
         commands::retry_change,
         commands::discard_change,
+        commands::record_changes,
     ])
 }
 

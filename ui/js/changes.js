@@ -46,19 +46,27 @@ function recordName(entry) {
   return p.company_name || p.name || `${entry.entity} ${entry.record_key.slice(0, 8)}`;
 }
 
-function conflictCard(entity, key, conflicts, name, onDone) {
+/**
+ * `canDelete`: the partners server offers delete (Settings), so an extra
+ * record there can be removed; otherwise that choice is shown but off.
+ */
+function conflictCard(entity, key, conflicts, name, onDone, canDelete) {
   const rows = conflicts.map((c) => {
     const name = `choice-${c.id}`;
     const whole = WHOLE_RECORD[c.kind];
-    const [mineLabel, theirsLabel] = whole ? whole.choices : ['Keep mine', 'Take theirs'];
-    const option = (value, label, shown, checked) => el('label', {}, [
-      el('input', { attrs: { type: 'radio', name, value, ...(checked ? { checked: '' } : {}) } }),
+    let [mineLabel, theirsLabel] = whole ? whole.choices : ['Keep mine', 'Take theirs'];
+    const removable = c.kind !== 'twin_on_server' || canDelete;
+    if (!removable) theirsLabel += ' (this server does not offer delete)';
+    const option = (value, label, shown, checked, enabled = true) => el('label', {}, [
+      el('input', {
+        attrs: { type: 'radio', name, value, ...(checked ? { checked: '' } : {}), ...(enabled ? {} : { disabled: '' }) },
+      }),
       el('span', {}, [el('strong', { text: label }), el('br'), el('span', { className: 'value', text: shown })]),
     ]);
     return el('tr', { attrs: { 'data-field': c.field, 'data-kind': c.kind } }, [
       el('th', { attrs: { scope: 'row' }, text: whole ? whole.label : LABELS[c.field] || c.field }),
       el('td', {}, [option('mine', mineLabel, show(c.local), true)]),
-      el('td', {}, [option('theirs', theirsLabel, show(c.remote), false)]),
+      el('td', {}, [option('theirs', theirsLabel, show(c.remote), false, removable)]),
     ]);
   });
   const title = name || (conflicts[0].local && (conflicts[0].local.company_name || conflicts[0].local.name));
@@ -124,7 +132,10 @@ function outboxRow(entry, onDone) {
 
 export async function loadChanges() {
   try {
-    const [conflicts, entries] = await Promise.all([call('conflicts'), call('outbox')]);
+    const [conflicts, entries, settings] = await Promise.all([
+      call('conflicts'), call('outbox'), call('get_settings').catch(() => null),
+    ]);
+    const canDelete = Boolean(settings && settings.partners && settings.partners.assumed_ops);
     const byRecord = new Map();
     for (const c of conflicts) {
       const id = `${c.entity}|${c.record_key}`;
@@ -135,7 +146,7 @@ export async function loadChanges() {
     const names = new Map(entries.map((e) => [e.record_key, recordName(e)]));
     $('#conflict-list').replaceChildren(...[...byRecord.entries()].map(([id, list]) => {
       const [entity, key] = id.split('|');
-      return conflictCard(entity, key, list, names.get(key), loadChanges);
+      return conflictCard(entity, key, list, names.get(key), loadChanges, canDelete);
     }));
     $('#conflict-empty').hidden = byRecord.size > 0;
     $('#outbox-rows').replaceChildren(...entries.map((e) => outboxRow(e, loadChanges)));

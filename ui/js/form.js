@@ -2,6 +2,7 @@
 // user has visited, until Save shows them all), unsaved-change tracking, and
 // the keyboard (Enter saves via the form's submit button, Esc cancels).
 
+import { call } from './api.js';
 import { $, $$, confirmDialog, notice } from './dom.js';
 
 export class RecordForm {
@@ -139,5 +140,19 @@ export function syncInfo(node, record) {
   node.textContent = text;
   node.className = `sync-info sync-${record.sync_state}`;
   node.hidden = false;
+  if (record.sync_state === 'pending' && record.key) showWaiting(node, record);
+}
+
+/** A change whose answer was lost says so: it is being confirmed, not just waiting. */
+async function showWaiting(node, record) {
+  const entity = 'company_name' in (record.fields || record) ? 'partner' : 'organization';
+  try {
+    const [head] = await call('record_changes', { entity, key: record.key });
+    if (head && head.last_error && head.last_error.startsWith('Waiting to confirm')) {
+      node.textContent = `Saved on this computer. ${head.last_error}`;
+    }
+  } catch {
+    // The plain sentence stays.
+  }
 }
 
