@@ -91,9 +91,10 @@ pub struct SyncConfig {
     pub request_timeout: Duration,
     /// The most records one pull reads from one list.
     pub max_pull_records: usize,
-    /// How long after an attempt began a partner create whose answer was lost
-    /// may still commit on the server; only then is it looked for and, if not
-    /// there, sent again. `None`: twice the request timeout (see [`Self::settle`]).
+    /// How long after an attempt began a change whose answer was lost may
+    /// still commit on the server; only then does anything of that record go
+    /// again (a partner create is first looked for). `None`: twice the
+    /// request timeout (see [`Self::settle`]).
     pub settle_window: Option<Duration>,
 }
 
@@ -305,6 +306,7 @@ async fn run(
     }
     // One drainer per database: wait for another process's push to end, up
     // to the time this run would wait for retries.
+    // `Some(lock)`: this run may send (an in-memory store has no file to lock).
     let held = if store.path() == std::path::Path::new(":memory:") {
         Some(None)
     } else {
