@@ -29,11 +29,20 @@ pub struct OrganizationsApiSettings {
     pub base_url: String,
 }
 
+/// How sync treats an answer it did not get.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SyncSettings {
+    /// The settle window in seconds (see `SyncConfig::settle`); `None`: twice the request timeout.
+    pub settle_seconds: Option<u64>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RemoteSettings {
     pub partners: PartnersApiSettings,
     pub organizations: OrganizationsApiSettings,
+    pub sync: SyncSettings,
 }
 
 /// What a person typed on the settings screen, untrusted.
@@ -42,7 +51,18 @@ pub struct RemoteSettings {
 pub struct RemoteSettingsDraft {
     pub partners: PartnersApiDraft,
     pub organizations: OrganizationsApiDraft,
+    pub sync: SyncSettingsDraft,
 }
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SyncSettingsDraft {
+    /// Whole seconds, 1 to 3600; empty for the default.
+    pub settle_seconds: String,
+}
+
+/// The longest settle window Settings accepts: an hour.
+pub const MAX_SETTLE_SECONDS: u64 = 3600;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -151,8 +171,26 @@ impl RemoteSettingsDraft {
                 }
             }
         }
+        let settle_seconds = match self.sync.settle_seconds.trim() {
+            "" => None,
+            text => match text.parse::<u64>() {
+                Ok(n) if (1..=MAX_SETTLE_SECONDS).contains(&n) => Some(n),
+                _ => {
+                    fail(
+                        "sync.settle_seconds",
+                        "out_of_range",
+                        format!(
+                            "The settle window must be a whole number of seconds from 1 to {MAX_SETTLE_SECONDS}, \
+                             or empty for the default (twice the request timeout)."
+                        ),
+                    );
+                    None
+                }
+            },
+        };
         if errors.is_empty() {
             Ok(RemoteSettings {
+                sync: SyncSettings { settle_seconds },
                 partners: PartnersApiSettings {
                     base_url: partners_url,
                     client_id: self.partners.client_id.trim().to_string(),
@@ -230,10 +268,24 @@ mod tests {
                 ..Default::default()
             },
             organizations: OrganizationsApiDraft { base_url: "https://sight.inspectorio.com/".into(), api_key: None },
+            sync: SyncSettingsDraft { settle_seconds: "0".into() },
         };
         let r = draft.validate().unwrap_err();
         let fields: Vec<_> = r.fields.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(fields, ["partners.base_url", "partners.requester_org_id", "partners.target_org_ids"]);
+        assert_eq!(
+            fields,
+            ["partners.base_url", "partners.requester_org_id", "partners.target_org_ids", "sync.settle_seconds"]
+        );
+        let settle = |text: &str| RemoteSettingsDraft {
+            sync: SyncSettingsDraft { settle_seconds: text.into() },
+            ..Default::default()
+        };
+        assert_eq!(
+            settle(" 90 ").validate().unwrap().sync_config(None, None).settle_window,
+            Some(std::time::Duration::from_secs(90))
+        );
+        assert_eq!(settle("").validate().unwrap().sync.settle_seconds, None);
+        assert!(settle("3601").validate().is_err() && settle("1.5").validate().is_err());
     }
 }
 
@@ -260,6 +312,11 @@ impl RemoteSettings {
             }
             _ => None,
         };
-        crate::sync::SyncConfig { partners, organizations, ..Default::default() }
+        crate::sync::SyncConfig {
+            partners,
+            organizations,
+            settle_window: self.sync.settle_seconds.map(std::time::Duration::from_secs),
+            ..Default::default()
+        }
     }
 }

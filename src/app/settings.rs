@@ -35,6 +35,7 @@ pub struct OrganizationsSettingsView {
 pub struct SettingsView {
     pub partners: PartnersSettingsView,
     pub organizations: OrganizationsSettingsView,
+    pub sync: crate::settings::SyncSettings,
     pub keychain: Availability,
 }
 
@@ -52,6 +53,7 @@ pub fn view(settings: RemoteSettings, secrets: &dyn SecretStore) -> SettingsView
             settings: settings.organizations,
             has_api_key: has_secret(secrets, SecretName::OrganizationsApiKey),
         },
+        sync: settings.sync,
         keychain: secrets.availability(),
     }
 }

@@ -40,7 +40,7 @@ pub fn run(store: &mut Store, a: SyncArgs, json: bool) -> Result<()> {
         retry: RetryPolicy { base: Duration::from_millis(a.retry_base_ms), cap: Duration::from_millis(a.retry_cap_ms) },
         request_timeout: Duration::from_secs(a.timeout.max(1)),
         pull: !a.no_pull,
-        settle_window: a.settle_ms.map(Duration::from_millis),
+        settle_window: a.settle_ms.map(Duration::from_millis).or(base.settle_window),
         ..base
     };
     let runtime = partnerbook::app::sync_runtime().map_err(CliError::Body)?;

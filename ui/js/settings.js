@@ -17,6 +17,8 @@ function fill(view) {
   for (const [section, field] of TEXT_FIELDS) $(`#set-${section}-${field}`).value = view[section][field] || '';
   $('#set-partners-target_org_ids').value = (view.partners.target_org_ids || []).join('\n');
   $('#set-partners-assumed_ops').checked = Boolean(view.partners.assumed_ops);
+  const settle = view.sync && view.sync.settle_seconds;
+  $('#set-sync-settle_seconds').value = settle ? String(settle) : '';
   for (const [id, has] of [['#set-partners-client_secret', view.partners.has_client_secret], ['#set-organizations-api_key', view.organizations.has_api_key]]) {
     $(id).value = '';
     $(id).placeholder = has ? 'Stored in the keychain (leave empty to keep)' : 'Not set';
@@ -37,6 +39,7 @@ function settingsDraft() {
       assumed_ops: $('#set-partners-assumed_ops').checked,
     },
     organizations: { base_url: $('#set-organizations-base_url').value, api_key: secret('#set-organizations-api_key') },
+    sync: { settle_seconds: $('#set-sync-settle_seconds').value },
   };
 }
 
