@@ -167,13 +167,13 @@ fn settle<R: Record>(
         // The extra server record is a partner of its own here (stored now,
         // unless an earlier version stored it): kept, or deleted, there too.
         let Some(server) = R::read_server(&open[answer].remote) else { continue };
-        if !matches!(R::locate(tx, &server)?, Located::Stored(_)) {
-            R::insert_pulled(tx, R::scope_of(tx, key)?, None, &server)?;
-        }
-        if remove && let Located::Stored(extra) = R::locate(tx, &server)? {
-            super::sync::set_deleted(tx, entity, extra, true)?;
-            outbox::enqueue(tx, entity, extra, Op::Delete, &R::delete_body(extra))?;
-            outbox::refresh_sync_state(tx, entity, extra)?;
+        let extra = match R::locate(tx, &server)? {
+            Located::Stored(extra) => extra,
+            Located::New(key_there) => R::insert_pulled(tx, R::scope_of(tx, key)?, key_there, &server)?,
+            Located::Unusable => continue,
+        };
+        if remove {
+            super::record::queue_delete::<R>(tx, extra)?;
         }
     }
     // Settled, unless an adoption above raised a question of its own.
@@ -194,7 +194,7 @@ fn settle<R: Record>(
 pub(super) fn ask_about_twin<R: Record>(tx: &Transaction<'_>, of: Uuid, server: &R::Server) -> Result<()> {
     let extra = R::server_json(server);
     let id = extra.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-    let mut linked = super::sync::local::<R>(tx, of)?.fields;
+    let mut linked = R::fields(tx, of)?;
     let linked_id: Option<String> = tx
         .prepare_cached(&format!("SELECT {} FROM {} WHERE key = ?1", R::SERVER_ID, R::ENTITY.table()))?
         .query_row([of.to_string()], |r| r.get(0))?;

@@ -390,12 +390,8 @@ impl Store {
     /// A create whose outcome was unknown is not on the server, checked after
     /// its settle window: it goes again now (the check itself sent nothing).
     pub fn not_there_after_all(&mut self, seq: i64) -> Result<()> {
-        self.conn.execute(
-            "UPDATE outbox SET attempted_at_ms = NULL, next_attempt_ms = NULL, last_error = ?2, updated_at = ?3
-             WHERE seq = ?1",
-            params![seq, "Checked: not on the central system yet; sending it again.", now_text()],
-        )?;
-        Ok(())
+        // Like a declined attempt: nothing of it can land later, and it is due now.
+        self.declined_change_at(seq, None, "Checked: not on the central system yet; sending it again.")
     }
 
     /// The server refused a change: the record shows why, other records go on.

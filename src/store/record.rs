@@ -75,11 +75,16 @@ pub trait Record {
     fn surely_new(_tx: &Transaction<'_>, page: &[Self::Server]) -> Result<Vec<bool>> {
         Ok(vec![false; page.len()])
     }
-    /// Stores a record first seen on the server, linked and synced; `scope` is
-    /// the organization a partner was pulled for (`None`: the user's own).
+    /// Stores a record first seen on the server, linked and synced, and
+    /// returns its key; `scope` is the organization a partner was pulled for
+    /// (`None`: the user's own), `key` the one [`Record::locate`] gave, if any.
     #[doc(hidden)]
-    fn insert_pulled(tx: &Transaction<'_>, scope: Option<Uuid>, key: Option<Uuid>, server: &Self::Server)
-    -> Result<()>;
+    fn insert_pulled(
+        tx: &Transaction<'_>,
+        scope: Option<Uuid>,
+        key: Option<Uuid>,
+        server: &Self::Server,
+    ) -> Result<Uuid>;
     /// Links the record to the server's: ids, times, and the fields it holds as the sync base.
     #[doc(hidden)]
     fn set_server(tx: &Transaction<'_>, key: Uuid, server: &Self::Server) -> Result<()>;
@@ -201,9 +206,8 @@ impl Record for Partners {
         Ok(page.iter().map(|p| known.insert(p.id) && !emails.contains(&p.fields.email.to_lowercase())).collect())
     }
 
-    fn insert_pulled(tx: &Transaction<'_>, scope: Option<Uuid>, _key: Option<Uuid>, s: &ServerPartner) -> Result<()> {
-        super::partners::insert_synced(tx, &s.fields, scope, &server_columns(s), &time_text(&super::now()))?;
-        Ok(())
+    fn insert_pulled(tx: &Transaction<'_>, scope: Option<Uuid>, _key: Option<Uuid>, s: &ServerPartner) -> Result<Uuid> {
+        super::partners::insert_synced(tx, &s.fields, scope, &server_columns(s), &time_text(&super::now()))
     }
 
     fn set_server(tx: &Transaction<'_>, key: Uuid, s: &ServerPartner) -> Result<()> {
@@ -392,10 +396,11 @@ impl Record for Organizations {
         _scope: Option<Uuid>,
         key: Option<Uuid>,
         s: &ServerOrganization,
-    ) -> Result<()> {
+    ) -> Result<Uuid> {
         let key = key.ok_or_else(|| StoreError::Damaged("an organization arrived without a key".into()))?;
         super::organizations::insert_synced(tx, key, &s.fields, &time_text(&super::now()))?;
-        Self::set_server(tx, key, s)
+        Self::set_server(tx, key, s)?;
+        Ok(key)
     }
 
     fn set_server(tx: &Transaction<'_>, key: Uuid, s: &ServerOrganization) -> Result<()> {
@@ -452,6 +457,14 @@ pub(super) fn live<R: Record>(conn: &Connection, key: Uuid) -> Result<R::Stored>
     }
 }
 
+/// Marks a record deleted here, as of now, and queues its delete.
+pub(super) fn queue_delete<R: Record>(tx: &Transaction<'_>, key: Uuid) -> Result<()> {
+    super::sync::set_deleted(tx, R::ENTITY, key, true)?;
+    super::outbox::enqueue(tx, R::ENTITY, key, super::Op::Delete, &R::delete_body(key))?;
+    super::outbox::refresh_sync_state(tx, R::ENTITY, key)?;
+    Ok(())
+}
+
 impl super::Store {
     /// Replaces a record's fields with validated ones. Saving unchanged fields
     /// is a no-op: nothing is queued for the server.
@@ -476,13 +489,7 @@ impl super::Store {
     pub(super) fn delete<R: Record>(&mut self, key: Uuid) -> Result<R::Stored> {
         let tx = self.write()?;
         live::<R>(&tx, key)?;
-        tx.prepare_cached(&format!(
-            "UPDATE {} SET deleted_at = ?2, updated_at = ?2 WHERE key = ?1",
-            R::ENTITY.table()
-        ))?
-        .execute(params![key.to_string(), time_text(&super::now())])?;
-        super::outbox::enqueue(&tx, R::ENTITY, key, super::Op::Delete, &R::delete_body(key))?;
-        super::outbox::refresh_sync_state(&tx, R::ENTITY, key)?;
+        queue_delete::<R>(&tx, key)?;
         let stored = one::<R>(&tx, key)?;
         tx.commit()?;
         Ok(stored)

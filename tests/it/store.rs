@@ -491,23 +491,27 @@ fn resolving_an_organization_conflict_keeps_its_link() {
     assert_eq!(after.fields.linked_to.as_deref(), Some("global-1"), "the link survives the answer");
 }
 
+/// A partner as the server holds it under `id`, with these fields.
+fn on_server(id: u128, fields: &partnerbook::PartnerFields) -> partnerbook::remote::wire::ServerPartner {
+    partnerbook::remote::wire::ServerPartner {
+        id: uuid::Uuid::from_u128(id),
+        fields: fields.clone(),
+        created_at: None,
+        updated_at: None,
+        invitation_status: None,
+        guest_organization_id: None,
+    }
+}
+
 /// A second server record with a stored partner's very fields is asked about, not copied.
 #[test]
 fn a_second_server_record_of_a_stored_partner_is_asked_about_not_copied() {
-    use partnerbook::remote::wire::ServerPartner;
     use partnerbook::store::{ConflictKind, Partners, Pulled, Resolution};
     let (_dir, mut store) = store();
     let p = store.create_partner(&draft("Twin Co", "twin@x.example"), None).unwrap();
     let create = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
     store.begin_attempts(&[create]).unwrap();
-    let on_server = |id: u128| ServerPartner {
-        id: uuid::Uuid::from_u128(id),
-        fields: p.fields.clone(),
-        created_at: None,
-        updated_at: None,
-        invitation_status: None,
-        guest_organization_id: None,
-    };
+    let on_server = |id: u128| on_server(id, &p.fields);
     store.change_done::<Partners>(create, p.key, Some(&on_server(1))).unwrap();
     let pulled = store.pull_page::<Partners>(None, &[on_server(1), on_server(2)]).unwrap();
     assert_eq!(pulled, [Pulled::Unchanged, Pulled::Twin]);
@@ -530,22 +534,13 @@ fn a_second_server_record_of_a_stored_partner_is_asked_about_not_copied() {
 /// `partnerbook doctor` finds them too.
 #[test]
 fn twins_stored_by_an_earlier_version_are_found_and_asked_about_once() {
-    use partnerbook::remote::wire::ServerPartner;
     use partnerbook::store::{ConflictKind, Partners};
     let (dir, mut store) = store();
     let link = |store: &mut Store, id: u128| {
         let p = store.create_partner(&draft("Copied Co", "copied@x.example"), None).unwrap();
         let create = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
         store.begin_attempts(&[create]).unwrap();
-        let server = ServerPartner {
-            id: uuid::Uuid::from_u128(id),
-            fields: p.fields.clone(),
-            created_at: None,
-            updated_at: None,
-            invitation_status: None,
-            guest_organization_id: None,
-        };
-        store.change_done::<Partners>(create, p.key, Some(&server)).unwrap();
+        store.change_done::<Partners>(create, p.key, Some(&on_server(id, &p.fields))).unwrap();
         p.key
     };
     let first = link(&mut store, 1);
