@@ -230,7 +230,7 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         for (kept, extra) in &pairs {
             let parse = |k: &String| Uuid::parse_str(k).map_err(|e| super::StoreError::Damaged(e.to_string()));
-            let extra = super::partners::get(&tx, parse(extra)?)?.expect("found above");
+            let extra = <super::Partners as Record>::get(&tx, parse(extra)?)?.expect("found above");
             let server = ServerPartner {
                 id: extra.server.id.expect("linked"),
                 fields: extra.fields,

@@ -33,10 +33,12 @@ pub use crate::plan::{ConflictKind, Pulled, Resolution};
 pub use columns::PartnerColumn;
 pub use conflicts::Conflict;
 pub use organizations::OrganizationQuery;
+pub use organizations::Organizations;
 pub use outbox::Due;
 pub use outbox::{Entity, Op, OutboxEntry, OutboxState};
+pub use partners::Partners;
 pub use partners::{PartnerQuery, PartnerSort, SEARCH_COUNT_CAP};
-pub use record::{Organizations, Partners, Record};
+pub use record::Record;
 /// The search-index deferral's SQL, which the benchmark's schema floor runs as the store does.
 #[cfg(feature = "bench")]
 pub use search::{DEFER_PARTNER_INDEX, INDEX_DEFERRED_PARTNERS};
@@ -316,6 +318,10 @@ pub(crate) fn now_text() -> String {
 
 pub(crate) fn time_text(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub(crate) fn opt_time_text(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.as_ref().map(time_text)
 }
 
 fn conversion_error(index: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {

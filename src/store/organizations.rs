@@ -5,11 +5,15 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::outbox::{self, Entity, Op};
+use super::record::{Located, Record};
 use super::{Page, Result, Store, StoreError, json_at, opt_time, parse_text, parse_time, time_text, uuid_at};
 use crate::model::{
     Contact, Location, OrgType, Organization, OrganizationDraft, OrganizationFields, OrganizationServerFields,
     SyncState,
 };
+use crate::plan::Fields;
+use crate::remote::wire::{self, ServerOrganization};
+use serde_json::Value;
 
 /// Filters and page for an organization list (sorted by name).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,10 +96,6 @@ fn write_contacts(tx: &Transaction<'_>, rowid: i64, contacts: &[Contact]) -> Res
     Ok(())
 }
 
-pub(super) fn payload(key: Uuid, fields: &OrganizationFields) -> String {
-    crate::remote::wire::organization_body(Some(key), fields).to_string()
-}
-
 impl ToSql for OrgType {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         Ok(self.code().into())
@@ -136,8 +136,8 @@ impl Store {
         let now = time_text(&super::now());
         let tx = self.write()?;
         insert_row(&tx, key, &fields, SyncState::Pending, &now)?;
-        outbox::enqueue(&tx, Entity::Organization, key, Op::Create, &payload(key, &fields))?;
-        let org = get(&tx, key)?.expect("inserted above");
+        outbox::enqueue(&tx, Entity::Organization, key, Op::Create, &Organizations::payload(key, &fields))?;
+        let org = Organizations::get(&tx, key)?.expect("inserted above");
         tx.commit()?;
         Ok(org)
     }
@@ -248,45 +248,6 @@ fn selection(query: &OrganizationQuery) -> (String, Vec<Box<dyn ToSql>>) {
     (from, args)
 }
 
-pub(super) fn get(conn: &Connection, key: Uuid) -> Result<Option<Organization>> {
-    let found = conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM organizations o WHERE o.key = ?1"))?
-        .query_row([key.to_string()], org_from_row)
-        .optional()?;
-    match found {
-        Some((rowid, mut org)) => {
-            org.fields.contacts = contacts_of(conn, rowid)?;
-            Ok(Some(org))
-        }
-        None => Ok(None),
-    }
-}
-
-/// An organization's fields and contacts, deleted or not.
-pub(super) fn fields_of(conn: &Connection, key: Uuid) -> Result<OrganizationFields> {
-    Ok(super::record::one::<super::Organizations>(conn, key)?.fields)
-}
-
-/// Writes the fields and contacts, queueing nothing (a pull, or the caller queues).
-pub(super) fn set_fields(tx: &Transaction<'_>, key: Uuid, fields: &OrganizationFields) -> Result<()> {
-    let (key, coordinates) = (key.to_string(), coordinates(fields));
-    let values = std::iter::once(&key as &dyn ToSql).chain(field_params(fields, &coordinates));
-    let rowid: i64 = tx
-        .prepare_cached(
-            "UPDATE organizations SET name = ?2, org_type = ?3, address = ?4, address2 = ?5, city = ?6, province = ?7,
-                    postal = ?8, country = ?9, phone = ?10, billing_email = ?11, office_id = ?12, linked_to = ?13,
-                    description = ?14, latitude = ?15, longitude = ?16
-             WHERE key = ?1 RETURNING rowid",
-        )?
-        .query_row(params_from_iter(values), |r| r.get(0))?;
-    write_contacts(tx, rowid, &fields.contacts)
-}
-
-/// An organization first seen on the server: stored as synced under its own id.
-pub(super) fn insert_synced(tx: &Transaction<'_>, key: Uuid, fields: &OrganizationFields, now: &str) -> Result<()> {
-    insert_row(tx, key, fields, SyncState::Synced, now)
-}
-
 /// Inserts an organization row and its contacts, queueing nothing.
 fn insert_row(tx: &Transaction<'_>, key: Uuid, fields: &OrganizationFields, state: SyncState, now: &str) -> Result<()> {
     let (key, coordinates, state) = (key.to_string(), coordinates(fields), state.as_str());
@@ -301,4 +262,130 @@ fn insert_row(tx: &Transaction<'_>, key: Uuid, fields: &OrganizationFields, stat
     )?
     .execute(params_from_iter(values))?;
     write_contacts(tx, tx.last_insert_rowid(), &fields.contacts)
+}
+
+/// The organizations table (organizations API records).
+pub enum Organizations {}
+
+impl Record for Organizations {
+    const ENTITY: Entity = Entity::Organization;
+    /// An organization's id on the server is the key it was created with here.
+    const SERVER_ID: &'static str = "key";
+    type Stored = Organization;
+    type Fields = OrganizationFields;
+    type Server = ServerOrganization;
+
+    fn stored_fields(stored: &Self::Stored) -> &OrganizationFields {
+        &stored.fields
+    }
+
+    /// Writes the fields and contacts, queueing nothing (a pull, or the caller queues).
+    fn set_typed(tx: &Transaction<'_>, key: Uuid, fields: &OrganizationFields) -> Result<()> {
+        let (key, coordinates) = (key.to_string(), coordinates(fields));
+        let values = std::iter::once(&key as &dyn ToSql).chain(field_params(fields, &coordinates));
+        let rowid: i64 = tx
+            .prepare_cached(
+                "UPDATE organizations SET name = ?2, org_type = ?3, address = ?4, address2 = ?5, city = ?6, province = ?7,
+                        postal = ?8, country = ?9, phone = ?10, billing_email = ?11, office_id = ?12, linked_to = ?13,
+                        description = ?14, latitude = ?15, longitude = ?16
+                 WHERE key = ?1 RETURNING rowid",
+            )?
+            .query_row(params_from_iter(values), |r| r.get(0))?;
+        write_contacts(tx, rowid, &fields.contacts)
+    }
+
+    fn payload(key: Uuid, fields: &OrganizationFields) -> String {
+        wire::organization_body(Some(key), fields).to_string()
+    }
+
+    /// With its contacts, in order.
+    fn get(conn: &Connection, key: Uuid) -> Result<Option<Organization>> {
+        let found = conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM organizations o WHERE o.key = ?1"))?
+            .query_row([key.to_string()], org_from_row)
+            .optional()?;
+        match found {
+            Some((rowid, mut org)) => {
+                org.fields.contacts = contacts_of(conn, rowid)?;
+                Ok(Some(org))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn deleted_at(stored: &Self::Stored) -> Option<chrono::DateTime<chrono::Utc>> {
+        stored.deleted_at
+    }
+
+    fn delete_body(key: Uuid) -> String {
+        serde_json::json!({ "id": key }).to_string()
+    }
+
+    fn remote_fields(server: &ServerOrganization) -> Fields {
+        wire::organization_fields(&server.fields)
+    }
+
+    fn read_server(value: &Value) -> Option<ServerOrganization> {
+        ServerOrganization::from_json(value).ok()
+    }
+
+    /// An organization's id is the key it was created with here.
+    fn locate(conn: &Connection, server: &ServerOrganization) -> Result<Located> {
+        let Ok(key) = Uuid::parse_str(&server.id) else { return Ok(Located::Unusable) };
+        let stored: bool = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM organizations WHERE key = ?1)")?
+            .query_row([key.to_string()], |r| r.get(0))?;
+        Ok(if stored { Located::Stored(key) } else { Located::New(Some(key)) })
+    }
+
+    fn insert_pulled(
+        tx: &Transaction<'_>,
+        _scope: Option<Uuid>,
+        key: Option<Uuid>,
+        s: &ServerOrganization,
+    ) -> Result<Uuid> {
+        let key = key.ok_or_else(|| StoreError::Damaged("an organization arrived without a key".into()))?;
+        insert_row(tx, key, &s.fields, SyncState::Synced, &super::now_text())?;
+        Self::set_server(tx, key, s)?;
+        Ok(key)
+    }
+
+    fn set_server(tx: &Transaction<'_>, key: Uuid, s: &ServerOrganization) -> Result<()> {
+        tx.prepare_cached(
+            "UPDATE organizations SET server_created_at = ?2, server_updated_at = ?3, linked_to = ?4, sync_base = ?5
+             WHERE key = ?1",
+        )?
+        .execute(params![
+            key.to_string(),
+            super::opt_time_text(s.created_at),
+            super::opt_time_text(s.updated_at),
+            s.fields.linked_to,
+            Value::Object(wire::organization_fields(&s.fields)).to_string(),
+        ])?;
+        Ok(())
+    }
+
+    fn fields(conn: &Connection, key: Uuid) -> Result<Fields> {
+        Ok(wire::organization_fields(&super::record::one::<Organizations>(conn, key)?.fields))
+    }
+
+    /// The link to another organization is not among the fields compared and
+    /// sent: it stays as stored (a pull sets it with the server's link).
+    fn write_fields(tx: &Transaction<'_>, key: Uuid, fields: &Fields) -> Result<()> {
+        let mut f: OrganizationFields = super::record::typed(fields)?;
+        f.linked_to = super::record::one::<Organizations>(tx, key)?.fields.linked_to;
+        Self::set_typed(tx, key, &f)
+    }
+
+    fn body(key: Uuid, fields: &Fields) -> Value {
+        let mut body = fields.clone();
+        body.insert("id".into(), Value::String(key.to_string()));
+        Value::Object(body)
+    }
+
+    fn server_json(s: &ServerOrganization) -> Value {
+        let mut record = wire::organization_fields(&s.fields);
+        record.insert("id".into(), Value::String(s.id.clone()));
+        Value::Object(record)
+    }
 }

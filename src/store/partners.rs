@@ -2,13 +2,19 @@
 
 use std::borrow::Borrow;
 
-use rusqlite::{OptionalExtension, ToSql, params};
+use std::collections::HashSet;
+
+use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::outbox::{self, Entity, Op};
+use super::record::{Located, Record};
 use super::{Page, Result, Store, StoreError, json_at, opt_time, opt_uuid, parse_text, parse_time, time_text, uuid_at};
 use crate::model::{Partner, PartnerDraft, PartnerFields, PartnerPatch, PartnerServerFields, PartnerType, SyncState};
+use crate::plan::{Fields, Twin, Unconfirmed};
+use crate::remote::wire::{self, ServerPartner};
 
 /// Above this many matches a search reports "more than" instead of counting them all.
 pub const SEARCH_COUNT_CAP: u64 = 10_000;
@@ -87,10 +93,6 @@ fn partner_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Partner> {
     })
 }
 
-pub(super) fn payload(fields: &PartnerFields) -> String {
-    serde_json::to_string(fields).expect("partner fields always serialize")
-}
-
 impl Store {
     /// Validates and saves a new partner with its outbox entry, in one transaction.
     pub fn create_partner(&mut self, draft: &PartnerDraft, target_org_id: Option<Uuid>) -> Result<Partner> {
@@ -98,7 +100,7 @@ impl Store {
         let tx = self.write()?;
         super::search::defer_partner_index(&tx)?;
         let key = insert(&tx, &fields, target_org_id, &time_text(&super::now()))?;
-        let partner = get(&tx, key)?.expect("inserted above");
+        let partner = Partners::get(&tx, key)?.expect("inserted above");
         tx.commit()?;
         Ok(partner)
     }
@@ -312,7 +314,7 @@ fn insert(
     now: &str,
 ) -> Result<Uuid> {
     let key = insert_row(tx, fields, target_org_id, SyncState::Pending, None, now)?;
-    outbox::append(tx, Entity::Partner, key, Op::Create, &payload(fields), now)?;
+    outbox::append(tx, Entity::Partner, key, Op::Create, &Partners::payload(key, fields), now)?;
     Ok(key)
 }
 
@@ -365,46 +367,234 @@ fn insert_row(
     Ok(key)
 }
 
-pub(super) fn get(conn: &rusqlite::Connection, key: Uuid) -> Result<Option<Partner>> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM partners p WHERE p.key = ?1"))?
-        .query_row([key.to_string()], partner_from_row)
-        .optional()?)
+/// The partners table (partners API records).
+pub enum Partners {}
+
+fn server_columns(s: &ServerPartner) -> ServerColumns<'_> {
+    ServerColumns {
+        id: s.id.to_string(),
+        created_at: super::opt_time_text(s.created_at),
+        updated_at: super::opt_time_text(s.updated_at),
+        invitation_status: s.invitation_status.as_deref().filter(|v| matches!(*v, "invited" | "accepted")),
+        guest_organization_id: s.guest_organization_id.map(|g| g.to_string()),
+        sync_base: Value::Object(wire::partner_fields(&s.fields)).to_string(),
+    }
 }
 
-/// A partner's six fields, deleted or not.
-pub(super) fn fields_of(conn: &rusqlite::Connection, key: Uuid) -> Result<PartnerFields> {
-    Ok(super::record::one::<super::Partners>(conn, key)?.fields)
+impl Record for Partners {
+    const ENTITY: Entity = Entity::Partner;
+    const SERVER_ID: &'static str = "server_id";
+    type Stored = Partner;
+    type Fields = PartnerFields;
+    type Server = ServerPartner;
+
+    fn stored_fields(stored: &Self::Stored) -> &PartnerFields {
+        &stored.fields
+    }
+
+    /// Writes the six fields, queueing nothing (a pull, or the caller queues).
+    fn set_typed(tx: &Transaction<'_>, key: Uuid, f: &PartnerFields) -> Result<()> {
+        tx.prepare_cached(
+            "UPDATE partners SET company_name = ?2, sales_amount = ?3, partner_type = ?4, email = ?5, frequency = ?6,
+                                 payment_terms = ?7
+             WHERE key = ?1",
+        )?
+        .execute(params![
+            key.to_string(),
+            f.company_name,
+            f.sales_amount,
+            f.partner_type.as_str(),
+            f.email,
+            f.frequency,
+            f.payment_terms
+        ])?;
+        Ok(())
+    }
+
+    fn payload(_key: Uuid, fields: &PartnerFields) -> String {
+        serde_json::to_string(fields).expect("partner fields always serialize")
+    }
+
+    fn get(conn: &Connection, key: Uuid) -> Result<Option<Partner>> {
+        Ok(conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM partners p WHERE p.key = ?1"))?
+            .query_row([key.to_string()], partner_from_row)
+            .optional()?)
+    }
+
+    fn deleted_at(stored: &Self::Stored) -> Option<chrono::DateTime<chrono::Utc>> {
+        stored.deleted_at
+    }
+
+    /// A partner's delete carries no body (the path names the partner).
+    fn delete_body(_key: Uuid) -> String {
+        "{}".into()
+    }
+
+    fn remote_fields(server: &ServerPartner) -> Fields {
+        wire::partner_fields(&server.fields)
+    }
+
+    fn read_server(value: &Value) -> Option<ServerPartner> {
+        ServerPartner::from_json(value).ok()
+    }
+
+    fn locate(conn: &Connection, server: &ServerPartner) -> Result<Located> {
+        let key: Option<String> = conn
+            .prepare_cached("SELECT key FROM partners WHERE server_id = ?1")?
+            .query_row([server.id.to_string()], |r| r.get(0))
+            .optional()?;
+        match key {
+            Some(k) => Ok(Located::Stored(Uuid::parse_str(&k).map_err(|e| StoreError::Damaged(e.to_string()))?)),
+            None => Ok(Located::New(None)),
+        }
+    }
+
+    /// Most of a first pull is records never seen here: three questions per
+    /// page spare each of them the merge's per-record lookups. A record whose
+    /// email a stored partner has may be its twin there, and takes the slow path.
+    fn surely_new(tx: &Transaction<'_>, page: &[ServerPartner]) -> Result<Vec<bool>> {
+        if has_unconfirmed_creates(tx)? {
+            return Ok(vec![false; page.len()]);
+        }
+        let mut known = known_server_ids(tx, page)?;
+        let emails = known_emails(tx, page)?;
+        // `insert` is false for an id stored already, or seen earlier in this page.
+        Ok(page.iter().map(|p| known.insert(p.id) && !emails.contains(&p.fields.email.to_lowercase())).collect())
+    }
+
+    fn insert_pulled(tx: &Transaction<'_>, scope: Option<Uuid>, _key: Option<Uuid>, s: &ServerPartner) -> Result<Uuid> {
+        insert_row(tx, &s.fields, scope, SyncState::Synced, Some(&server_columns(s)), &super::now_text())
+    }
+
+    fn set_server(tx: &Transaction<'_>, key: Uuid, s: &ServerPartner) -> Result<()> {
+        let c = server_columns(s);
+        tx.prepare_cached(
+            "UPDATE partners SET server_id = ?2, server_created_at = ?3, server_updated_at = ?4, invitation_status = ?5,
+                                 guest_organization_id = ?6, sync_base = ?7
+             WHERE key = ?1",
+        )?
+        .execute(params![
+            key.to_string(),
+            c.id,
+            c.created_at,
+            c.updated_at,
+            c.invitation_status,
+            c.guest_organization_id,
+            c.sync_base
+        ])?;
+        Ok(())
+    }
+
+    fn fields(conn: &Connection, key: Uuid) -> Result<Fields> {
+        Ok(wire::partner_fields(&super::record::one::<Partners>(conn, key)?.fields))
+    }
+
+    fn write_fields(tx: &Transaction<'_>, key: Uuid, fields: &Fields) -> Result<()> {
+        Self::set_typed(tx, key, &super::record::typed(fields)?)
+    }
+
+    fn body(_key: Uuid, fields: &Fields) -> Value {
+        Value::Object(fields.clone())
+    }
+
+    /// Live partners with this email, linked to another server record, whose
+    /// six fields (now, or as last agreed) equal this one's.
+    fn twins(tx: &Transaction<'_>, server: &ServerPartner) -> Result<Vec<Twin<Uuid>>> {
+        let id = server.id.to_string();
+        let remote = Value::Object(wire::partner_fields(&server.fields));
+        let mut stmt = tx.prepare_cached(
+            "SELECT p.key, p.sync_base,
+                    EXISTS (SELECT 1 FROM conflicts c WHERE c.entity = 'partner' AND c.record_key = p.key
+                                                        AND c.kind = 'twin_on_server' AND c.field = ?2)
+             FROM partners p
+             WHERE p.email = ?1 COLLATE NOCASE AND p.server_id IS NOT NULL AND p.server_id <> ?2
+               AND p.deleted_at IS NULL
+             ORDER BY p.rowid",
+        )?;
+        let rows: Vec<(String, Option<String>, bool)> = stmt
+            .query_map(params![server.fields.email, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut twins = Vec::new();
+        for (key, agreed, asked) in rows {
+            let key = Uuid::parse_str(&key).map_err(|e| StoreError::Damaged(e.to_string()))?;
+            let agreed = agreed.and_then(|a| serde_json::from_str::<Value>(&a).ok());
+            let now = Value::Object(Self::fields(tx, key)?);
+            if now == remote || agreed.as_ref() == Some(&remote) {
+                twins.push(Twin { key, asked });
+            }
+        }
+        Ok(twins)
+    }
+
+    fn server_json(s: &ServerPartner) -> Value {
+        let mut record = wire::partner_fields(&s.fields);
+        record.insert("id".into(), Value::String(s.id.to_string()));
+        record.insert("created_at".into(), s.created_at.map(|t| Value::String(time_text(&t))).unwrap_or(Value::Null));
+        Value::Object(record)
+    }
+
+    fn scope_of(conn: &Connection, key: Uuid) -> Result<Option<Uuid>> {
+        let scope: Option<String> = conn
+            .prepare_cached("SELECT target_org_id FROM partners WHERE key = ?1")?
+            .query_row([key.to_string()], |r| r.get(0))?;
+        Ok(scope.and_then(|s| Uuid::parse_str(&s).ok()))
+    }
+
+    /// Unlinked partners with this email whose create was attempted.
+    fn unconfirmed(tx: &Transaction<'_>, server: &ServerPartner) -> Result<Vec<Unconfirmed<Uuid>>> {
+        let mut stmt = tx.prepare_cached(
+            "SELECT o.seq, p.key, o.payload FROM partners p JOIN outbox o ON o.entity = 'partner' AND o.record_key = p.key
+             WHERE p.server_id IS NULL AND o.op = 'create' AND o.attempts > 0 AND p.email = ?1 COLLATE NOCASE
+             ORDER BY o.seq",
+        )?;
+        let rows: Vec<(i64, String, String)> = stmt
+            .query_map([&server.fields.email], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(seq, key, payload)| {
+                let sent = serde_json::from_str::<PartnerFields>(&payload).ok().map(|f| wire::partner_fields(&f));
+                Some(Unconfirmed { seq, key: Uuid::parse_str(&key).ok()?, sent })
+            })
+            .collect())
+    }
 }
 
-/// Writes the six fields, queueing nothing (a pull, or the caller queues).
-pub(super) fn set_fields(tx: &rusqlite::Transaction<'_>, key: Uuid, f: &PartnerFields) -> Result<()> {
-    tx.prepare_cached(
-        "UPDATE partners SET company_name = ?2, sales_amount = ?3, partner_type = ?4, email = ?5, frequency = ?6,
-                             payment_terms = ?7
-         WHERE key = ?1",
-    )?
-    .execute(params![
-        key.to_string(),
-        f.company_name,
-        f.sales_amount,
-        f.partner_type.as_str(),
-        f.email,
-        f.frequency,
-        f.payment_terms
-    ])?;
-    Ok(())
+/// The server ids of `page` that a local partner is linked to already.
+fn known_server_ids(tx: &Transaction<'_>, page: &[ServerPartner]) -> Result<HashSet<Uuid>> {
+    let ids = Value::Array(page.iter().map(|p| Value::String(p.id.to_string())).collect()).to_string();
+    let mut stmt =
+        tx.prepare_cached("SELECT server_id FROM partners WHERE server_id IN (SELECT value FROM json_each(?1))")?;
+    let known = stmt.query_map([ids], |r| r.get::<_, String>(0))?;
+    let mut set = HashSet::new();
+    for id in known {
+        set.insert(Uuid::parse_str(&id?).map_err(|e| StoreError::Damaged(e.to_string()))?);
+    }
+    Ok(set)
 }
 
-/// A partner first seen on the server: stored as synced and linked, with nothing to send.
-pub(super) fn insert_synced(
-    tx: &rusqlite::Transaction<'_>,
-    fields: &PartnerFields,
-    target_org_id: Option<Uuid>,
-    server: &ServerColumns<'_>,
-    now: &str,
-) -> Result<Uuid> {
-    insert_row(tx, fields, target_org_id, SyncState::Synced, Some(server), now)
+/// Read through the email index (a pull asks it once per page): pinned by a test.
+const KNOWN_EMAILS: &str = "SELECT lower(email) FROM partners
+     WHERE email COLLATE NOCASE IN (SELECT value FROM json_each(?1)) AND deleted_at IS NULL";
+
+/// The emails of `page` (lower case) that a stored live partner has.
+fn known_emails(tx: &Transaction<'_>, page: &[ServerPartner]) -> Result<HashSet<String>> {
+    let emails = Value::Array(page.iter().map(|p| Value::String(p.fields.email.to_lowercase())).collect()).to_string();
+    let mut stmt = tx.prepare_cached(KNOWN_EMAILS)?;
+    let found = stmt.query_map([emails], |r| r.get::<_, String>(0))?;
+    Ok(found.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Whether any local partner create was attempted without the server's
+/// answer being known (then a pulled record may be that create).
+fn has_unconfirmed_creates(tx: &Transaction<'_>) -> Result<bool> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM outbox o JOIN partners p ON o.entity = 'partner' AND o.record_key = p.key
+                            WHERE p.server_id IS NULL AND o.op = 'create' AND o.attempts > 0)",
+        )?
+        .query_row([], |r| r.get(0))?)
 }
 
 #[cfg(test)]
@@ -452,5 +642,19 @@ mod tests {
                 .collect();
             assert!(steps.iter().any(|s| s.contains("INDEX partners_by_server_id")), "{sql}: {steps:?}");
         }
+    }
+
+    #[test]
+    fn the_emails_of_a_page_are_looked_up_through_the_email_index() {
+        let store = Store::open_in_memory().unwrap();
+        let plan: Vec<String> = store
+            .connection()
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", KNOWN_EMAILS))
+            .unwrap()
+            .query_map(["[\"a@x.example\"]"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert!(plan.iter().any(|step| step.contains("USING INDEX partners_by_email")), "{plan:?}");
     }
 }
