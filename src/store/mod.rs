@@ -16,6 +16,7 @@ mod outbox;
 mod partners;
 mod record;
 mod search;
+mod selection;
 mod settings;
 mod sync;
 

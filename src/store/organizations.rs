@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::outbox::{self, Entity, Op};
 use super::record::{Located, Record};
+use super::selection::{Filter, Selection};
 use super::{Page, Result, Store, StoreError, json_at, opt_time, parse_text, parse_time, time_text, uuid_at};
 use crate::model::{
     Contact, Location, OrgType, Organization, OrganizationDraft, OrganizationFields, OrganizationServerFields,
@@ -173,13 +174,13 @@ impl Store {
 
     /// How many organizations `query` selects (paging ignored), and the most contacts any of them has.
     pub fn count_organizations(&self, query: &OrganizationQuery) -> Result<(u64, usize)> {
-        let (from_filter, args) = selection(query);
-        let arg_refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+        let selection = selection(query);
         let sql = format!(
-            "SELECT count(*), coalesce(max((SELECT count(*) FROM contacts c WHERE c.org_rowid = o.rowid)), 0) {from_filter}"
+            "SELECT count(*), coalesce(max((SELECT count(*) FROM contacts c WHERE c.org_rowid = o.rowid)), 0) {}",
+            selection.from_filter
         );
         let (total, most): (i64, i64) =
-            self.conn.prepare_cached(&sql)?.query_row(&arg_refs[..], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            self.conn.prepare_cached(&sql)?.query_row(&selection.args()[..], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok((total as u64, most as usize))
     }
 
@@ -199,15 +200,15 @@ impl Store {
         page: Option<(u32, u64)>,
         mut each: impl FnMut(Organization) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
-        let (from_filter, args) = selection(query);
-        let arg_refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+        let selection = selection(query);
         let direction = if query.paging.descending { "DESC" } else { "ASC" };
         let limit = page.map(|(limit, offset)| format!(" LIMIT {limit} OFFSET {offset}")).unwrap_or_default();
         let sql = format!(
-            "SELECT {COLUMNS} {from_filter} ORDER BY o.name COLLATE NOCASE {direction}, o.rowid {direction}{limit}"
+            "SELECT {COLUMNS} {} ORDER BY o.name COLLATE NOCASE {direction}, o.rowid {direction}{limit}",
+            selection.from_filter
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(StoreError::from)?;
-        let mut rows = stmt.query(&arg_refs[..]).map_err(StoreError::from)?;
+        let mut rows = stmt.query(&selection.args()[..]).map_err(StoreError::from)?;
         while let Some(row) = rows.next().map_err(StoreError::from)? {
             let (rowid, mut org) = org_from_row(row).map_err(StoreError::from)?;
             org.fields.contacts = contacts_of(&self.conn, rowid)?;
@@ -217,35 +218,19 @@ impl Store {
     }
 }
 
-/// The `FROM .. WHERE ..` an organization query selects, with its arguments.
-fn selection(query: &OrganizationQuery) -> (String, Vec<Box<dyn ToSql>>) {
-    let mut from = String::from("FROM organizations o");
-    let mut conditions: Vec<&str> = Vec::new();
-    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-    if let Some(fts) = query.search.as_deref().and_then(super::search::prefix_query) {
-        from.push_str(" JOIN organizations_fts f ON f.rowid = o.rowid");
-        conditions.push("organizations_fts MATCH ?");
-        args.push(Box::new(fts));
-    }
-    if !query.paging.include_deleted {
-        conditions.push("o.deleted_at IS NULL");
-    }
+/// What an organization query selects.
+fn selection(query: &OrganizationQuery) -> Selection {
+    let mut filter = Filter::new("organizations", "o", query.search.as_deref(), &query.paging);
     if let Some(t) = query.org_type {
-        conditions.push("o.org_type = ?");
-        args.push(Box::new(t.code()));
+        filter.holds_with("o.org_type = ?", t.code());
     }
     if let Some(country) = &query.country {
-        conditions.push("o.country = ?");
-        args.push(Box::new(country.trim().to_uppercase()));
+        filter.holds_with("o.country = ?", country.trim().to_uppercase());
     }
     if let Some(state) = query.sync_state {
-        conditions.push("o.sync_state = ?");
-        args.push(Box::new(state.as_str()));
+        filter.holds_with("o.sync_state = ?", state.as_str());
     }
-    if !conditions.is_empty() {
-        from = format!("{from} WHERE {}", conditions.join(" AND "));
-    }
-    (from, args)
+    filter.done()
 }
 
 /// Inserts an organization row and its contacts, queueing nothing.

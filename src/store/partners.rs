@@ -4,13 +4,14 @@ use std::borrow::Borrow;
 
 use std::collections::HashSet;
 
-use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::outbox::{self, Entity, Op};
 use super::record::{Located, Record};
+use super::selection::{Filter, Selection};
 use super::{Page, Result, Store, StoreError, json_at, opt_time, opt_uuid, parse_text, parse_time, time_text, uuid_at};
 use crate::model::{Partner, PartnerDraft, PartnerFields, PartnerPatch, PartnerServerFields, PartnerType, SyncState};
 use crate::plan::{Fields, Twin, Unconfirmed};
@@ -183,8 +184,11 @@ impl Store {
         // A broad search comes in the search index's order (oldest first): sorting
         // every one of its matches would make each keystroke wait; the list says
         // "10,000+" and narrows, sorted, as the user types on.
-        let order =
-            if total_capped { format!("{} ORDER BY f.rowid", selection.from_filter) } else { selection.ordered(query) };
+        let order = if total_capped {
+            format!("{} ORDER BY f.rowid", selection.from_filter)
+        } else {
+            ordered(&selection, query)
+        };
         let sql = format!("SELECT {COLUMNS} {order} LIMIT {} OFFSET {}", query.paging.limit, query.paging.offset);
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let items = stmt.query_map(&selection.args()[..], partner_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -231,7 +235,7 @@ impl Store {
         mut each: impl FnMut(&rusqlite::Row<'_>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         let selection = self.selection(query)?;
-        let sql = format!("SELECT {select} {}", selection.ordered(query));
+        let sql = format!("SELECT {select} {}", ordered(&selection, query));
         let mut stmt = self.conn.prepare(&sql).map_err(StoreError::from)?;
         let mut rows = stmt.query(&selection.args()[..]).map_err(StoreError::from)?;
         while let Some(row) = rows.next().map_err(StoreError::from)? {
@@ -247,63 +251,39 @@ impl Store {
         if query.search.is_some() {
             super::search::catch_up(&self.conn)?;
         }
-        Ok(Selection::of(query))
+        Ok(selection_of(query))
     }
 }
 
-/// The `FROM .. WHERE ..` part a partner query selects, with its arguments.
-struct Selection {
-    from_filter: String,
-    values: Vec<Box<dyn ToSql>>,
+/// What a partner query selects.
+fn selection_of(query: &PartnerQuery) -> Selection {
+    let mut filter = Filter::new("partners", "p", query.search.as_deref(), &query.paging);
+    if let Some(t) = query.partner_type {
+        filter.holds_with("p.partner_type = ?", t.as_str());
+    }
+    if let Some(org) = query.target_org_id {
+        filter.holds_with("p.target_org_id = ?", org.to_string());
+    }
+    // How each state is found (migration 0006): most partners are synced, and
+    // the name order reaches them soon; a pending one has a change in the
+    // outbox; the state index holds the rest, and its own condition,
+    // repeated, tells the planner that it applies.
+    match query.sync_state {
+        Some(SyncState::Synced) => filter.holds("p.sync_state = 'synced'"),
+        Some(SyncState::Pending) => filter
+            .holds("p.sync_state = 'pending' AND p.key IN (SELECT record_key FROM outbox WHERE entity = 'partner')"),
+        Some(state) => {
+            filter.holds_with("p.sync_state = ? AND p.sync_state IN ('rejected', 'conflict')", state.as_str())
+        }
+        None => {}
+    }
+    filter.done()
 }
 
-impl Selection {
-    fn of(query: &PartnerQuery) -> Selection {
-        let mut from = String::from("FROM partners p");
-        let mut conditions: Vec<&str> = Vec::new();
-        let mut values: Vec<Box<dyn ToSql>> = Vec::new();
-        if let Some(fts) = query.search.as_deref().and_then(super::search::prefix_query) {
-            from.push_str(" JOIN partners_fts f ON f.rowid = p.rowid");
-            conditions.push("partners_fts MATCH ?");
-            values.push(Box::new(fts));
-        }
-        if !query.paging.include_deleted {
-            conditions.push("p.deleted_at IS NULL");
-        }
-        if let Some(t) = query.partner_type {
-            conditions.push("p.partner_type = ?");
-            values.push(Box::new(t.as_str()));
-        }
-        if let Some(org) = query.target_org_id {
-            conditions.push("p.target_org_id = ?");
-            values.push(Box::new(org.to_string()));
-        }
-        // How each state is found (migration 0006): most partners are synced, and
-        // the name order reaches them soon; a pending one has a change in the
-        // outbox; the state index holds the rest, and its own condition,
-        // repeated, tells the planner that it applies.
-        match query.sync_state {
-            Some(SyncState::Synced) => conditions.push("p.sync_state = 'synced'"),
-            Some(SyncState::Pending) => conditions
-                .push("p.sync_state = 'pending' AND p.key IN (SELECT record_key FROM outbox WHERE entity = 'partner')"),
-            Some(state) => {
-                conditions.push("p.sync_state = ? AND p.sync_state IN ('rejected', 'conflict')");
-                values.push(Box::new(state.as_str()));
-            }
-            None => {}
-        }
-        let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
-        Selection { from_filter: format!("{from}{filter}"), values }
-    }
-
-    fn args(&self) -> Vec<&dyn ToSql> {
-        self.values.iter().map(|a| a.as_ref()).collect()
-    }
-
-    fn ordered(&self, query: &PartnerQuery) -> String {
-        let direction = if query.paging.descending { "DESC" } else { "ASC" };
-        format!("{} ORDER BY {} {direction}, p.rowid {direction}", self.from_filter, query.sort.column())
-    }
+/// The selection in the query's order.
+fn ordered(selection: &Selection, query: &PartnerQuery) -> String {
+    let direction = if query.paging.descending { "DESC" } else { "ASC" };
+    format!("{} ORDER BY {} {direction}, p.rowid {direction}", selection.from_filter, query.sort.column())
 }
 
 /// Inserts one partner and queues its create.
@@ -603,8 +583,8 @@ mod tests {
 
     /// How SQLite plans `query`'s list (the detail column of each step).
     fn plan(store: &Store, query: &PartnerQuery) -> Vec<String> {
-        let selection = Selection::of(query);
-        let sql = format!("EXPLAIN QUERY PLAN SELECT {COLUMNS} {} LIMIT 50", selection.ordered(query));
+        let selection = selection_of(query);
+        let sql = format!("EXPLAIN QUERY PLAN SELECT {COLUMNS} {} LIMIT 50", ordered(&selection, query));
         let mut stmt = store.conn.prepare(&sql).unwrap();
         stmt.query_map(&selection.args()[..], |r| r.get::<_, String>(3)).unwrap().map(|r| r.unwrap()).collect()
     }
