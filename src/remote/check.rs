@@ -22,12 +22,14 @@ fn unreachable(url: &str, why: &str) -> ConnectionCheck {
     fail(format!("Cannot reach {url}: {why}. Check the address and your network."))
 }
 
-/// What is wrong with an API's address before anything is sent, if anything.
-fn address_problem(api: &str, base_url: &str) -> Option<ConnectionCheck> {
+/// The secret to send, once the API's address is allowed and a secret is
+/// entered; otherwise what to say, before anything is sent.
+fn ready<'a>(api: &str, base_url: &str, secret: Option<&'a str>, ask: &str) -> Result<&'a str, ConnectionCheck> {
     if base_url.is_empty() {
-        return Some(fail(format!("Not set up: enter the {api} API address.")));
+        return Err(fail(format!("Not set up: enter the {api} API address.")));
     }
-    check_base_url(base_url).err().map(|why| fail(format!("The {api} API address is not allowed: {why}.")))
+    check_base_url(base_url).map_err(|why| fail(format!("The {api} API address is not allowed: {why}.")))?;
+    secret.filter(|s| !s.is_empty()).ok_or_else(|| fail(ask))
 }
 
 /// Gets a token with the client id and secret, then reads one page of partners.
@@ -36,11 +38,9 @@ pub async fn check_partners(
     settings: &PartnersApiSettings,
     client_secret: Option<&str>,
 ) -> ConnectionCheck {
-    if let Some(problem) = address_problem("partners", &settings.base_url) {
-        return problem;
-    }
-    let Some(secret) = client_secret.filter(|s| !s.is_empty()) else {
-        return fail("Enter the client ID and client secret.");
+    let secret = match ready("partners", &settings.base_url, client_secret, "Enter the client ID and client secret.") {
+        Ok(secret) => secret,
+        Err(problem) => return problem,
     };
     if settings.client_id.is_empty() {
         return fail("Enter the client ID.");
@@ -89,11 +89,9 @@ pub async fn check_organizations(
     settings: &OrganizationsApiSettings,
     api_key: Option<&str>,
 ) -> ConnectionCheck {
-    if let Some(problem) = address_problem("organizations", &settings.base_url) {
-        return problem;
-    }
-    let Some(key) = api_key.filter(|k| !k.is_empty()) else {
-        return fail("Enter the API key.");
+    let key = match ready("organizations", &settings.base_url, api_key, "Enter the API key.") {
+        Ok(key) => key,
+        Err(problem) => return problem,
     };
     let api = OrganizationsApi::new(
         client.clone(),
