@@ -12,6 +12,7 @@
 //! was deleted, a differential property test ran both on random histories
 //! (4,000 of them equal in one run: commit cec2352 and its successors).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -183,6 +184,30 @@ pub struct Unconfirmed<K> {
     pub key: K,
     /// The fields the create sent (`None` if they no longer read).
     pub sent: Option<Fields>,
+    /// When the create was queued here: none of its attempts began earlier.
+    pub queued_at: DateTime<Utc>,
+}
+
+/// How far this machine's clock and the server's may disagree when a
+/// server record's `created_at` is set beside a local time. Machines synced
+/// by NTP differ by well under a second; a laptop kept offline for weeks can
+/// drift by a minute or two. Too small a margin only asks the user about a
+/// record that was the create after all; too large one could link a
+/// colleague's identical partner, entered earlier, to this create.
+pub const CLOCK_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// Whether a server record is the create that sent `sent`, queued at
+/// `queued_at`: every field equal, and created there no earlier than the
+/// create was queued here (within [`CLOCK_MARGIN`]). Equal fields alone are
+/// not enough: a colleague may have entered the same partner before, and
+/// a record without a creation time gives no proof.
+pub fn is_that_create(
+    sent: Option<&Fields>,
+    queued_at: DateTime<Utc>,
+    remote: &Fields,
+    created_at: Option<DateTime<Utc>>,
+) -> bool {
+    sent == Some(remote) && created_at.is_some_and(|c| c + CLOCK_MARGIN >= queued_at)
 }
 
 /// A stored partner linked to another server record whose fields equal a pulled one's.
@@ -209,12 +234,18 @@ pub enum Unlinked<K> {
     AlreadyAsked,
 }
 
-/// Plans a server record no stored record is linked to, given the creates
-/// that may be it and the stored partners whose fields it repeats exactly.
-/// Email alone is no match: a customer and a supplier may share accounts@.
-pub fn unlinked<K: Copy>(creates: &[Unconfirmed<K>], twins: &[Twin<K>], remote: &Fields) -> Unlinked<K> {
+/// Plans a server record no stored record is linked to (`remote`, created
+/// there at `created_at`), given the creates that may be it and the stored
+/// partners whose fields it repeats exactly. Email alone is no match: a
+/// customer and a supplier may share accounts@.
+pub fn unlinked<K: Copy>(
+    creates: &[Unconfirmed<K>],
+    twins: &[Twin<K>],
+    remote: &Fields,
+    created_at: Option<DateTime<Utc>>,
+) -> Unlinked<K> {
     if !creates.is_empty() {
-        return match creates.iter().find(|c| c.sent.as_ref() == Some(remote)) {
+        return match creates.iter().find(|c| is_that_create(c.sent.as_ref(), c.queued_at, remote, created_at)) {
             Some(c) => Unlinked::Adopt { seq: c.seq, key: c.key },
             None => Unlinked::LeaveToPush,
         };
@@ -251,8 +282,13 @@ pub enum Reconcile {
     Send,
 }
 
-pub fn reconcile(sent: Option<&Fields>, candidates: &[Fields]) -> Reconcile {
-    match candidates.iter().position(|c| Some(c) == sent) {
+/// `candidates`: each server record's fields and creation time.
+pub fn reconcile(
+    sent: Option<&Fields>,
+    queued_at: DateTime<Utc>,
+    candidates: &[(Fields, Option<DateTime<Utc>>)],
+) -> Reconcile {
+    match candidates.iter().position(|(fields, created_at)| is_that_create(sent, queued_at, fields, *created_at)) {
         Some(i) => Reconcile::Adopt(i),
         None if !candidates.is_empty() => Reconcile::Ask(0),
         None => Reconcile::Send,
@@ -428,30 +464,53 @@ mod tests {
         assert_eq!(step.merge, None, "still waiting on the user");
     }
 
+    fn at(minute: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap()
+    }
+
     #[test]
     fn an_unlinked_record_is_adopted_only_when_it_is_exactly_what_was_sent() {
         let remote = map(json!({"email": "a@x.test", "n": 1}));
-        let same = Unconfirmed { seq: 4, key: 'a', sent: Some(remote.clone()) };
-        let other = Unconfirmed { seq: 3, key: 'b', sent: Some(map(json!({"email": "a@x.test", "n": 2}))) };
-        assert_eq!(unlinked::<char>(&[], &[], &remote), Unlinked::Insert);
-        assert_eq!(unlinked(&[other.clone(), same], &[], &remote), Unlinked::Adopt { seq: 4, key: 'a' });
-        assert_eq!(unlinked(&[other], &[], &remote), Unlinked::LeaveToPush);
+        let same = Unconfirmed { seq: 4, key: 'a', sent: Some(remote.clone()), queued_at: at(0) };
+        let other =
+            Unconfirmed { seq: 3, key: 'b', sent: Some(map(json!({"email": "a@x.test", "n": 2}))), queued_at: at(0) };
+        let created = Some(at(1));
+        assert_eq!(unlinked::<char>(&[], &[], &remote, created), Unlinked::Insert);
+        assert_eq!(unlinked(&[other.clone(), same], &[], &remote, created), Unlinked::Adopt { seq: 4, key: 'a' });
+        assert_eq!(unlinked(&[other], &[], &remote, created), Unlinked::LeaveToPush);
+    }
+
+    #[test]
+    fn equal_fields_created_before_the_create_was_queued_are_not_that_create() {
+        let remote = map(json!({"email": "a@x.test", "n": 1}));
+        let mine = Unconfirmed { seq: 4, key: 'a', sent: Some(remote.clone()), queued_at: at(60) };
+        // A colleague's identical partner, entered an hour before: left to the push, which asks.
+        assert_eq!(unlinked(&[mine.clone()], &[], &remote, Some(at(0))), Unlinked::LeaveToPush);
+        // No creation time is no proof either.
+        assert_eq!(unlinked(&[mine.clone()], &[], &remote, None), Unlinked::LeaveToPush);
+        // A server clock a few minutes behind this one's is allowed for.
+        assert_eq!(unlinked(&[mine], &[], &remote, Some(at(57))), Unlinked::Adopt { seq: 4, key: 'a' });
+        let sent = remote.clone();
+        assert_eq!(reconcile(Some(&sent), at(60), &[(remote.clone(), Some(at(0)))]), Reconcile::Ask(0));
+        assert_eq!(reconcile(Some(&sent), at(60), &[(remote, Some(at(61)))]), Reconcile::Adopt(0));
     }
 
     #[test]
     fn a_second_server_record_of_a_stored_partner_is_asked_about_once() {
         let remote = map(json!({"email": "a@x.test", "n": 1}));
-        assert_eq!(unlinked(&[], &[Twin { key: 'l', asked: false }], &remote), Unlinked::Twin { of: 'l' });
+        assert_eq!(unlinked(&[], &[Twin { key: 'l', asked: false }], &remote, None), Unlinked::Twin { of: 'l' });
         let asked = [Twin { key: 'k', asked: false }, Twin { key: 'l', asked: true }];
-        assert_eq!(unlinked(&[], &asked, &remote), Unlinked::AlreadyAsked);
+        assert_eq!(unlinked(&[], &asked, &remote, None), Unlinked::AlreadyAsked);
     }
 
     #[test]
     fn a_lost_create_adopts_the_exact_candidate_asks_about_a_near_one_or_is_sent() {
         let sent = map(json!({"n": 1}));
-        assert_eq!(reconcile(Some(&sent), &[map(json!({"n": 2})), sent.clone()]), Reconcile::Adopt(1));
-        assert_eq!(reconcile(Some(&sent), &[map(json!({"n": 2}))]), Reconcile::Ask(0));
-        assert_eq!(reconcile(Some(&sent), &[]), Reconcile::Send);
+        let (queued, created) = (at(0), Some(at(1)));
+        let candidates = [(map(json!({"n": 2})), created), (sent.clone(), created)];
+        assert_eq!(reconcile(Some(&sent), queued, &candidates), Reconcile::Adopt(1));
+        assert_eq!(reconcile(Some(&sent), queued, &candidates[..1]), Reconcile::Ask(0));
+        assert_eq!(reconcile(Some(&sent), queued, &[]), Reconcile::Send);
     }
 
     #[test]

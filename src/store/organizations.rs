@@ -310,6 +310,10 @@ impl Record for Organizations {
         wire::organization_fields(&server.fields)
     }
 
+    fn created_at(server: &ServerOrganization) -> Option<chrono::DateTime<chrono::Utc>> {
+        server.created_at
+    }
+
     fn read_server(value: &Value) -> Option<ServerOrganization> {
         ServerOrganization::from_json(value).ok()
     }

@@ -415,6 +415,10 @@ impl Record for Partners {
         wire::partner_fields(&server.fields)
     }
 
+    fn created_at(server: &ServerPartner) -> Option<chrono::DateTime<chrono::Utc>> {
+        server.created_at
+    }
+
     fn read_server(value: &Value) -> Option<ServerPartner> {
         ServerPartner::from_json(value).ok()
     }
@@ -524,18 +528,21 @@ impl Record for Partners {
     /// Unlinked partners with this email whose create was attempted.
     fn unconfirmed(tx: &Transaction<'_>, server: &ServerPartner) -> Result<Vec<Unconfirmed<Uuid>>> {
         let mut stmt = tx.prepare_cached(
-            "SELECT o.seq, p.key, o.payload FROM partners p JOIN outbox o ON o.entity = 'partner' AND o.record_key = p.key
+            "SELECT o.seq, p.key, o.payload, o.created_at FROM partners p
+                    JOIN outbox o ON o.entity = 'partner' AND o.record_key = p.key
              WHERE p.server_id IS NULL AND o.op = 'create' AND o.attempts > 0 AND p.email = ?1 COLLATE NOCASE
              ORDER BY o.seq",
         )?;
-        let rows: Vec<(i64, String, String)> = stmt
-            .query_map([&server.fields.email], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        let rows: Vec<(i64, String, String, chrono::DateTime<chrono::Utc>)> = stmt
+            .query_map([&server.fields.email], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, parse_time(3, &r.get::<_, String>(3)?)?))
+            })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows
             .into_iter()
-            .filter_map(|(seq, key, payload)| {
+            .filter_map(|(seq, key, payload, queued_at)| {
                 let sent = serde_json::from_str::<PartnerFields>(&payload).ok().map(|f| wire::partner_fields(&f));
-                Some(Unconfirmed { seq, key: Uuid::parse_str(&key).ok()?, sent })
+                Some(Unconfirmed { seq, key: Uuid::parse_str(&key).ok()?, sent, queued_at })
             })
             .collect())
     }

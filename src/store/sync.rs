@@ -193,7 +193,8 @@ fn pull_one<R: Record>(tx: &Transaction<'_>, scope: Option<Uuid>, server: &R::Se
         Located::Unusable => return Ok(Pulled::Unchanged),
         Located::Stored(key) => key,
         Located::New(key) => {
-            return match plan::unlinked(&R::unconfirmed(tx, server)?, &R::twins(tx, server)?, &remote) {
+            let (creates, twins) = (R::unconfirmed(tx, server)?, R::twins(tx, server)?);
+            return match plan::unlinked(&creates, &twins, &remote, R::created_at(server)) {
                 plan::Unlinked::Insert => {
                     R::insert_pulled(tx, scope, key, server)?;
                     Ok(Pulled::Inserted)

@@ -472,8 +472,8 @@ fn settle(
                     free.push(c);
                 }
             }
-            let fields: Vec<plan::Fields> = free.iter().map(|c| wire::partner_fields(&c.fields)).collect();
-            match plan::reconcile(sent.as_ref().map(wire::partner_fields).as_ref(), &fields) {
+            let found: Vec<_> = free.iter().map(|c| (wire::partner_fields(&c.fields), c.created_at)).collect();
+            match plan::reconcile(sent.as_ref().map(wire::partner_fields).as_ref(), e.created_at, &found) {
                 plan::Reconcile::Adopt(i) => {
                     store.change_done::<Partners>(e.seq, e.record_key, Some(&free[i]))?;
                     report.adopted += 1;

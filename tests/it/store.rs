@@ -567,3 +567,29 @@ fn twins_stored_by_an_earlier_version_are_found_and_asked_about_once() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), r#"{"twins_on_server":0}"#);
 }
+
+/// A server record with a lost create's very fields is that create only if
+/// the server made it after the create was queued here: a colleague's
+/// identical partner, entered an hour before, is never linked to it.
+#[test]
+fn a_server_record_older_than_a_lost_create_is_not_taken_for_it() {
+    use partnerbook::store::{Partners, Pulled};
+    let (_dir, mut store) = store();
+    let p = store.create_partner(&draft("Same Co", "same@x.example"), None).unwrap();
+    let create = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
+    store.begin_attempts(&[create]).unwrap();
+    let made = |id: u128, at: chrono::DateTime<chrono::Utc>| {
+        partnerbook::remote::wire::ServerPartner { created_at: Some(at), ..on_server(id, &p.fields) }
+    };
+    let earlier = made(1, p.created_locally_at - chrono::TimeDelta::hours(1));
+    assert_eq!(store.pull_page::<Partners>(None, &[earlier]).unwrap(), [Pulled::Unchanged]);
+    assert_eq!(store.partner(p.key).unwrap().server.id, None, "not linked");
+    assert_eq!(store.outbox_for(Entity::Partner, p.key).unwrap().len(), 1, "the create still waits");
+    assert_eq!(store.count_partners(&PartnerQuery::default()).unwrap(), 1, "not copied either");
+    let timed = |id: u128| made(id, chrono::Utc::now());
+    let untimed = on_server(2, &p.fields);
+    assert_eq!(store.pull_page::<Partners>(None, &[untimed]).unwrap(), [Pulled::Unchanged], "no time, no proof");
+    assert_eq!(store.pull_page::<Partners>(None, &[timed(3)]).unwrap(), [Pulled::Adopted]);
+    assert_eq!(store.partner(p.key).unwrap().server.id, Some(uuid::Uuid::from_u128(3)));
+    assert!(store.outbox_for(Entity::Partner, p.key).unwrap().is_empty());
+}
