@@ -85,6 +85,9 @@ pub struct Local {
     pub queue: Vec<Queued>,
     /// The kinds of its open conflicts.
     pub open: Vec<ConflictKind>,
+    /// The server's `updated_at` of the version this record last took from
+    /// it (a pull, or the answer to a change it sent).
+    pub version: Option<DateTime<Utc>>,
 }
 
 impl Local {
@@ -147,8 +150,18 @@ impl PullStep {
 /// sides are merged against the agreed fields, or against the server's own
 /// when the head change arrived unconfirmed (else a second edit of a field
 /// whose first edit arrived would conflict with itself).
-pub fn pull(local: &Local, remote: &Fields) -> PullStep {
+/// `read`: the server's `updated_at` of the pulled version.
+pub fn pull(local: &Local, remote: &Fields, read: Option<DateTime<Utc>>) -> PullStep {
     let mut step = PullStep::default();
+    // A page read before another process's change was answered, applied
+    // after: older than the version stored, it says nothing new, and taken
+    // as news it would undo that change here or ask about it (the model test
+    // with two engines found both). A server's record times never go back.
+    if let (Some(known), Some(read)) = (local.version, read)
+        && read < known
+    {
+        return step;
+    }
     let restored = if local.deleted {
         if !local.queue.is_empty() {
             return step;
@@ -385,6 +398,7 @@ mod tests {
             deleted: false,
             queue: vec![],
             open: vec![],
+            version: None,
         }
     }
 
@@ -394,13 +408,13 @@ mod tests {
 
     #[test]
     fn a_record_the_server_still_holds_as_agreed_takes_nothing() {
-        let step = pull(&synced(json!({"a": 1})), &map(json!({"a": 1})));
+        let step = pull(&synced(json!({"a": 1})), &map(json!({"a": 1})), None);
         assert_eq!(step, PullStep::default());
     }
 
     #[test]
     fn a_change_there_only_is_taken_and_not_sent_back() {
-        let step = pull(&synced(json!({"a": 1, "b": 1})), &map(json!({"a": 2, "b": 1})));
+        let step = pull(&synced(json!({"a": 1, "b": 1})), &map(json!({"a": 2, "b": 1})), None);
         let merged = step.merge.unwrap();
         assert_eq!(
             (merged.fields, merged.send, step.outcome),
@@ -413,7 +427,7 @@ mod tests {
         let mut local = synced(json!({"a": 1}));
         local.fields = map(json!({"a": 3}));
         local.queue = vec![queued(7, Op::Update, 0, json!({"a": 3}))];
-        let step = pull(&local, &map(json!({"a": 2})));
+        let step = pull(&local, &map(json!({"a": 2})), None);
         let merged = step.merge.unwrap();
         assert_eq!(merged.conflicts.len(), 1);
         assert_eq!((merged.fields, merged.send, step.outcome), (map(json!({"a": 3})), true, Some(Pulled::Conflict)));
@@ -424,7 +438,7 @@ mod tests {
         let mut local = synced(json!({"a": 1}));
         local.fields = map(json!({"a": 3}));
         local.queue = vec![queued(7, Op::Update, 1, json!({"a": 2})), queued(8, Op::Update, 0, json!({"a": 3}))];
-        let step = pull(&local, &map(json!({"a": 2})));
+        let step = pull(&local, &map(json!({"a": 2})), None);
         assert_eq!(step.arrived, Some(7));
         let merged = step.merge.unwrap();
         assert!(merged.conflicts.is_empty(), "no conflict with itself");
@@ -436,18 +450,18 @@ mod tests {
         let mut local = synced(json!({"a": 1}));
         local.fields = map(json!({"a": 2}));
         local.queue = vec![queued(7, Op::Update, 0, json!({"a": 2}))];
-        assert_eq!(pull(&local, &map(json!({"a": 2}))).arrived, None);
+        assert_eq!(pull(&local, &map(json!({"a": 2})), None).arrived, None);
     }
 
     #[test]
     fn a_deleted_record_comes_back_unless_its_delete_waits() {
         let mut local = synced(json!({"a": 1}));
         local.deleted = true;
-        let back = pull(&local, &map(json!({"a": 1})));
+        let back = pull(&local, &map(json!({"a": 1})), None);
         assert!(back.undelete);
         assert_eq!(back.outcome(), Pulled::Restored);
         local.queue = vec![queued(3, Op::Delete, 0, json!({}))];
-        assert_eq!(pull(&local, &map(json!({"a": 1}))), PullStep::default());
+        assert_eq!(pull(&local, &map(json!({"a": 1})), None), PullStep::default());
     }
 
     #[test]
@@ -455,13 +469,23 @@ mod tests {
         let mut local = synced(json!({"a": 1}));
         local.in_conflict = true;
         local.open = vec![ConflictKind::DeletedRemotely];
-        let step = pull(&local, &map(json!({"a": 1})));
+        let step = pull(&local, &map(json!({"a": 1})), None);
         assert!(step.close_deleted_question && step.reopen);
         assert_eq!(step.outcome(), Pulled::Restored);
         local.open.push(ConflictKind::Field);
-        let step = pull(&local, &map(json!({"a": 2})));
+        let step = pull(&local, &map(json!({"a": 2})), None);
         assert!(step.close_deleted_question && !step.reopen);
         assert_eq!(step.merge, None, "still waiting on the user");
+    }
+
+    #[test]
+    fn a_version_older_than_the_one_stored_is_a_stale_read_and_changes_nothing() {
+        let mut local = synced(json!({"a": 2}));
+        local.version = Some(at(10));
+        assert_eq!(pull(&local, &map(json!({"a": 1})), Some(at(9))), PullStep::default());
+        let newer = pull(&local, &map(json!({"a": 1})), Some(at(11)));
+        assert_eq!(newer.merge.map(|m| m.fields), Some(map(json!({"a": 1}))), "a newer version is news");
+        assert!(pull(&local, &map(json!({"a": 1})), None).merge.is_some(), "no version: taken as it comes");
     }
 
     fn at(minute: i64) -> DateTime<Utc> {

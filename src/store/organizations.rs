@@ -314,6 +314,10 @@ impl Record for Organizations {
         server.created_at
     }
 
+    fn updated_at(server: &ServerOrganization) -> Option<chrono::DateTime<chrono::Utc>> {
+        server.updated_at
+    }
+
     fn read_server(value: &Value) -> Option<ServerOrganization> {
         ServerOrganization::from_json(value).ok()
     }

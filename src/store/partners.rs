@@ -419,6 +419,10 @@ impl Record for Partners {
         server.created_at
     }
 
+    fn updated_at(server: &ServerPartner) -> Option<chrono::DateTime<chrono::Utc>> {
+        server.updated_at
+    }
+
     fn read_server(value: &Value) -> Option<ServerPartner> {
         ServerPartner::from_json(value).ok()
     }

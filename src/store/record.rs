@@ -63,6 +63,8 @@ pub trait Record {
     fn remote_fields(server: &Self::Server) -> Fields;
     /// When the server says it created the record.
     fn created_at(server: &Self::Server) -> Option<chrono::DateTime<chrono::Utc>>;
+    /// When the server says the record last changed (its version).
+    fn updated_at(server: &Self::Server) -> Option<chrono::DateTime<chrono::Utc>>;
     /// A server record kept as JSON (a question's candidate), read back.
     fn read_server(value: &Value) -> Option<Self::Server>;
     /// The stored record a server record is linked to, if any.

@@ -150,12 +150,12 @@ impl Store {
 /// What is known here of one stored record, for the planner.
 pub(super) fn local<R: Record>(conn: &Connection, key: Uuid) -> Result<plan::Local> {
     let key_text = key.to_string();
-    let (agreed, state, deleted): (Option<String>, String, bool) = conn
+    let (agreed, state, deleted, version): (Option<String>, String, bool, Option<_>) = conn
         .prepare_cached(&format!(
-            "SELECT sync_base, sync_state, deleted_at IS NOT NULL FROM {} WHERE key = ?1",
+            "SELECT sync_base, sync_state, deleted_at IS NOT NULL, server_updated_at FROM {} WHERE key = ?1",
             R::ENTITY.table()
         ))?
-        .query_row([&key_text], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        .query_row([&key_text], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, super::opt_time(r, 3)?)))?;
     let queue = conn
         .prepare_cached(
             "SELECT seq, op, attempts, payload FROM outbox WHERE entity = ?1 AND record_key = ?2 ORDER BY seq",
@@ -183,6 +183,7 @@ pub(super) fn local<R: Record>(conn: &Connection, key: Uuid) -> Result<plan::Loc
         deleted,
         queue,
         open,
+        version,
     })
 }
 
@@ -212,7 +213,7 @@ fn pull_one<R: Record>(tx: &Transaction<'_>, scope: Option<Uuid>, server: &R::Se
             };
         }
     };
-    let step = plan::pull(&local::<R>(tx, key)?, &remote);
+    let step = plan::pull(&local::<R>(tx, key)?, &remote, R::updated_at(server));
     let (entity, key_text) = (R::ENTITY, key.to_string());
     if step.close_deleted_question {
         tx.execute(

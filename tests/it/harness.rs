@@ -483,7 +483,8 @@ struct Expected {
     /// send it again. Either end is right, as long as both sides agree.
     maybe: bool,
     /// Payment terms edited on the server while an engine ran beside the
-    /// steps: its whole-record update, made from a pull before the edit, may
+    /// steps, or while a write of an earlier sync was still held on its way
+    /// (`Fault::LatePastTimeout`): a whole-record update, made from a pull before the edit, may
     /// land after it (the API has no conditional update), so these earlier
     /// terms are right too, as long as both sides agree.
     terms_before: Option<String>,
@@ -505,10 +506,14 @@ struct ModelRun {
     /// The second engine of the concurrent variant, running in the background.
     beside: Option<tokio::task::JoinHandle<()>>,
     concurrent: bool,
+    /// Until when a write held back by `Fault::LatePastTimeout` may still land.
+    late_until: Option<tokio::time::Instant>,
 }
 
 const TIMEOUT: Duration = Duration::from_millis(400);
-/// Above the latest held-back write of `Fault::LatePastTimeout` (1.5 s).
+/// The latest a write of `Fault::LatePastTimeout` is held back.
+const LATEST_HOLD: Duration = Duration::from_millis(1_500);
+/// Above [`LATEST_HOLD`].
 const SETTLE: Duration = Duration::from_millis(2_000);
 
 impl ModelRun {
@@ -517,7 +522,17 @@ impl ModelRun {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("model.db");
         let store = Some(Store::open(&db).unwrap());
-        ModelRun { setup, _dir: dir, db, store, model: BTreeMap::new(), created: 0, beside: None, concurrent }
+        ModelRun {
+            setup,
+            _dir: dir,
+            db,
+            store,
+            model: BTreeMap::new(),
+            created: 0,
+            beside: None,
+            concurrent,
+            late_until: None,
+        }
     }
 
     fn store(&mut self) -> &mut Store {
@@ -534,7 +549,9 @@ impl ModelRun {
         });
         s.proxy.set(match fault {
             Fault::LateWithinTimeout => ProxyFaults { late_rate: 0.5, late_ms: (10, 250), ..Default::default() },
-            Fault::LatePastTimeout => ProxyFaults { late_rate: 0.3, late_ms: (500, 1_500), ..Default::default() },
+            Fault::LatePastTimeout => {
+                ProxyFaults { late_rate: 0.3, late_ms: (500, LATEST_HOLD.as_millis() as u64), ..Default::default() }
+            }
             _ => ProxyFaults::default(),
         });
     }
@@ -623,7 +640,8 @@ impl ModelRun {
                 let record = ix.get(&all);
                 let id = Uuid::parse_str(record["id"].as_str().unwrap()).unwrap();
                 let terms = format!("terms {n}");
-                let engine_beside = self.beside.as_ref().is_some_and(|b| !b.is_finished());
+                let engine_beside = self.beside.as_ref().is_some_and(|b| !b.is_finished())
+                    || self.late_until.is_some_and(|t| tokio::time::Instant::now() < t);
                 self.setup.standin.edit_partner(id, json!({"payment_terms": terms}));
                 if let Some(e) = self.model.get_mut(record["email"].as_str().unwrap()) {
                     if engine_beside {
@@ -656,6 +674,10 @@ impl ModelRun {
                 let config = self.config();
                 sync_once(self.store(), &config, |_| {}).await.unwrap();
                 self.set_fault(Fault::None);
+                if *fault == Fault::LatePastTimeout {
+                    // The client gave up on its held writes; they land up to LATEST_HOLD later.
+                    self.late_until = Some(tokio::time::Instant::now() + LATEST_HOLD);
+                }
             }
             Step::Interrupted(ms) => {
                 let config = self.config();

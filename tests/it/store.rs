@@ -578,8 +578,9 @@ fn a_server_record_older_than_a_lost_create_is_not_taken_for_it() {
     let p = store.create_partner(&draft("Same Co", "same@x.example"), None).unwrap();
     let create = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
     store.begin_attempts(&[create]).unwrap();
-    let made = |id: u128, at: chrono::DateTime<chrono::Utc>| {
-        partnerbook::remote::wire::ServerPartner { created_at: Some(at), ..on_server(id, &p.fields) }
+    let made = |id: u128, at: chrono::DateTime<chrono::Utc>| partnerbook::remote::wire::ServerPartner {
+        created_at: Some(at),
+        ..on_server(id, &p.fields)
     };
     let earlier = made(1, p.created_locally_at - chrono::TimeDelta::hours(1));
     assert_eq!(store.pull_page::<Partners>(None, &[earlier]).unwrap(), [Pulled::Unchanged]);
@@ -592,4 +593,43 @@ fn a_server_record_older_than_a_lost_create_is_not_taken_for_it() {
     assert_eq!(store.pull_page::<Partners>(None, &[timed(3)]).unwrap(), [Pulled::Adopted]);
     assert_eq!(store.partner(p.key).unwrap().server.id, Some(uuid::Uuid::from_u128(3)));
     assert!(store.outbox_for(Entity::Partner, p.key).unwrap().is_empty());
+}
+
+/// A page read before another process's change was answered, and applied
+/// after it, holds an older version of the record: it changes nothing here
+/// (taken as news, it undid that change locally; the model test with two
+/// engines found it).
+#[test]
+fn a_pulled_version_older_than_the_stored_one_is_a_stale_read() {
+    use partnerbook::store::{Partners, Pulled};
+    let (_dir, mut store) = store();
+    let p = store.create_partner(&draft("Fresh Co", "fresh@x.example"), None).unwrap();
+    let create = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
+    store.begin_attempts(&[create]).unwrap();
+    let t = chrono::Utc::now();
+    let version = |fields: &partnerbook::PartnerFields, at| partnerbook::remote::wire::ServerPartner {
+        created_at: Some(t),
+        updated_at: Some(at),
+        ..on_server(1, fields)
+    };
+    // The other process sent an edit and stored the server's answer.
+    let mut edited = p.fields.clone();
+    edited.frequency = "weekly".into();
+    let edit = store.update_partner(p.key, &edited.to_draft()).unwrap();
+    store.change_done::<Partners>(create, p.key, Some(&version(&p.fields, t))).unwrap();
+    let update = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
+    store.begin_attempts(&[update]).unwrap();
+    let answer = version(&edit.fields, t + chrono::TimeDelta::seconds(2));
+    store.change_done::<Partners>(update, p.key, Some(&answer)).unwrap();
+    // This process read the page in between: the version before the edit.
+    let stale = version(&p.fields, t + chrono::TimeDelta::seconds(1));
+    assert_eq!(store.pull_page::<Partners>(None, &[stale]).unwrap(), [Pulled::Unchanged]);
+    assert_eq!(store.partner(p.key).unwrap().fields.frequency, "weekly", "the edit stands");
+    assert!(store.conflicts().unwrap().is_empty(), "nothing to ask");
+    // A later version is news as ever.
+    let mut theirs = edit.fields.clone();
+    theirs.payment_terms = "net 60".into();
+    let newer = version(&theirs, t + chrono::TimeDelta::seconds(3));
+    assert_eq!(store.pull_page::<Partners>(None, &[newer]).unwrap(), [Pulled::Updated]);
+    assert_eq!(store.partner(p.key).unwrap().fields.payment_terms, "net 60");
 }
