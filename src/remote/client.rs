@@ -56,6 +56,36 @@ impl std::fmt::Display for Failure {
 
 pub type Answer<T> = Result<T, Failure>;
 
+/// The server's clock against this machine's, from the `Date` header of its
+/// last answer. The settle window is measured by this machine's clock, which
+/// can jump (a corrected clock, a laptop waking in another time zone's NTP
+/// fix); where the server's clock says far less time has passed since an
+/// attempt began, the engine believes the server.
+#[derive(Debug, Default)]
+pub struct ServerClock {
+    /// Server time minus local time, in milliseconds, at the last answer.
+    offset_ms: std::sync::Mutex<Option<i64>>,
+}
+
+impl ServerClock {
+    fn saw(&self, response: &reqwest::Response) {
+        let date = response.headers().get(reqwest::header::DATE).and_then(|v| v.to_str().ok());
+        let Some(date) = date.and_then(|d| chrono::DateTime::parse_from_rfc2822(d.trim()).ok()) else { return };
+        let offset = date.with_timezone(&chrono::Utc).timestamp_millis() - chrono::Utc::now().timestamp_millis();
+        *self.offset_ms.lock().unwrap_or_else(|e| e.into_inner()) = Some(offset);
+    }
+
+    /// Server time minus local time at the last answer with a readable `Date`.
+    pub fn offset(&self) -> Option<chrono::TimeDelta> {
+        self.offset_ms.lock().unwrap_or_else(|e| e.into_inner()).map(chrono::TimeDelta::milliseconds)
+    }
+
+    /// Now by the server's clock, as last seen (to the second: `Date` has no finer unit).
+    pub fn now(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.offset().map(|o| chrono::Utc::now() + o)
+    }
+}
+
 fn network(e: &reqwest::Error) -> Failure {
     let what = if e.is_timeout() {
         "the server did not answer in time"
@@ -102,8 +132,9 @@ fn too_large() -> Failure {
     ))
 }
 
-async fn send(request: RequestBuilder) -> Answer<Reply> {
+async fn send(clock: &ServerClock, request: RequestBuilder) -> Answer<Reply> {
     let mut response = request.send().await.map_err(|e| network(&e))?;
+    clock.saw(&response);
     let status = response.status();
     let retry_after = retry_after(&response);
     let redirect = status.is_redirection().then(|| crate::remote::redirect_message(&response));
@@ -227,6 +258,7 @@ pub struct PartnersApi {
     http: reqwest::Client,
     config: PartnersConfig,
     token: tokio::sync::Mutex<Option<Token>>,
+    pub clock: ServerClock,
 }
 
 /// Records per list request (the largest page both APIs allow).
@@ -302,7 +334,7 @@ impl Pager {
 
 impl PartnersApi {
     pub fn new(http: reqwest::Client, config: PartnersConfig) -> PartnersApi {
-        PartnersApi { http, config, token: tokio::sync::Mutex::new(None) }
+        PartnersApi { http, config, token: tokio::sync::Mutex::new(None), clock: ServerClock::default() }
     }
 
     pub fn config(&self) -> &PartnersConfig {
@@ -321,7 +353,8 @@ impl PartnersApi {
             return Ok(t.value.clone());
         }
         let body = json!({"client_id": self.config.client_id, "client_secret": self.config.client_secret});
-        let reply = send(self.http.post(format!("{}/oauth2/token", self.config.base_url)).json(&body)).await?;
+        let reply =
+            send(&self.clock, self.http.post(format!("{}/oauth2/token", self.config.base_url)).json(&body)).await?;
         if matches!(reply.status.as_u16(), 400 | 401 | 403 | 422) {
             return Err(Failure::SignIn(
                 "The partners API refused the client ID or secret. Enter them again in Settings; nothing is lost meanwhile."
@@ -358,7 +391,7 @@ impl PartnersApi {
                 .bearer_auth(token)
                 .header("Requester-Organization-ID", self.config.requester_org_id.to_string())
                 .header("Target-Organization-ID", target.to_string());
-            let reply = send(request).await?;
+            let reply = send(&self.clock, request).await?;
             if reply.status == StatusCode::UNAUTHORIZED && !renewed {
                 renewed = true;
                 continue;
@@ -473,11 +506,12 @@ impl std::fmt::Debug for OrganizationsConfig {
 pub struct OrganizationsApi {
     http: reqwest::Client,
     config: OrganizationsConfig,
+    pub clock: ServerClock,
 }
 
 impl OrganizationsApi {
     pub fn new(http: reqwest::Client, config: OrganizationsConfig) -> OrganizationsApi {
-        OrganizationsApi { http, config }
+        OrganizationsApi { http, config, clock: ServerClock::default() }
     }
 
     fn url(&self, id: Option<&str>) -> String {
@@ -495,7 +529,7 @@ impl OrganizationsApi {
         if let Some(key) = key {
             request = request.header("Idempotency-Key", key);
         }
-        send(request).await
+        send(&self.clock, request).await
     }
 
     fn record(reply: Reply) -> Answer<ServerOrganization> {
@@ -550,6 +584,6 @@ impl OrganizationsApi {
             .get(self.url(None))
             .header("apiKey", &self.config.api_key)
             .query(&[("limit", PAGE), ("offset", offset)]);
-        list_answer(send(request).await?, "data", "total")
+        list_answer(send(&self.clock, request).await?, "data", "total")
     }
 }

@@ -58,6 +58,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0008_conflict_kinds.sql"),
     include_str!("../../migrations/0009_attempt_start.sql"),
     include_str!("../../migrations/0010_twin_question.sql"),
+    include_str!("../../migrations/0011_attempt_start_by_the_server.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

@@ -185,6 +185,9 @@ pub struct Due {
     /// The partner's id on the server, once it has one.
     pub server_id: Option<Uuid>,
     pub target_org_id: Option<Uuid>,
+    /// When the last attempt began by the server's clock, if its outcome is
+    /// unknown and the server's clock was known then.
+    pub settling_since_server: Option<DateTime<Utc>>,
 }
 
 /// One change by its seq.
@@ -262,7 +265,9 @@ impl Store {
         let partners_stale = stale.contains(&Entity::Partner);
         let orgs_stale = stale.contains(&Entity::Organization);
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {}, p.server_id, p.target_org_id FROM outbox o
+            "SELECT {}, p.server_id, p.target_org_id,
+                    CASE WHEN {SETTLING} THEN o.attempt_server_ms END
+             FROM outbox o
              LEFT JOIN partners p ON o.entity = 'partner' AND p.key = o.record_key
              LEFT JOIN organizations g ON o.entity = 'organization' AND g.key = o.record_key
              WHERE o.state = 'pending' AND o.hold IS NULL
@@ -293,6 +298,7 @@ impl Store {
                         entry: entry_from_row(r)?,
                         server_id: super::opt_uuid(r, 11)?,
                         target_org_id: super::opt_uuid(r, 12)?,
+                        settling_since_server: opt_millis(r, 13)?,
                     })
                 },
             )?
@@ -339,10 +345,23 @@ impl Store {
     /// crash after this leaves the changes marked as possibly sent, so the next
     /// attempt reconciles before sending again.
     pub fn begin_attempts(&mut self, seqs: &[i64]) -> Result<Vec<Option<OutboxEntry>>> {
+        self.begin_attempts_by(seqs, |_| None)
+    }
+
+    /// [`Store::begin_attempts`], storing each attempt's start by its
+    /// server's clock too (`server_offset`: server time minus local time, if known).
+    pub fn begin_attempts_by(
+        &mut self,
+        seqs: &[i64],
+        server_offset: impl Fn(Entity) -> Option<chrono::TimeDelta>,
+    ) -> Result<Vec<Option<OutboxEntry>>> {
         let relaxed = self.relaxed;
         if relaxed {
             self.conn.pragma_update(None, "synchronous", "FULL")?;
         }
+        let now_ms = super::now().timestamp_millis();
+        let partners_offset = server_offset(Entity::Partner).map(|o| o.num_milliseconds());
+        let orgs_offset = server_offset(Entity::Organization).map(|o| o.num_milliseconds());
         let tx = self.write()?;
         let mut entries = Vec::with_capacity(seqs.len());
         for &seq in seqs {
@@ -350,12 +369,13 @@ impl Store {
             // one this claim made, whatever another process claimed before.
             let claimed = tx
                 .prepare_cached(&format!(
-                    "UPDATE outbox SET attempts = attempts + 1, updated_at = ?2, attempted_at_ms = ?3
+                    "UPDATE outbox SET attempts = attempts + 1, updated_at = ?2, attempted_at_ms = ?3,
+                                       attempt_server_ms = ?3 + CASE entity WHEN 'partner' THEN ?4 ELSE ?5 END
                      WHERE seq = ?1 AND state = 'pending'
                      RETURNING {}",
                     COLUMNS
                 ))?
-                .query_row(params![seq, now_text(), super::now().timestamp_millis()], entry_from_row)
+                .query_row(params![seq, now_text(), now_ms, partners_offset, orgs_offset], entry_from_row)
                 .optional()?;
             entries.push(claimed);
         }
@@ -371,7 +391,8 @@ impl Store {
     /// change does not settle.
     pub fn declined_change_at(&mut self, seq: i64, at: Option<DateTime<Utc>>, error: &str) -> Result<()> {
         self.conn.execute(
-            "UPDATE outbox SET next_attempt_ms = ?2, last_error = ?3, updated_at = ?4, attempted_at_ms = NULL
+            "UPDATE outbox SET next_attempt_ms = ?2, last_error = ?3, updated_at = ?4, attempted_at_ms = NULL,
+                               attempt_server_ms = NULL
              WHERE seq = ?1",
             params![seq, at.map(|t| t.timestamp_millis()), error, now_text()],
         )?;
@@ -383,6 +404,19 @@ impl Store {
         self.conn.execute(
             "UPDATE outbox SET next_attempt_ms = ?2, last_error = ?3, updated_at = ?4 WHERE seq = ?1",
             params![seq, at.map(|t| t.timestamp_millis()), error, now_text()],
+        )?;
+        Ok(())
+    }
+
+    /// Leaves a change settling until `at`, because the server's clock says
+    /// its window has not passed. Once only: the next check goes by this
+    /// machine's clock alone (its start by the server's is forgotten), so a
+    /// server whose clock stands still cannot hold a change back for ever.
+    pub fn wait_by_the_servers_clock(&mut self, seq: i64, at: DateTime<Utc>, error: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET next_attempt_ms = ?2, last_error = ?3, updated_at = ?4, attempt_server_ms = NULL
+             WHERE seq = ?1",
+            params![seq, at.timestamp_millis(), error, now_text()],
         )?;
         Ok(())
     }

@@ -213,6 +213,9 @@ pub enum SyncFailure {
 
 /// What a request task found out.
 enum Done {
+    /// The server's clock says the settle window has not passed since the
+    /// last attempt began (this machine's clock jumped): it waits this much more.
+    NotSettled(Duration),
     Partner(Option<ServerPartner>),
     /// A partner create that may have arrived earlier: these server records carry its email.
     PartnerCandidates(Vec<ServerPartner>),
@@ -407,7 +410,10 @@ async fn push(
             // not the one read before it, says whether an attempt (this
             // process's or another's) may have gone already.
             let seqs: Vec<i64> = batch.iter().map(|d| d.entry.seq).collect();
-            let fresh = store.begin_attempts(&seqs)?;
+            let fresh = store.begin_attempts_by(&seqs, |entity| match entity {
+                Entity::Partner => apis.partners.as_ref().and_then(|a| a.clock.offset()),
+                Entity::Organization => apis.organizations.as_ref().and_then(|a| a.clock.offset()),
+            })?;
             for (due, entry) in batch.into_iter().zip(fresh) {
                 let Some(entry) = entry else { continue };
                 let reconcile = entry.attempts > 1 && !reconciled.contains(&entry.seq);
@@ -416,7 +422,10 @@ async fn push(
                 let (partners, organizations) = (apis.partners.clone(), apis.organizations.clone());
                 tasks.spawn(async move {
                     let outcome = match due.entry.entity {
-                        Entity::Partner => push_partner(partners.as_deref(), &due, reconcile).await,
+                        Entity::Partner => {
+                            let reconcile = reconcile.then_some(settle_window);
+                            push_partner(partners.as_deref(), &due, reconcile).await
+                        }
                         Entity::Organization => push_organization(organizations.as_deref(), &due).await,
                     };
                     (due, outcome)
@@ -456,6 +465,15 @@ fn settle(
 ) -> Result<(), StoreError> {
     let e = &due.entry;
     match outcome {
+        Ok(Done::NotSettled(wait)) => {
+            let why = format!(
+                "Waiting to confirm with the central system: by its clock the last attempt began less than {} s ago, \
+                 and that request may still arrive there (this computer's clock seems to have jumped ahead).",
+                config.settle().as_secs().max(1)
+            );
+            store.wait_by_the_servers_clock(e.seq, Utc::now() + wait, &why)?;
+            report.retried += 1;
+        }
         Ok(Done::Partner(server)) => {
             store.change_done::<Partners>(e.seq, e.record_key, server.as_ref())?;
             report.sent += 1;
@@ -550,16 +568,21 @@ fn settle(
     Ok(())
 }
 
-async fn push_partner(api: Option<&PartnersApi>, due: &Due, reconcile: bool) -> Result<Done, Failure> {
+/// `reconcile`: the create may have arrived earlier; look for it first,
+/// once the settle window (this long) has passed by the server's clock too.
+async fn push_partner(api: Option<&PartnersApi>, due: &Due, reconcile: Option<Duration>) -> Result<Done, Failure> {
     let api = api.ok_or_else(|| Failure::SignIn("The partners API is not set up.".into()))?;
     let e = &due.entry;
     let key = e.idempotency_key();
     let target = due.target_org_id.unwrap_or(api.config().requester_org_id);
     match (e.op, due.server_id) {
         (Op::Create, None) => {
-            if reconcile {
+            if let Some(window) = reconcile {
                 let email = e.payload.get("email").and_then(Value::as_str).unwrap_or_default();
                 let found = api.find_by_email(email).await?;
+                if let Some(wait) = still_settling(due.settling_since_server, api.clock.now(), window) {
+                    return Ok(Done::NotSettled(wait));
+                }
                 if !found.is_empty() {
                     return Ok(Done::PartnerCandidates(found));
                 }
@@ -583,6 +606,24 @@ async fn push_partner(api: Option<&PartnersApi>, due: &Due, reconcile: bool) -> 
             Err(f) => Err(f),
         },
     }
+}
+
+/// `Date` has whole seconds, read once when the attempt began and once now.
+const DATE_SLACK: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+
+/// How much longer the server's clock says an attempt begun at `since` (by
+/// that clock) must settle, if it says the window has not passed: this
+/// machine's clock may have jumped forward since. `None` when it has passed,
+/// or when either time is unknown (then this machine's clock alone decides).
+fn still_settling(
+    since: Option<chrono::DateTime<Utc>>,
+    server_now: Option<chrono::DateTime<Utc>>,
+    window: Duration,
+) -> Option<Duration> {
+    let elapsed = server_now? - since?;
+    let window = chrono::TimeDelta::from_std(window).ok()?;
+    // A server clock that went back is held to one window more.
+    (elapsed + DATE_SLACK < window).then(|| (window - elapsed).min(window).to_std().unwrap_or_default())
 }
 
 /// A 404 on `/partners/{id}` means either the partner is gone or the server
@@ -906,5 +947,27 @@ fn count(report: &mut SyncReport, pulled: Pulled) {
         Pulled::Restored => report.restored += 1,
         Pulled::Twin => report.twins_on_server += 1,
         Pulled::Unchanged => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_clock_can_lengthen_the_settle_window_never_shorten_it() {
+        let start = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let window = Duration::from_secs(60);
+        let after = |s: i64| Some(start + chrono::TimeDelta::seconds(s));
+        // This machine says the window passed; the server says 10 s did: 50 s more.
+        assert_eq!(still_settling(Some(start), after(10), window), Some(Duration::from_secs(50)));
+        assert_eq!(still_settling(Some(start), after(60), window), None);
+        // Within the Date header's whole seconds, this machine's clock stands.
+        assert_eq!(still_settling(Some(start), after(59), window), None);
+        // Unknown on either side: this machine's clock alone decides.
+        assert_eq!(still_settling(None, after(10), window), None);
+        assert_eq!(still_settling(Some(start), None, window), None);
+        // A server clock that went back asks one window more, no longer.
+        assert_eq!(still_settling(Some(start), after(-30), window), Some(window));
     }
 }

@@ -67,6 +67,12 @@ struct World {
     elsewhere: String,
     /// Requests answered before `POST /partners` replies (to hold answers back).
     create_delay: Duration,
+    /// How long `POST /partners` waits before it writes (a request that
+    /// lands after the client gave up on it).
+    commit_delay: Duration,
+    /// From this moment the server's clock (its `Date` header) runs at a
+    /// quarter of real speed: seen from here, this machine's clock runs ahead.
+    slow_clock_since: Option<chrono::DateTime<Utc>>,
 }
 
 type Shared = Arc<Mutex<World>>;
@@ -118,7 +124,18 @@ fn fake_partner(n: usize) -> Value {
            "invitation_status": null, "guest_organization_id": null})
 }
 
-async fn handle(State(world): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(state: State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let slow_since = state.0.lock().unwrap().slow_clock_since;
+    let mut response = answer(state, method, uri, headers, body).await;
+    if let Some(since) = slow_since {
+        let server_now = since + (Utc::now() - since) / 4;
+        let date = server_now.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        response.headers_mut().insert("date", date.parse().unwrap());
+    }
+    response
+}
+
+async fn answer(State(world): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let path = uri.path().to_string();
     let (mode, delay) = {
         let mut w = world.lock().unwrap();
@@ -149,14 +166,22 @@ async fn handle(State(world): State<Shared>, method: Method, uri: Uri, headers: 
             if let Mode::RetryAfter(value) = mode {
                 return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", value)], "slow down").into_response();
             }
-            let mut record = body.clone();
-            let t = now_text();
-            record["id"] = json!(Uuid::new_v4().to_string());
-            record["created_at"] = json!(t);
-            record["updated_at"] = json!(t);
-            record["invitation_status"] = Value::Null;
-            record["guest_organization_id"] = Value::Null;
-            world.lock().unwrap().partners.push(record.clone());
+            let commit_delay = world.lock().unwrap().commit_delay;
+            // The write goes on when the client hangs up (a task of its own), as a real server's would.
+            let writer = world.clone();
+            let write = tokio::spawn(async move {
+                tokio::time::sleep(commit_delay).await;
+                let mut record = body.clone();
+                let t = now_text();
+                record["id"] = json!(Uuid::new_v4().to_string());
+                record["created_at"] = json!(t);
+                record["updated_at"] = json!(t);
+                record["invitation_status"] = Value::Null;
+                record["guest_organization_id"] = Value::Null;
+                writer.lock().unwrap().partners.push(record.clone());
+                record
+            });
+            let record = write.await.unwrap();
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
@@ -868,5 +893,38 @@ async fn a_change_claimed_twice_is_reconciled_not_sent_twice() {
     assert_eq!(report.adopted, 1, "{report:?}");
     let creates = s.hostile.seen().iter().filter(|r| *r == "POST /p/partners").count();
     assert_eq!(creates, 0, "a change claimed twice was sent blindly");
+    behave_and_drain(&s, &mut store, &dir).await;
+}
+
+/// This machine's clock running ahead of the server's (as after a jump
+/// forward) does not cut the settle window short: a create that lands after
+/// the window by this clock, but within it by the server's, is found and
+/// adopted, not sent again. Without the server's clock the create went twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_running_ahead_of_the_servers_does_not_cut_the_settle_window_short() {
+    let s = servers().await;
+    {
+        let mut w = s.hostile.world.lock().unwrap();
+        w.commit_delay = Duration::from_secs(4);
+        w.slow_clock_since = Some(Utc::now());
+    }
+    let (dir, mut store) = new_store();
+    store.create_partner(&partner(1), None).unwrap();
+    let config = SyncConfig {
+        request_timeout: Duration::from_millis(500),
+        settle_window: Some(Duration::from_secs(3)),
+        wait_for_retries: Duration::from_secs(12),
+        ..config(&s)
+    };
+    // The create times out at 0.5 s and lands at 4 s. By this clock the
+    // window ends at 3 s; by the server's (a quarter as fast) it has not.
+    let report = sync(&mut store, &config).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await; // anything still held lands
+    let on_server = s.hostile.partners();
+    assert_eq!(on_server.len(), 1, "sent once: {on_server:#?}\n{report:?}");
+    assert_eq!(report.adopted + report.sent, 1, "{report:?}");
+    let posts = s.hostile.seen().iter().filter(|r| *r == "POST /p/partners").count();
+    assert_eq!(posts, 1);
+    s.hostile.world.lock().unwrap().commit_delay = Duration::ZERO;
     behave_and_drain(&s, &mut store, &dir).await;
 }
