@@ -64,6 +64,19 @@ impl Store {
     /// Merges one page of a pull in one transaction; `scope` is the
     /// organization whose partners these are (`None`: the user's own).
     pub fn pull_page<R: Record>(&mut self, scope: Option<Uuid>, page: &[R::Server]) -> Result<Vec<Pulled>> {
+        self.pull_page_adopting::<R>(scope, page, true)
+    }
+
+    /// [`Store::pull_page`]; `may_adopt`: whether a pulled record may finish
+    /// a local create whose answer was lost. Only the process that holds the
+    /// sending lock may (the one whose push could be sending that create
+    /// right now); without it such a record is left to that push.
+    pub fn pull_page_adopting<R: Record>(
+        &mut self,
+        scope: Option<Uuid>,
+        page: &[R::Server],
+        may_adopt: bool,
+    ) -> Result<Vec<Pulled>> {
         let tx = self.write()?;
         let outcomes = super::search::with_partner_index_deferred(&tx, || {
             let surely_new = R::surely_new(&tx, page)?;
@@ -74,7 +87,7 @@ impl Store {
                         R::insert_pulled(&tx, scope, None, server)?;
                         Ok(Pulled::Inserted)
                     } else {
-                        pull_one::<R>(&tx, scope, server)
+                        pull_one::<R>(&tx, scope, server, may_adopt)
                     }
                 })
                 .collect::<Result<Vec<_>>>()
@@ -188,7 +201,12 @@ pub(super) fn local<R: Record>(conn: &Connection, key: Uuid) -> Result<plan::Loc
 }
 
 /// Merges one server record into the store.
-fn pull_one<R: Record>(tx: &Transaction<'_>, scope: Option<Uuid>, server: &R::Server) -> Result<Pulled> {
+fn pull_one<R: Record>(
+    tx: &Transaction<'_>,
+    scope: Option<Uuid>,
+    server: &R::Server,
+    may_adopt: bool,
+) -> Result<Pulled> {
     let remote = R::remote_fields(server);
     let key = match R::locate(tx, server)? {
         Located::Unusable => return Ok(Pulled::Unchanged),
@@ -200,6 +218,7 @@ fn pull_one<R: Record>(tx: &Transaction<'_>, scope: Option<Uuid>, server: &R::Se
                     R::insert_pulled(tx, scope, key, server)?;
                     Ok(Pulled::Inserted)
                 }
+                plan::Unlinked::Adopt { .. } if !may_adopt => Ok(Pulled::Unchanged),
                 plan::Unlinked::Adopt { seq, key } => {
                     R::set_server(tx, key, server)?;
                     finish(tx, seq, R::ENTITY, key)?;

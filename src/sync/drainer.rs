@@ -11,8 +11,9 @@
 //! SIGSTOP keeps it: the other waits rather than sends twice. Locks on network
 //! filesystems are not reliable, so neither is this there (see the README).
 //!
-//! Only the push holds it: a long pull in one process never keeps another's
-//! just-saved record from going out.
+//! Only the push holds it, and a pull for each page's short transaction that
+//! may adopt a lost create (see `Store::pull_page_adopting`): a long pull in
+//! one process never keeps another's just-saved record from going out.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -40,6 +41,15 @@ impl SendingLock {
             Err(TryLockError::WouldBlock) => Ok(None),
             Err(TryLockError::Error(e)) => Err(e),
         }
+    }
+
+    /// [`SendingLock::try_take`] for the database at `db`, where an in-memory
+    /// database (no file, one process) is always free: `Some(None)` then.
+    pub fn try_take_for(db: &Path) -> std::io::Result<Option<Option<SendingLock>>> {
+        if db == Path::new(":memory:") {
+            return Ok(Some(None));
+        }
+        Ok(SendingLock::try_take(db)?.map(Some))
     }
 
     /// Takes the lock, waiting up to `patience` for another process to let it go.

@@ -750,7 +750,13 @@ async fn pull_partners(
                 for invalid in batch.invalid.drain(..) {
                     report.left_out(format!("partner {invalid}"));
                 }
-                for pulled in store.pull_page::<Partners>(local_org, &batch.good)? {
+                // Adopting a lost create is the drainer's to do: for this page's
+                // short transaction only, so a long pull keeps no push waiting.
+                let lock = drainer::SendingLock::try_take_for(store.path()).ok().flatten();
+                let may_adopt = lock.is_some();
+                let pulled = store.pull_page_adopting::<Partners>(local_org, &batch.good, may_adopt)?;
+                drop(lock);
+                for pulled in pulled {
                     count(report, pulled);
                 }
                 batch = Decoded::default();

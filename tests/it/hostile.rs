@@ -928,3 +928,35 @@ async fn a_clock_running_ahead_of_the_servers_does_not_cut_the_settle_window_sho
     s.hostile.world.lock().unwrap().commit_delay = Duration::ZERO;
     behave_and_drain(&s, &mut store, &dir).await;
 }
+
+/// Only the drainer adopts: a pull in a process that does not hold the
+/// sending lock leaves a lost create's record on the server to the process
+/// that does (whose push may be sending that very create), and never copies it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_without_the_sending_lock_leaves_a_lost_create_to_the_drainer() {
+    use partnerbook::sync::drainer::SendingLock;
+    let s = servers().await;
+    let (dir, mut store) = new_store();
+    let p = store.create_partner(&partner(1), None).unwrap();
+    let create = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
+    store.begin_attempts(&[create]).unwrap(); // sent; its answer lost
+    let mut record = serde_json::to_value(&p.fields).unwrap();
+    record["id"] = json!(Uuid::new_v4().to_string());
+    record["created_at"] = json!(now_text());
+    record["updated_at"] = json!(now_text());
+    s.hostile.world.lock().unwrap().partners.push(record);
+    let config = SyncConfig { wait_for_retries: Duration::from_millis(300), ..config(&s) };
+
+    let elsewhere = SendingLock::try_take(store.path()).unwrap().expect("free");
+    let report = sync(&mut store, &config).await.unwrap();
+    assert!(report.sending_elsewhere, "{report:?}");
+    assert_eq!((report.adopted, report.pulled_new), (0, 0), "neither adopted nor copied: {report:?}");
+    assert_eq!(store.partner(p.key).unwrap().server.id, None);
+    assert_eq!(store.count_partners(&PartnerQuery::default()).unwrap(), 1);
+
+    drop(elsewhere);
+    let report = sync(&mut store, &config).await.unwrap();
+    assert_eq!(report.adopted, 1, "{report:?}");
+    assert_eq!(s.hostile.partners().len(), 1, "not sent again");
+    behave_and_drain(&s, &mut store, &dir).await;
+}
