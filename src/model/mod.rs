@@ -32,6 +32,29 @@ text_enum!(
     }
 );
 
+/// What the store hands out of either kind of record: its validated fields
+/// and when it was deleted here, if it was.
+pub trait Saved {
+    type Fields: PartialEq;
+    fn fields(&self) -> &Self::Fields;
+    fn deleted_at(&self) -> Option<chrono::DateTime<chrono::Utc>>;
+}
+
+macro_rules! saved {
+    ($($record:ty => $fields:ty),+) => {$(
+        impl Saved for $record {
+            type Fields = $fields;
+            fn fields(&self) -> &$fields {
+                &self.fields
+            }
+            fn deleted_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+                self.deleted_at
+            }
+        }
+    )+};
+}
+saved!(Partner => PartnerFields, Organization => OrganizationFields);
+
 /// Why the central API refused a record, in the user's words where it gave them per field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncError {

@@ -29,6 +29,27 @@ pub struct ServerOrganization {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
+/// What every server record carries beside its fields: when the server made
+/// it and when it last changed it (its version).
+pub trait Stamped {
+    fn created_at(&self) -> Option<DateTime<Utc>>;
+    fn updated_at(&self) -> Option<DateTime<Utc>>;
+}
+
+macro_rules! stamped {
+    ($($record:ty),+) => {$(
+        impl Stamped for $record {
+            fn created_at(&self) -> Option<DateTime<Utc>> {
+                self.created_at
+            }
+            fn updated_at(&self) -> Option<DateTime<Utc>> {
+                self.updated_at
+            }
+        }
+    )+};
+}
+stamped!(ServerPartner, ServerOrganization);
+
 /// A record from the server that breaks the rules a typed one must meet. It
 /// is left out of the pull on its own; `id` and `reason` are for the report.
 #[derive(Debug, Clone, PartialEq)]

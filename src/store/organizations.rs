@@ -260,10 +260,6 @@ impl Record for Organizations {
     type Fields = OrganizationFields;
     type Server = ServerOrganization;
 
-    fn stored_fields(stored: &Self::Stored) -> &OrganizationFields {
-        &stored.fields
-    }
-
     /// Writes the fields and contacts, queueing nothing (a pull, or the caller queues).
     fn set_typed(tx: &Transaction<'_>, key: Uuid, fields: &OrganizationFields) -> Result<()> {
         let (key, coordinates) = (key.to_string(), coordinates(fields));
@@ -298,24 +294,12 @@ impl Record for Organizations {
         }
     }
 
-    fn deleted_at(stored: &Self::Stored) -> Option<chrono::DateTime<chrono::Utc>> {
-        stored.deleted_at
-    }
-
     fn delete_body(key: Uuid) -> String {
         serde_json::json!({ "id": key }).to_string()
     }
 
     fn remote_fields(server: &ServerOrganization) -> Fields {
         wire::organization_fields(&server.fields)
-    }
-
-    fn created_at(server: &ServerOrganization) -> Option<chrono::DateTime<chrono::Utc>> {
-        server.created_at
-    }
-
-    fn updated_at(server: &ServerOrganization) -> Option<chrono::DateTime<chrono::Utc>> {
-        server.updated_at
     }
 
     fn read_server(value: &Value) -> Option<ServerOrganization> {

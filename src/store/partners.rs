@@ -368,10 +368,6 @@ impl Record for Partners {
     type Fields = PartnerFields;
     type Server = ServerPartner;
 
-    fn stored_fields(stored: &Self::Stored) -> &PartnerFields {
-        &stored.fields
-    }
-
     /// Writes the six fields, queueing nothing (a pull, or the caller queues).
     fn set_typed(tx: &Transaction<'_>, key: Uuid, f: &PartnerFields) -> Result<()> {
         tx.prepare_cached(
@@ -402,10 +398,6 @@ impl Record for Partners {
             .optional()?)
     }
 
-    fn deleted_at(stored: &Self::Stored) -> Option<chrono::DateTime<chrono::Utc>> {
-        stored.deleted_at
-    }
-
     /// A partner's delete carries no body (the path names the partner).
     fn delete_body(_key: Uuid) -> String {
         "{}".into()
@@ -413,14 +405,6 @@ impl Record for Partners {
 
     fn remote_fields(server: &ServerPartner) -> Fields {
         wire::partner_fields(&server.fields)
-    }
-
-    fn created_at(server: &ServerPartner) -> Option<chrono::DateTime<chrono::Utc>> {
-        server.created_at
-    }
-
-    fn updated_at(server: &ServerPartner) -> Option<chrono::DateTime<chrono::Utc>> {
-        server.updated_at
     }
 
     fn read_server(value: &Value) -> Option<ServerPartner> {

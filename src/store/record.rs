@@ -17,7 +17,9 @@ use uuid::Uuid;
 
 use super::outbox::Entity;
 use super::{Result, StoreError, time_text};
+use crate::model::Saved;
 use crate::plan::{Fields, Twin, Unconfirmed};
+use crate::remote::wire::Stamped;
 
 /// Where a server record belongs here.
 #[doc(hidden)]
@@ -36,22 +38,18 @@ pub trait Record {
     /// The column holding the record's id on the server.
     const SERVER_ID: &'static str;
     /// The record as the store hands it out.
-    type Stored;
+    type Stored: Saved<Fields = Self::Fields>;
     /// Its fields, validated.
     type Fields: PartialEq;
     /// The record as the server returns it.
-    type Server;
+    type Server: Stamped;
 
     /// A stored record, deleted or not.
     #[doc(hidden)]
     fn get(conn: &Connection, key: Uuid) -> Result<Option<Self::Stored>>;
-    #[doc(hidden)]
-    fn deleted_at(stored: &Self::Stored) -> Option<chrono::DateTime<chrono::Utc>>;
     /// The outbox body of a delete.
     #[doc(hidden)]
     fn delete_body(key: Uuid) -> String;
-    #[doc(hidden)]
-    fn stored_fields(stored: &Self::Stored) -> &Self::Fields;
     /// Writes validated fields, queueing nothing.
     #[doc(hidden)]
     fn set_typed(tx: &Transaction<'_>, key: Uuid, fields: &Self::Fields) -> Result<()>;
@@ -61,10 +59,6 @@ pub trait Record {
 
     /// The server record's fields as compared and sent.
     fn remote_fields(server: &Self::Server) -> Fields;
-    /// When the server says it created the record.
-    fn created_at(server: &Self::Server) -> Option<chrono::DateTime<chrono::Utc>>;
-    /// When the server says the record last changed (its version).
-    fn updated_at(server: &Self::Server) -> Option<chrono::DateTime<chrono::Utc>>;
     /// A server record kept as JSON (a question's candidate), read back.
     fn read_server(value: &Value) -> Option<Self::Server>;
     /// The stored record a server record is linked to, if any.
@@ -130,7 +124,7 @@ pub(super) fn one<R: Record>(conn: &Connection, key: Uuid) -> Result<R::Stored> 
 /// A stored record, refusing one that was deleted.
 pub(super) fn live<R: Record>(conn: &Connection, key: Uuid) -> Result<R::Stored> {
     let stored = one::<R>(conn, key)?;
-    match R::deleted_at(&stored) {
+    match stored.deleted_at() {
         Some(at) => Err(StoreError::Deleted { kind: R::ENTITY.as_str(), at }),
         None => Ok(stored),
     }
@@ -150,7 +144,7 @@ impl super::Store {
     pub(super) fn update<R: Record>(&mut self, key: Uuid, fields: &R::Fields) -> Result<R::Stored> {
         let tx = self.write()?;
         let current = live::<R>(&tx, key)?;
-        if R::stored_fields(&current) == fields {
+        if current.fields() == fields {
             return Ok(current);
         }
         R::set_typed(&tx, key, fields)?;

@@ -20,7 +20,7 @@ use super::{Result, Store};
 use crate::merge::FieldConflict;
 use crate::model::SyncState;
 use crate::plan::{self, ConflictKind, Pulled, Queued};
-use crate::remote::wire;
+use crate::remote::wire::{self, Stamped};
 
 use super::now_text;
 
@@ -213,7 +213,7 @@ fn pull_one<R: Record>(
         Located::Stored(key) => key,
         Located::New(key) => {
             let (creates, twins) = (R::unconfirmed(tx, server)?, R::twins(tx, server)?);
-            return match plan::unlinked(&creates, &twins, &remote, R::created_at(server)) {
+            return match plan::unlinked(&creates, &twins, &remote, server.created_at()) {
                 plan::Unlinked::Insert => {
                     R::insert_pulled(tx, scope, key, server)?;
                     Ok(Pulled::Inserted)
@@ -232,7 +232,7 @@ fn pull_one<R: Record>(
             };
         }
     };
-    let step = plan::pull(&local::<R>(tx, key)?, &remote, R::updated_at(server));
+    let step = plan::pull(&local::<R>(tx, key)?, &remote, server.updated_at());
     let (entity, key_text) = (R::ENTITY, key.to_string());
     if step.close_deleted_question {
         tx.execute(

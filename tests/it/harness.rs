@@ -506,7 +506,9 @@ struct ModelRun {
     /// The second engine of the concurrent variant, running in the background.
     beside: Option<tokio::task::JoinHandle<()>>,
     concurrent: bool,
-    /// Until when a write held back by `Fault::LatePastTimeout` may still land.
+    /// Until when a write of an earlier run may still land: one held back by
+    /// `Fault::LatePastTimeout`, one whose run was dropped, or one the client
+    /// gave up on (a busy machine can start the server's work late too).
     late_until: Option<tokio::time::Instant>,
 }
 
@@ -537,6 +539,11 @@ impl ModelRun {
 
     fn store(&mut self) -> &mut Store {
         self.store.as_mut().expect("the store is open between steps")
+    }
+
+    fn writes_may_land_for(&mut self, span: Duration) {
+        let until = tokio::time::Instant::now() + span;
+        self.late_until = Some(self.late_until.map_or(until, |t| t.max(until)));
     }
 
     fn set_fault(&self, fault: Fault) {
@@ -672,17 +679,18 @@ impl ModelRun {
                 *tally.faults.entry(*fault).or_default() += 1;
                 self.set_fault(*fault);
                 let config = self.config();
-                sync_once(self.store(), &config, |_| {}).await.unwrap();
+                let report = sync_once(self.store(), &config, |_| {}).await.unwrap();
                 self.set_fault(Fault::None);
-                if *fault == Fault::LatePastTimeout {
-                    // The client gave up on its held writes; they land up to LATEST_HOLD later.
-                    self.late_until = Some(tokio::time::Instant::now() + LATEST_HOLD);
+                if *fault == Fault::LatePastTimeout || report.retried > 0 {
+                    // The client gave up on some writes; they may land up to a settle window later.
+                    self.writes_may_land_for(SETTLE);
                 }
             }
             Step::Interrupted(ms) => {
                 let config = self.config();
                 let _ =
                     tokio::time::timeout(Duration::from_millis(*ms), sync_once(self.store(), &config, |_| {})).await;
+                self.writes_may_land_for(SETTLE);
                 self.reopen().await;
             }
             Step::Restart => self.reopen().await,
@@ -700,6 +708,7 @@ impl ModelRun {
                     self.beside = Some(tokio::spawn(second));
                 } else {
                     second.await;
+                    self.writes_may_land_for(SETTLE);
                 }
             }
         }

@@ -491,6 +491,14 @@ fn resolving_an_organization_conflict_keeps_its_link() {
     assert_eq!(after.fields.linked_to.as_deref(), Some("global-1"), "the link survives the answer");
 }
 
+/// A partner saved here whose create was sent and whose answer was lost, with that create's seq.
+fn sent_create(store: &mut Store, draft: &PartnerDraft) -> (partnerbook::Partner, i64) {
+    let p = store.create_partner(draft, None).unwrap();
+    let create = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
+    store.begin_attempts(&[create]).unwrap();
+    (p, create)
+}
+
 /// A partner as the server holds it under `id`, with these fields.
 fn on_server(id: u128, fields: &partnerbook::PartnerFields) -> partnerbook::remote::wire::ServerPartner {
     partnerbook::remote::wire::ServerPartner {
@@ -508,9 +516,7 @@ fn on_server(id: u128, fields: &partnerbook::PartnerFields) -> partnerbook::remo
 fn a_second_server_record_of_a_stored_partner_is_asked_about_not_copied() {
     use partnerbook::store::{ConflictKind, Partners, Pulled, Resolution};
     let (_dir, mut store) = store();
-    let p = store.create_partner(&draft("Twin Co", "twin@x.example"), None).unwrap();
-    let create = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
-    store.begin_attempts(&[create]).unwrap();
+    let (p, create) = sent_create(&mut store, &draft("Twin Co", "twin@x.example"));
     let on_server = |id: u128| on_server(id, &p.fields);
     store.change_done::<Partners>(create, p.key, Some(&on_server(1))).unwrap();
     let pulled = store.pull_page::<Partners>(None, &[on_server(1), on_server(2)]).unwrap();
@@ -537,9 +543,7 @@ fn twins_stored_by_an_earlier_version_are_found_and_asked_about_once() {
     use partnerbook::store::{ConflictKind, Partners};
     let (dir, mut store) = store();
     let link = |store: &mut Store, id: u128| {
-        let p = store.create_partner(&draft("Copied Co", "copied@x.example"), None).unwrap();
-        let create = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
-        store.begin_attempts(&[create]).unwrap();
+        let (p, create) = sent_create(store, &draft("Copied Co", "copied@x.example"));
         store.change_done::<Partners>(create, p.key, Some(&on_server(id, &p.fields))).unwrap();
         p.key
     };
@@ -575,9 +579,7 @@ fn twins_stored_by_an_earlier_version_are_found_and_asked_about_once() {
 fn a_server_record_older_than_a_lost_create_is_not_taken_for_it() {
     use partnerbook::store::{Partners, Pulled};
     let (_dir, mut store) = store();
-    let p = store.create_partner(&draft("Same Co", "same@x.example"), None).unwrap();
-    let create = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
-    store.begin_attempts(&[create]).unwrap();
+    let (p, _) = sent_create(&mut store, &draft("Same Co", "same@x.example"));
     let made = |id: u128, at: chrono::DateTime<chrono::Utc>| partnerbook::remote::wire::ServerPartner {
         created_at: Some(at),
         ..on_server(id, &p.fields)
@@ -603,9 +605,7 @@ fn a_server_record_older_than_a_lost_create_is_not_taken_for_it() {
 fn a_pulled_version_older_than_the_stored_one_is_a_stale_read() {
     use partnerbook::store::{Partners, Pulled};
     let (_dir, mut store) = store();
-    let p = store.create_partner(&draft("Fresh Co", "fresh@x.example"), None).unwrap();
-    let create = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
-    store.begin_attempts(&[create]).unwrap();
+    let (p, create) = sent_create(&mut store, &draft("Fresh Co", "fresh@x.example"));
     let t = chrono::Utc::now();
     let version = |fields: &partnerbook::PartnerFields, at| partnerbook::remote::wire::ServerPartner {
         created_at: Some(t),
