@@ -22,7 +22,8 @@ use std::time::Duration;
 /// Held while this process sends the database's changes; released on drop.
 #[derive(Debug)]
 pub struct SendingLock {
-    _file: File,
+    /// `None` for an in-memory database: no file, one process, always free.
+    _file: Option<File>,
 }
 
 /// The lock file of the database at `db`.
@@ -35,21 +36,15 @@ pub fn lock_path(db: &Path) -> PathBuf {
 impl SendingLock {
     /// Takes the lock if no other process holds it.
     pub fn try_take(db: &Path) -> std::io::Result<Option<SendingLock>> {
+        if db == Path::new(":memory:") {
+            return Ok(Some(SendingLock { _file: None }));
+        }
         let file = OpenOptions::new().create(true).truncate(false).write(true).open(lock_path(db))?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(SendingLock { _file: file })),
+            Ok(()) => Ok(Some(SendingLock { _file: Some(file) })),
             Err(TryLockError::WouldBlock) => Ok(None),
             Err(TryLockError::Error(e)) => Err(e),
         }
-    }
-
-    /// [`SendingLock::try_take`] for the database at `db`, where an in-memory
-    /// database (no file, one process) is always free: `Some(None)` then.
-    pub fn try_take_for(db: &Path) -> std::io::Result<Option<Option<SendingLock>>> {
-        if db == Path::new(":memory:") {
-            return Ok(Some(None));
-        }
-        Ok(SendingLock::try_take(db)?.map(Some))
     }
 
     /// Takes the lock, waiting up to `patience` for another process to let it go.

@@ -309,22 +309,17 @@ async fn run(
     }
     // One drainer per database: wait for another process's push to end, up
     // to the time this run would wait for retries.
-    // `Some(lock)`: this run may send (an in-memory store has no file to lock).
-    let held = if store.path() == std::path::Path::new(":memory:") {
-        Some(None)
-    } else {
-        match drainer::SendingLock::take_within(store.path(), config.wait_for_retries.min(MAX_WAIT)).await {
-            Ok(Some(lock)) => Some(Some(lock)),
-            Ok(None) => {
-                report.sending_elsewhere = true;
-                None
-            }
-            Err(e) => {
-                report.errors.push(format!(
-                    "Could not take the sending lock beside the database ({e}); nothing was sent, will try again."
-                ));
-                None
-            }
+    let held = match drainer::SendingLock::take_within(store.path(), config.wait_for_retries.min(MAX_WAIT)).await {
+        Ok(Some(lock)) => Some(lock),
+        Ok(None) => {
+            report.sending_elsewhere = true;
+            None
+        }
+        Err(e) => {
+            report.errors.push(format!(
+                "Could not take the sending lock beside the database ({e}); nothing was sent, will try again."
+            ));
+            None
         }
     };
     if let Some(_lock) = held {
@@ -752,7 +747,7 @@ async fn pull_partners(
                 }
                 // Adopting a lost create is the drainer's to do: for this page's
                 // short transaction only, so a long pull keeps no push waiting.
-                let lock = drainer::SendingLock::try_take_for(store.path()).ok().flatten();
+                let lock = drainer::SendingLock::try_take(store.path()).ok().flatten();
                 let may_adopt = lock.is_some();
                 let pulled = store.pull_page_adopting::<Partners>(local_org, &batch.good, may_adopt)?;
                 drop(lock);
