@@ -250,17 +250,20 @@ pub enum Unlinked<K> {
 /// Plans a server record no stored record is linked to (`remote`, created
 /// there at `created_at`), given the creates that may be it and the stored
 /// partners whose fields it repeats exactly. Email alone is no match: a
-/// customer and a supplier may share accounts@.
+/// customer and a supplier may share accounts@. `may_adopt`: this process
+/// holds the sending lock; only it may finish a create (another's push may be
+/// sending that create right now), so without it the record is left to that push.
 pub fn unlinked<K: Copy>(
     creates: &[Unconfirmed<K>],
     twins: &[Twin<K>],
     remote: &Fields,
     created_at: Option<DateTime<Utc>>,
+    may_adopt: bool,
 ) -> Unlinked<K> {
     if !creates.is_empty() {
         return match creates.iter().find(|c| is_that_create(c.sent.as_ref(), c.queued_at, remote, created_at)) {
-            Some(c) => Unlinked::Adopt { seq: c.seq, key: c.key },
-            None => Unlinked::LeaveToPush,
+            Some(c) if may_adopt => Unlinked::Adopt { seq: c.seq, key: c.key },
+            _ => Unlinked::LeaveToPush,
         };
     }
     match twins.iter().find(|t| t.asked).or(twins.first()) {
@@ -499,9 +502,9 @@ mod tests {
         let other =
             Unconfirmed { seq: 3, key: 'b', sent: Some(map(json!({"email": "a@x.test", "n": 2}))), queued_at: at(0) };
         let created = Some(at(1));
-        assert_eq!(unlinked::<char>(&[], &[], &remote, created), Unlinked::Insert);
-        assert_eq!(unlinked(&[other.clone(), same], &[], &remote, created), Unlinked::Adopt { seq: 4, key: 'a' });
-        assert_eq!(unlinked(&[other], &[], &remote, created), Unlinked::LeaveToPush);
+        assert_eq!(unlinked::<char>(&[], &[], &remote, created, true), Unlinked::Insert);
+        assert_eq!(unlinked(&[other.clone(), same], &[], &remote, created, true), Unlinked::Adopt { seq: 4, key: 'a' });
+        assert_eq!(unlinked(&[other], &[], &remote, created, true), Unlinked::LeaveToPush);
     }
 
     #[test]
@@ -509,11 +512,13 @@ mod tests {
         let remote = map(json!({"email": "a@x.test", "n": 1}));
         let mine = Unconfirmed { seq: 4, key: 'a', sent: Some(remote.clone()), queued_at: at(60) };
         // A colleague's identical partner, entered an hour before: left to the push, which asks.
-        assert_eq!(unlinked(&[mine.clone()], &[], &remote, Some(at(0))), Unlinked::LeaveToPush);
+        assert_eq!(unlinked(&[mine.clone()], &[], &remote, Some(at(0)), true), Unlinked::LeaveToPush);
         // No creation time is no proof either.
-        assert_eq!(unlinked(&[mine.clone()], &[], &remote, None), Unlinked::LeaveToPush);
+        assert_eq!(unlinked(&[mine.clone()], &[], &remote, None, true), Unlinked::LeaveToPush);
         // A server clock a few minutes behind this one's is allowed for.
-        assert_eq!(unlinked(&[mine], &[], &remote, Some(at(57))), Unlinked::Adopt { seq: 4, key: 'a' });
+        assert_eq!(unlinked(&[mine.clone()], &[], &remote, Some(at(57)), true), Unlinked::Adopt { seq: 4, key: 'a' });
+        // Only the process holding the sending lock finishes the create.
+        assert_eq!(unlinked(&[mine], &[], &remote, Some(at(57)), false), Unlinked::LeaveToPush);
         let sent = remote.clone();
         assert_eq!(reconcile(Some(&sent), at(60), &[(remote.clone(), Some(at(0)))]), Reconcile::Ask(0));
         assert_eq!(reconcile(Some(&sent), at(60), &[(remote, Some(at(61)))]), Reconcile::Adopt(0));
@@ -522,9 +527,9 @@ mod tests {
     #[test]
     fn a_second_server_record_of_a_stored_partner_is_asked_about_once() {
         let remote = map(json!({"email": "a@x.test", "n": 1}));
-        assert_eq!(unlinked(&[], &[Twin { key: 'l', asked: false }], &remote, None), Unlinked::Twin { of: 'l' });
+        assert_eq!(unlinked(&[], &[Twin { key: 'l', asked: false }], &remote, None, true), Unlinked::Twin { of: 'l' });
         let asked = [Twin { key: 'k', asked: false }, Twin { key: 'l', asked: true }];
-        assert_eq!(unlinked(&[], &asked, &remote, None), Unlinked::AlreadyAsked);
+        assert_eq!(unlinked(&[], &asked, &remote, None, true), Unlinked::AlreadyAsked);
     }
 
     #[test]

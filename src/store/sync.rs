@@ -213,12 +213,11 @@ fn pull_one<R: Record>(
         Located::Stored(key) => key,
         Located::New(key) => {
             let (creates, twins) = (R::unconfirmed(tx, server)?, R::twins(tx, server)?);
-            return match plan::unlinked(&creates, &twins, &remote, server.created_at()) {
+            return match plan::unlinked(&creates, &twins, &remote, server.created_at(), may_adopt) {
                 plan::Unlinked::Insert => {
                     R::insert_pulled(tx, scope, key, server)?;
                     Ok(Pulled::Inserted)
                 }
-                plan::Unlinked::Adopt { .. } if !may_adopt => Ok(Pulled::Unchanged),
                 plan::Unlinked::Adopt { seq, key } => {
                     R::set_server(tx, key, server)?;
                     finish(tx, seq, R::ENTITY, key)?;
