@@ -135,6 +135,15 @@ fn server_duplicates(s: &StandIn) -> Vec<(String, usize)> {
     dupes
 }
 
+/// A database at `db` holding `n` new partners tagged `tag`, none sent yet.
+fn saved(db: &Path, tag: &str, n: usize) -> Store {
+    let mut store = Store::open(db).unwrap();
+    for i in 0..n {
+        store.create_partner(&partner(tag, i), None).unwrap();
+    }
+    store
+}
+
 fn live_partners(store: &Store) -> Vec<partnerbook::Partner> {
     store.list_partners(&PartnerQuery { paging: Paging::first(100_000), ..Default::default() }).unwrap().items
 }
@@ -305,13 +314,7 @@ async fn two_processes_syncing_one_database_send_each_create_once() {
     setup.proxy.set(ProxyFaults { latency_ms: 800, ..Default::default() });
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("two.db");
-    let store = {
-        let mut store = Store::open(&db).unwrap();
-        for i in 0..5 {
-            store.create_partner(&partner("t", i), None).unwrap();
-        }
-        store
-    };
+    let store = saved(&db, "t", 5);
     let mut a = setup.cli(&db, 5, &["--no-pull"]).spawn().unwrap();
     let mut b = setup.cli(&db, 5, &["--no-pull"]).spawn().unwrap();
     a.wait().unwrap();
@@ -361,13 +364,7 @@ async fn a_stopped_drainer_keeps_the_queue_and_nothing_is_sent_twice() {
     let setup = Setup::start().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("stopped.db");
-    let store = {
-        let mut store = Store::open(&db).unwrap();
-        for i in 0..4 {
-            store.create_partner(&partner("s", i), None).unwrap();
-        }
-        store
-    };
+    let store = saved(&db, "s", 4);
     // Every write takes 3 s to land.
     setup.proxy.set(ProxyFaults { late_rate: 1.0, late_ms: (3_000, 3_000), ..Default::default() });
     let mut first = setup.cli_with(&db, 20, None, 2, &["--no-pull"]).spawn().unwrap();
