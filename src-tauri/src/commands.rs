@@ -15,7 +15,9 @@ use partnerbook::app::{self, LastSync};
 use partnerbook::export::{ExportOptions, OrganizationExportOptions, Progress};
 use partnerbook::import::{self, ImportReport};
 use partnerbook::settings::RemoteSettingsDraft;
-use partnerbook::store::{Conflict, Entity, OrganizationQuery, OutboxEntry, Page, PartnerQuery, Resolution};
+use partnerbook::store::{
+    Conflict, Entity, OrganizationQuery, Organizations, OutboxEntry, Page, PartnerQuery, Partners, Resolution,
+};
 use partnerbook::{ErrorBody, ErrorKind, SyncState};
 use partnerbook::{FieldError, Organization, OrganizationDraft, Partner, PartnerDraft};
 use serde::Serialize;
@@ -58,7 +60,7 @@ pub fn list_partners(state: State<'_, AppState>, query: PartnerQuery) -> Result<
 
 #[tauri::command]
 pub fn get_partner(state: State<'_, AppState>, key: Uuid) -> Result<Partner> {
-    Ok(state.store().partner(key)?)
+    Ok(state.store().get::<Partners>(key)?)
 }
 
 #[tauri::command]
@@ -78,7 +80,7 @@ pub fn update_partner(state: State<'_, AppState>, key: Uuid, draft: PartnerDraft
 
 #[tauri::command]
 pub fn delete_partner(state: State<'_, AppState>, key: Uuid) -> Result<Partner> {
-    Ok(state.store().delete_partner(key)?)
+    Ok(state.store().delete::<Partners>(key)?)
 }
 
 #[tauri::command]
@@ -88,7 +90,7 @@ pub fn list_organizations(state: State<'_, AppState>, query: OrganizationQuery) 
 
 #[tauri::command]
 pub fn get_organization(state: State<'_, AppState>, key: Uuid) -> Result<Organization> {
-    Ok(state.store().organization(key)?)
+    Ok(state.store().get::<Organizations>(key)?)
 }
 
 #[tauri::command]
@@ -108,7 +110,7 @@ pub fn update_organization(state: State<'_, AppState>, key: Uuid, draft: Organiz
 
 #[tauri::command]
 pub fn delete_organization(state: State<'_, AppState>, key: Uuid) -> Result<Organization> {
-    Ok(state.store().delete_organization(key)?)
+    Ok(state.store().delete::<Organizations>(key)?)
 }
 
 #[derive(Serialize)]

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use partnerbook::app::export::ExportJob;
 use partnerbook::export::{ExportOptions, OrganizationExportOptions, Progress};
-use partnerbook::store::{OrganizationQuery, PartnerQuery, PartnerSort, Resolution};
+use partnerbook::store::{OrganizationQuery, Organizations, PartnerQuery, PartnerSort, Partners, Resolution};
 use partnerbook::{
     Contact, FieldError, LocationDraft, OrganizationDraft, PartnerDraft, PartnerPatch, Store, StoreError, SyncState,
     ValidationReport,
@@ -120,9 +120,9 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Resolve { key, mine, theirs: _ } => {
-            let (entity, key) = match store.resolve_partner_key(&key) {
+            let (entity, key) = match store.resolve_key::<Partners>(&key) {
                 Ok(k) => (partnerbook::store::Entity::Partner, k),
-                Err(_) => (partnerbook::store::Entity::Organization, store.resolve_organization_key(&key)?),
+                Err(_) => (partnerbook::store::Entity::Organization, store.resolve_key::<Organizations>(&key)?),
             };
             let choice = if mine { Resolution::Mine } else { Resolution::Theirs };
             let state = store.resolve_conflicts(entity, key, |_| choice)?;
@@ -187,11 +187,11 @@ fn partner(store: &mut Store, cmd: PartnerCommand, json: bool) -> Result<()> {
             print::partners(&store.list_partners(&query)?, json);
         }
         PartnerCommand::Show { id } => {
-            let key = store.resolve_partner_key(&id)?;
-            print::partner(&store.partner(key)?, json);
+            let key = store.resolve_key::<Partners>(&id)?;
+            print::partner(&store.get::<Partners>(key)?, json);
         }
         PartnerCommand::Edit { id, fields } => {
-            let key = store.resolve_partner_key(&id)?;
+            let key = store.resolve_key::<Partners>(&id)?;
             let patch = PartnerPatch {
                 company_name: fields.company_name,
                 sales_amount: fields.sales_amount,
@@ -207,8 +207,8 @@ fn partner(store: &mut Store, cmd: PartnerCommand, json: bool) -> Result<()> {
             print::partner_saved(&partner, "Saved", json);
         }
         PartnerCommand::Delete { id } => {
-            let key = store.resolve_partner_key(&id)?;
-            let partner = store.delete_partner(key)?;
+            let key = store.resolve_key::<Partners>(&id)?;
+            let partner = store.delete::<Partners>(key)?;
             print::partner_saved(&partner, "Deleted", json);
         }
     }
@@ -314,20 +314,20 @@ fn org(store: &mut Store, cmd: OrgCommand, json: bool) -> Result<()> {
             print::organizations(&store.list_organizations(&query)?, json);
         }
         OrgCommand::Show { id } => {
-            let key = store.resolve_organization_key(&id)?;
-            print::organization(&store.organization(key)?, json);
+            let key = store.resolve_key::<Organizations>(&id)?;
+            print::organization(&store.get::<Organizations>(key)?, json);
         }
         OrgCommand::Edit { id, fields } => {
-            let key = store.resolve_organization_key(&id)?;
-            let current = store.organization(key)?;
+            let key = store.resolve_key::<Organizations>(&id)?;
+            let current = store.get::<Organizations>(key)?;
             let draft = org_draft(current.fields.to_draft(), fields)?;
             let org = store.update_organization(key, &draft)?;
             print::organization_saved(&org, "Saved", json);
         }
         OrgCommand::Export(a) => export_orgs(store, a, json)?,
         OrgCommand::Delete { id } => {
-            let key = store.resolve_organization_key(&id)?;
-            let org = store.delete_organization(key)?;
+            let key = store.resolve_key::<Organizations>(&id)?;
+            let org = store.delete::<Organizations>(key)?;
             print::organization_saved(&org, "Deleted", json);
         }
     }

@@ -369,23 +369,3 @@ pub(crate) fn json_at<T: serde::de::DeserializeOwned>(
         .map(|t| serde_json::from_str(&t).map_err(|e| conversion_error(index, e)))
         .transpose()
 }
-
-/// Resolves a full key or a unique prefix of one (as `git` does with hashes).
-fn resolve_key(conn: &Connection, table: &str, kind: &'static str, text: &str) -> Result<Uuid> {
-    let text = text.trim().to_lowercase();
-    if let Ok(key) = Uuid::parse_str(&text) {
-        return Ok(key);
-    }
-    let not_found = || StoreError::NotFound { kind, key: text.clone() };
-    if text.len() < 4 || !text.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        return Err(not_found());
-    }
-    let sql = format!("SELECT key FROM {table} WHERE key >= ?1 AND key < ?1 || 'g' ORDER BY key LIMIT 2");
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let keys: Vec<String> = stmt.query_map([&text], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-    match keys.as_slice() {
-        [one] => Uuid::parse_str(one).map_err(|_| not_found()),
-        [] => Err(not_found()),
-        _ => Err(StoreError::Ambiguous { kind, key: text }),
-    }
-}

@@ -148,19 +148,6 @@ impl Store {
         self.update::<super::Organizations>(key, &draft.validate_fields()?)
     }
 
-    /// Marks an organization deleted (contacts kept for history) and queues the delete.
-    pub fn delete_organization(&mut self, key: Uuid) -> Result<Organization> {
-        self.delete::<super::Organizations>(key)
-    }
-
-    pub fn organization(&self, key: Uuid) -> Result<Organization> {
-        super::record::one::<super::Organizations>(&self.conn, key)
-    }
-
-    pub fn resolve_organization_key(&self, text: &str) -> Result<Uuid> {
-        super::resolve_key(&self.conn, "organizations", "organization", text)
-    }
-
     /// A page of organizations with their contacts, sorted by name.
     pub fn list_organizations(&self, query: &OrganizationQuery) -> Result<Page<Organization>> {
         let (total, _) = self.count_organizations(query)?;

@@ -140,27 +140,11 @@ impl Store {
 
     /// Applies a patch (only the given fields change), validating the result.
     pub fn edit_partner(&mut self, key: Uuid, patch: &PartnerPatch) -> Result<Partner> {
-        let current = self.partner(key)?;
+        let current = self.get::<Partners>(key)?;
         if let Some(at) = current.deleted_at {
             return Err(StoreError::Deleted { kind: "partner", at });
         }
         self.update_partner(key, &patch.apply_to(&current.fields))
-    }
-
-    /// Marks a partner deleted and queues the delete. A partner never sent is
-    /// simply dropped from the queue: the server never hears of it.
-    pub fn delete_partner(&mut self, key: Uuid) -> Result<Partner> {
-        self.delete::<super::Partners>(key)
-    }
-
-    /// One partner, deleted or not.
-    pub fn partner(&self, key: Uuid) -> Result<Partner> {
-        super::record::one::<super::Partners>(&self.conn, key)
-    }
-
-    /// A partner's full key from the key or a unique prefix of it.
-    pub fn resolve_partner_key(&self, text: &str) -> Result<Uuid> {
-        super::resolve_key(&self.conn, "partners", "partner", text)
     }
 
     /// A page of partners matching `query`, with the total count.

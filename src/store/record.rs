@@ -139,6 +139,34 @@ pub(super) fn queue_delete<R: Record>(tx: &Transaction<'_>, key: Uuid) -> Result
 }
 
 impl super::Store {
+    /// One record, deleted or not: `store.get::<Partners>(key)`.
+    pub fn get<R: Record>(&self, key: Uuid) -> Result<R::Stored> {
+        one::<R>(&self.conn, key)
+    }
+
+    /// A record's full key from the key or a unique prefix of it (at least 4
+    /// hex digits), as a person copies it from a list.
+    pub fn resolve_key<R: Record>(&self, text: &str) -> Result<Uuid> {
+        let kind = R::ENTITY.as_str();
+        let text = text.trim().to_lowercase();
+        if let Ok(key) = Uuid::parse_str(&text) {
+            return Ok(key);
+        }
+        let not_found = || StoreError::NotFound { kind, key: text.clone() };
+        if text.len() < 4 || !text.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return Err(not_found());
+        }
+        let sql =
+            format!("SELECT key FROM {} WHERE key >= ?1 AND key < ?1 || 'g' ORDER BY key LIMIT 2", R::ENTITY.table());
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let keys: Vec<String> = stmt.query_map([&text], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        match keys.as_slice() {
+            [one] => Uuid::parse_str(one).map_err(|_| not_found()),
+            [] => Err(not_found()),
+            _ => Err(StoreError::Ambiguous { kind, key: text }),
+        }
+    }
+
     /// Replaces a record's fields with validated ones. Saving unchanged fields
     /// is a no-op: nothing is queued for the server.
     pub(super) fn update<R: Record>(&mut self, key: Uuid, fields: &R::Fields) -> Result<R::Stored> {
@@ -159,7 +187,7 @@ impl super::Store {
 
     /// Marks a record deleted and queues the delete. One never sent is simply
     /// dropped from the queue: the server never hears of it.
-    pub(super) fn delete<R: Record>(&mut self, key: Uuid) -> Result<R::Stored> {
+    pub fn delete<R: Record>(&mut self, key: Uuid) -> Result<R::Stored> {
         let tx = self.write()?;
         live::<R>(&tx, key)?;
         queue_delete::<R>(&tx, key)?;

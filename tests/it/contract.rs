@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use partnerbook::remote::client::{OrganizationsConfig, PartnersConfig};
-use partnerbook::store::OutboxState;
+use partnerbook::store::{Organizations, OutboxState, Partners};
 use partnerbook::sync::{RetryPolicy, SyncConfig, SyncReport, sync_once};
 use partnerbook::{OrganizationDraft, PartnerDraft, Store};
 use partnerbook_standin::{ClientCredentials, Config, Faults, StandIn};
@@ -166,26 +166,26 @@ async fn every_call(store: &mut Store, standin: &StandIn, config: &SyncConfig) {
     }
     sync(store, config).await;
     if let Some(&key) = partners.first() {
-        let mut d = store.partner(key).unwrap().fields.to_draft();
+        let mut d = store.get::<Partners>(key).unwrap().fields.to_draft();
         d.sales_amount = "2147483647".into();
         store.update_partner(key, &d).unwrap();
-        store.delete_partner(partners[1]).unwrap();
-        let id = store.partner(partners[2]).unwrap().server.id.unwrap();
+        store.delete::<Partners>(partners[1]).unwrap();
+        let id = store.get::<Partners>(partners[2]).unwrap().server.id.unwrap();
         standin.edit_partner(id, json!({"payment_terms": "net 60"}));
     }
     if let Some(&key) = orgs.first() {
-        let mut d = store.organization(key).unwrap().fields.to_draft();
+        let mut d = store.get::<Organizations>(key).unwrap().fields.to_draft();
         d.city = Some("Hue".into());
         d.location = None;
         store.update_organization(key, &d).unwrap();
-        store.delete_organization(orgs[1]).unwrap();
+        store.delete::<Organizations>(orgs[1]).unwrap();
     }
     sync(store, config).await;
     sync(store, config).await;
     let pending: Vec<_> = store.outbox().unwrap().into_iter().filter(|e| e.state == OutboxState::Pending).collect();
     assert!(pending.is_empty(), "{pending:#?}");
     if partners.len() > 2 {
-        assert_eq!(store.partner(partners[2]).unwrap().fields.payment_terms, "net 60");
+        assert_eq!(store.get::<Partners>(partners[2]).unwrap().fields.payment_terms, "net 60");
     }
 }
 

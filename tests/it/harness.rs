@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::support::proxy::{FaultProxy, ProxyFaults};
 use partnerbook::remote::client::{OrganizationsConfig, PartnersConfig};
-use partnerbook::store::{ConflictKind, Entity, OutboxState, Paging, PartnerQuery, Resolution};
+use partnerbook::store::{ConflictKind, Entity, OutboxState, Paging, PartnerQuery, Partners, Resolution};
 use partnerbook::sync::{RetryPolicy, SyncConfig, sync_once};
 use partnerbook::{PartnerDraft, Store};
 use partnerbook_standin::{ClientCredentials, Config, Faults, StandIn};
@@ -632,7 +632,7 @@ impl ModelRun {
                     return;
                 }
                 let p = ix.get(&live).clone();
-                self.store().delete_partner(p.key).unwrap();
+                self.store().delete::<Partners>(p.key).unwrap();
                 let e = self.model.get_mut(&p.fields.email).unwrap();
                 (e.live, e.maybe) = (false, false);
             }

@@ -20,7 +20,9 @@ use chrono::Utc;
 use partnerbook::export::{ExportOptions, export_partners};
 use partnerbook::remote::client::{OrganizationsConfig, PartnersConfig};
 use partnerbook::settings::{PartnersApiDraft, RemoteSettingsDraft};
-use partnerbook::store::{ConflictKind, Entity, OutboxState, Paging, PartnerQuery, Resolution};
+use partnerbook::store::{
+    ConflictKind, Entity, Organizations, OutboxState, Paging, PartnerQuery, Partners, Resolution,
+};
 use partnerbook::sync::{RetryPolicy, SyncConfig, SyncFailure, SyncReport, sync_once};
 use partnerbook::{OrganizationDraft, PartnerDraft, Store};
 use serde_json::{Value, json};
@@ -399,11 +401,11 @@ async fn sync(store: &mut Store, config: &SyncConfig) -> Result<SyncReport, Sync
 fn assert_readable(store: &Store, dir: &tempfile::TempDir) {
     let partners = store.list_partners(&PartnerQuery { paging: Paging::first(10_000), ..Default::default() }).unwrap();
     for p in &partners.items {
-        store.partner(p.key).unwrap();
+        store.get::<Partners>(p.key).unwrap();
     }
     let orgs = store.list_organizations(&Default::default()).unwrap();
     for o in &orgs.items {
-        store.organization(o.key).unwrap();
+        store.get::<Organizations>(o.key).unwrap();
     }
     store.outbox().unwrap();
     store.outbox_summary().unwrap();
@@ -676,7 +678,7 @@ async fn a_400_on_an_organization_lookup_is_not_a_deletion() {
     s.hostile.set(Mode::Hide { id: o.key.to_string(), lookup: 400 });
     let report = sync(&mut store, &config(&s)).await.unwrap();
     assert_eq!(report.deleted_remotely, 0, "{report:?}");
-    assert!(store.organization(o.key).unwrap().deleted_at.is_none(), "a 400 is not 'deleted on the server'");
+    assert!(store.get::<Organizations>(o.key).unwrap().deleted_at.is_none(), "a 400 is not 'deleted on the server'");
     behave_and_drain(&s, &mut store, &dir).await;
 }
 
@@ -689,10 +691,10 @@ async fn an_organization_that_reappears_on_the_server_is_restored() {
     s.hostile.set(Mode::Hide { id: o.key.to_string(), lookup: 404 });
     let report = sync(&mut store, &config(&s)).await.unwrap();
     assert_eq!(report.deleted_remotely, 1, "a definite 404 is a deletion: {report:?}");
-    assert!(store.organization(o.key).unwrap().deleted_at.is_some());
+    assert!(store.get::<Organizations>(o.key).unwrap().deleted_at.is_some());
     s.hostile.set(Mode::Behave);
     sync(&mut store, &config(&s)).await.unwrap();
-    let back = store.organization(o.key).unwrap();
+    let back = store.get::<Organizations>(o.key).unwrap();
     assert!(back.deleted_at.is_none(), "it is back on the server, so it is back here");
     assert_eq!(store.list_organizations(&Default::default()).unwrap().total, 1);
     behave_and_drain(&s, &mut store, &dir).await;
@@ -704,13 +706,13 @@ async fn a_partner_that_reappears_on_the_server_is_restored() {
     let (dir, mut store) = new_store();
     let p = store.create_partner(&partner(1), None).unwrap();
     sync(&mut store, &config(&s)).await.unwrap();
-    let id = store.partner(p.key).unwrap().server.id.unwrap().to_string();
+    let id = store.get::<Partners>(p.key).unwrap().server.id.unwrap().to_string();
     s.hostile.set(Mode::Hide { id: id.clone(), lookup: 404 });
     let report = sync(&mut store, &config(&s)).await.unwrap();
     assert_eq!(report.deleted_remotely, 1, "{report:?}");
     s.hostile.set(Mode::Behave);
     sync(&mut store, &config(&s)).await.unwrap();
-    assert!(store.partner(p.key).unwrap().deleted_at.is_none(), "it is back on the server, so it is back here");
+    assert!(store.get::<Partners>(p.key).unwrap().deleted_at.is_none(), "it is back on the server, so it is back here");
     behave_and_drain(&s, &mut store, &dir).await;
 }
 
@@ -725,7 +727,7 @@ async fn after_a_pull_that_stopped_part_way_updates_wait_and_creates_go() {
     c.partners.as_mut().unwrap().assumed_ops = true;
     let p = store.create_partner(&partner(1), None).unwrap();
     sync(&mut store, &c).await.unwrap();
-    let id = store.partner(p.key).unwrap().server.id.unwrap().to_string();
+    let id = store.get::<Partners>(p.key).unwrap().server.id.unwrap().to_string();
     // Someone changes the payment terms on the server; here the frequency changes.
     for r in s.hostile.world.lock().unwrap().partners.iter_mut().filter(|r| r["id"] == id.as_str()) {
         r["payment_terms"] = json!("net 90");
@@ -772,7 +774,7 @@ async fn an_update_whose_answer_was_lost_is_no_conflict_with_the_next_edit() {
     s.hostile.set(Mode::Behave);
     let report = sync(&mut store, &c).await.unwrap();
     assert_eq!(report.conflicts, 0, "{report:?}: {:?}", store.conflicts().unwrap());
-    let id = store.partner(p.key).unwrap().server.id.unwrap().to_string();
+    let id = store.get::<Partners>(p.key).unwrap().server.id.unwrap().to_string();
     let on_server = s.hostile.partners().into_iter().find(|r| r["id"] == id.as_str()).unwrap();
     assert_eq!(on_server["frequency"], "daily");
     behave_and_drain(&s, &mut store, &dir).await;
@@ -808,7 +810,7 @@ async fn a_possible_duplicate_taken_as_the_same_partner_keeps_the_edits_of_both_
     assert_eq!(conflicts[0].kind, ConflictKind::PossibleDuplicate);
     store.resolve_conflicts(Entity::Partner, p.key, |_| Resolution::Theirs).unwrap();
     sync(&mut store, &c).await.unwrap();
-    let here = store.partner(p.key).unwrap().fields;
+    let here = store.get::<Partners>(p.key).unwrap().fields;
     assert_eq!((here.frequency.as_str(), here.payment_terms.as_str()), ("weekly", "net 90"), "both edits kept here");
     let there = s.hostile.partners();
     assert_eq!(there.len(), 1);
@@ -826,7 +828,7 @@ async fn the_deleted_on_the_server_question_closes_when_the_record_comes_back() 
     c.partners.as_mut().unwrap().assumed_ops = true;
     let p = store.create_partner(&partner(1), None).unwrap();
     sync(&mut store, &c).await.unwrap();
-    let id = store.partner(p.key).unwrap().server.id.unwrap().to_string();
+    let id = store.get::<Partners>(p.key).unwrap().server.id.unwrap().to_string();
     let mut d = p.fields.to_draft();
     d.frequency = "weekly".into();
     store.update_partner(p.key, &d).unwrap();
@@ -837,7 +839,7 @@ async fn the_deleted_on_the_server_question_closes_when_the_record_comes_back() 
     s.hostile.set(Mode::Behave);
     let report = sync(&mut store, &c).await.unwrap();
     assert!(store.conflicts().unwrap().is_empty(), "the question closed: {report:?}");
-    assert_eq!(store.partner(p.key).unwrap().fields.frequency, "weekly", "the local edit is kept");
+    assert_eq!(store.get::<Partners>(p.key).unwrap().fields.frequency, "weekly", "the local edit is kept");
     behave_and_drain(&s, &mut store, &dir).await;
     let on_server = s.hostile.partners();
     assert_eq!(on_server[0]["frequency"], "weekly");
@@ -852,11 +854,11 @@ async fn a_lookup_that_ignores_its_filter_deletes_nothing() {
     let p = store.create_partner(&partner(1), None).unwrap();
     store.create_partner(&partner(2), None).unwrap();
     sync(&mut store, &config(&s)).await.unwrap();
-    let id = store.partner(p.key).unwrap().server.id.unwrap().to_string();
+    let id = store.get::<Partners>(p.key).unwrap().server.id.unwrap().to_string();
     s.hostile.set(Mode::HideIgnoringIdFilter(id));
     let report = sync(&mut store, &config(&s)).await.unwrap();
     assert_eq!(report.deleted_remotely, 0, "{report:?}");
-    assert!(store.partner(p.key).unwrap().deleted_at.is_none());
+    assert!(store.get::<Partners>(p.key).unwrap().deleted_at.is_none());
     behave_and_drain(&s, &mut store, &dir).await;
 }
 
@@ -951,7 +953,7 @@ async fn a_pull_without_the_sending_lock_leaves_a_lost_create_to_the_drainer() {
     let report = sync(&mut store, &config).await.unwrap();
     assert!(report.sending_elsewhere, "{report:?}");
     assert_eq!((report.adopted, report.pulled_new), (0, 0), "neither adopted nor copied: {report:?}");
-    assert_eq!(store.partner(p.key).unwrap().server.id, None);
+    assert_eq!(store.get::<Partners>(p.key).unwrap().server.id, None);
     assert_eq!(store.count_partners(&PartnerQuery::default()).unwrap(), 1);
 
     drop(elsewhere);

@@ -1,7 +1,7 @@
 //! Property tests: valid records round-trip unchanged, invalid ones are always
 //! rejected, and outbox coalescing keeps its promises under any edit sequence.
 
-use partnerbook::store::{Entity, Op, OutboxState};
+use partnerbook::store::{Entity, Op, Organizations, OutboxState, Partners};
 use partnerbook::{
     Contact, LocationDraft, OrganizationDraft, PartnerDraft, PartnerPatch, Store, StoreError, countries,
 };
@@ -128,7 +128,7 @@ proptest! {
         let mut store = Store::open_in_memory().unwrap();
         for draft in drafts {
             let saved = store.create_partner(&draft, None).unwrap();
-            let back = store.partner(saved.key).unwrap();
+            let back = store.get::<Partners>(saved.key).unwrap();
             prop_assert_eq!(&back, &saved);
             prop_assert_eq!(&back.fields.to_draft(), &draft);
         }
@@ -153,7 +153,7 @@ proptest! {
     fn valid_organizations_round_trip_unchanged(draft in valid_org()) {
         let mut store = Store::open_in_memory().unwrap();
         let saved = store.create_organization(&draft).unwrap();
-        let back = store.organization(saved.key).unwrap();
+        let back = store.get::<Organizations>(saved.key).unwrap();
         prop_assert_eq!(&back, &saved);
         prop_assert_eq!(back.fields, draft.validate_fields().unwrap());
     }
@@ -210,7 +210,7 @@ proptest! {
                     let _ = store.edit_partner(*k, &patch); // may be deleted
                 },
                 Action::Delete(i) => if let Some(k) = keys.get(i) {
-                    let _ = store.delete_partner(*k);
+                    let _ = store.delete::<Partners>(*k);
                 },
                 Action::Attempt(i) => if let Some(e) = newest(&store, i, &keys) {
                     // What sync does: claim the attempt, then the answer is lost.
@@ -238,7 +238,7 @@ proptest! {
             prop_assert_eq!(ids.len(), all.len());
 
             for key in &keys {
-                let record = store.partner(*key).unwrap();
+                let record = store.get::<Partners>(*key).unwrap();
                 let entries = store.outbox_for(Entity::Partner, *key).unwrap();
                 let fresh: Vec<_> = entries.iter().filter(|e| e.attempts == 0 && e.state == OutboxState::Pending).collect();
                 prop_assert!(fresh.len() <= 1);
@@ -340,7 +340,7 @@ proptest! {
                     }
                 }
                 IndexedWrite::Delete(i) if !keys.is_empty() => {
-                    let _ = store.delete_partner(keys[i % keys.len()]);
+                    let _ = store.delete::<Partners>(keys[i % keys.len()]);
                 }
                 IndexedWrite::Pull(new, renamed, twice) => {
                     let mut page: Vec<ServerPartner> = new

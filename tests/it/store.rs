@@ -1,6 +1,6 @@
 //! The store against real SQLite files: records, outbox, search, hostile values.
 
-use partnerbook::store::{Entity, Op, OrganizationQuery, Paging, PartnerQuery, PartnerSort};
+use partnerbook::store::{Entity, Op, OrganizationQuery, Organizations, Paging, PartnerQuery, PartnerSort, Partners};
 use partnerbook::{
     Contact, LocationDraft, OrgType, OrganizationDraft, PartnerDraft, PartnerPatch, PartnerType, Store, StoreError,
     SyncState,
@@ -64,7 +64,7 @@ fn partner_lifecycle_writes_outbox_in_the_same_transaction() {
     assert_eq!(store.outbox().unwrap().len(), 1);
 
     // Deleting a never-sent partner: nothing is left to tell the server.
-    let deleted = store.delete_partner(p.key).unwrap();
+    let deleted = store.delete::<Partners>(p.key).unwrap();
     assert!(deleted.deleted_at.is_some());
     assert!(store.outbox().unwrap().is_empty());
     assert_eq!(deleted.sync_state, SyncState::Synced);
@@ -72,7 +72,7 @@ fn partner_lifecycle_writes_outbox_in_the_same_transaction() {
     let with_deleted =
         PartnerQuery { paging: Paging { include_deleted: true, ..Paging::default() }, ..Default::default() };
     assert_eq!(store.list_partners(&with_deleted).unwrap().total, 1);
-    assert!(matches!(store.delete_partner(p.key), Err(StoreError::Deleted { .. })));
+    assert!(matches!(store.delete::<Partners>(p.key), Err(StoreError::Deleted { .. })));
     assert!(matches!(store.update_partner(p.key, &draft("X", "x@x.example")), Err(StoreError::Deleted { .. })));
 }
 
@@ -95,7 +95,7 @@ fn a_sent_create_is_never_rewritten() {
     assert_eq!(outbox.len(), 2);
     assert_eq!(outbox[1].payload["frequency"], "daily");
     // Delete after a sent create: the delete must be queued.
-    store.delete_partner(p.key).unwrap();
+    store.delete::<Partners>(p.key).unwrap();
     let ops: Vec<_> = store.outbox_for(Entity::Partner, p.key).unwrap().iter().map(|e| e.op).collect();
     assert_eq!(ops, vec![Op::Create, Op::Delete]);
 }
@@ -130,7 +130,7 @@ fn hostile_strings_are_stored_and_returned_verbatim() {
         d.frequency = h.chars().take(30).collect();
         d.payment_terms = h.chars().take(50).collect();
         let p = store.create_partner(&d, None).unwrap();
-        let back = store.partner(p.key).unwrap();
+        let back = store.get::<Partners>(p.key).unwrap();
         assert_eq!(back.fields.company_name, *h);
         assert_eq!(back.fields.frequency, h.chars().take(30).collect::<String>().trim());
     }
@@ -152,7 +152,7 @@ fn non_ascii_lengths_count_characters() {
         let result = store.create_partner(&draft(&text, "u@unicode.example"), None);
         assert_eq!(result.is_ok(), ok, "{} chars of {:?}", text.chars().count(), text.chars().next());
         if let Ok(p) = result {
-            assert_eq!(store.partner(p.key).unwrap().fields.company_name, text);
+            assert_eq!(store.get::<Partners>(p.key).unwrap().fields.company_name, text);
         }
     }
 }
@@ -191,7 +191,7 @@ fn search_is_prefix_on_words_of_name_and_email() {
     store.edit_partner(key, &PartnerPatch { company_name: Some("Umbrella".into()), ..Default::default() }).unwrap();
     assert_eq!(found(&store, "umbr"), ["Umbrella"]);
     assert!(found(&store, "glob").iter().all(|n| n != "Globex"));
-    store.delete_partner(key).unwrap();
+    store.delete::<Partners>(key).unwrap();
     assert!(found(&store, "umbr").is_empty());
 }
 
@@ -239,13 +239,13 @@ fn key_prefixes_resolve_like_git_hashes() {
     let (_dir, mut store) = store();
     let p = store.create_partner(&draft("Acme", "a@acme.example"), None).unwrap();
     let text = p.key.to_string();
-    assert_eq!(store.resolve_partner_key(&text[..8]).unwrap(), p.key);
-    assert_eq!(store.resolve_partner_key(&text.to_uppercase()).unwrap(), p.key);
-    assert!(matches!(store.resolve_partner_key("ffffffff"), Err(StoreError::NotFound { .. })));
-    assert!(matches!(store.resolve_partner_key("'; --"), Err(StoreError::NotFound { .. })));
+    assert_eq!(store.resolve_key::<Partners>(&text[..8]).unwrap(), p.key);
+    assert_eq!(store.resolve_key::<Partners>(&text.to_uppercase()).unwrap(), p.key);
+    assert!(matches!(store.resolve_key::<Partners>("ffffffff"), Err(StoreError::NotFound { .. })));
+    assert!(matches!(store.resolve_key::<Partners>("'; --"), Err(StoreError::NotFound { .. })));
     store.create_partner(&draft("Other", "o@acme.example"), None).unwrap();
     // Two v7 keys made in the same millisecond share their first 12 hex digits.
-    assert!(matches!(store.resolve_partner_key(&text[..4]), Err(StoreError::Ambiguous { .. })));
+    assert!(matches!(store.resolve_key::<Partners>(&text[..4]), Err(StoreError::Ambiguous { .. })));
 }
 
 #[test]
@@ -257,7 +257,7 @@ fn organizations_keep_contacts_in_order() {
     let o = store.create_organization(&d).unwrap();
     assert_eq!(o.fields.org_type, OrgType::Factory);
     assert_eq!(o.fields.billing_email.as_deref(), Some("billing@saigon.example"));
-    let back = store.organization(o.key).unwrap();
+    let back = store.get::<Organizations>(o.key).unwrap();
     assert_eq!(back, o);
     assert_eq!(back.fields.contacts.len(), 2);
     assert_eq!(back.fields.contacts[1].first_name, "Minh");
@@ -276,7 +276,7 @@ fn organizations_keep_contacts_in_order() {
     let o2 = store.update_organization(o.key, &d2).unwrap();
     assert_eq!(o2.fields.contacts.len(), 1);
     assert_eq!(o2.fields.location, None);
-    assert_eq!(store.organization(o.key).unwrap().fields.contacts[0].first_name, "Hoa");
+    assert_eq!(store.get::<Organizations>(o.key).unwrap().fields.contacts[0].first_name, "Hoa");
     assert_eq!(store.outbox().unwrap().len(), 1, "still one unsent create");
 
     // An update that fails validation changes nothing.
@@ -285,7 +285,7 @@ fn organizations_keep_contacts_in_order() {
     bad.country = "ZZ".into();
     let StoreError::Invalid(r) = store.update_organization(o.key, &bad).unwrap_err() else { panic!() };
     assert_eq!(r.fields.len(), 2);
-    assert_eq!(store.organization(o.key).unwrap(), o2);
+    assert_eq!(store.get::<Organizations>(o.key).unwrap(), o2);
 
     let found =
         store.list_organizations(&OrganizationQuery { search: Some("saig".into()), ..Default::default() }).unwrap();
@@ -294,7 +294,7 @@ fn organizations_keep_contacts_in_order() {
     let q = OrganizationQuery { country: Some("vn".into()), org_type: Some(OrgType::Factory), ..Default::default() };
     assert_eq!(store.list_organizations(&q).unwrap().total, 1);
 
-    store.delete_organization(o.key).unwrap();
+    store.delete::<Organizations>(o.key).unwrap();
     assert_eq!(store.list_organizations(&OrganizationQuery::default()).unwrap().total, 0);
     assert!(store.outbox().unwrap().is_empty());
 }
@@ -308,7 +308,7 @@ fn data_survives_reopen() {
         store.create_partner(&draft("Durable", "d@durable.example"), None).unwrap().key
     };
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.partner(key).unwrap().fields.company_name, "Durable");
+    assert_eq!(store.get::<Partners>(key).unwrap().fields.company_name, "Durable");
     let mode: String = store.connection().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let fk: i64 = store.connection().query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
@@ -390,7 +390,7 @@ fn the_upgrade_to_lighter_indexes_keeps_every_partner_findable() {
         let mut store = Store::open_migrating(&path, &OpenOptions::default(), &version_5).unwrap();
         store.create_partner(&draft("Acme Trading", "buyer@acme.example"), None).unwrap();
         let gone = store.create_partner(&draft("Gone Ltd", "x@gone.example"), None).unwrap();
-        store.delete_partner(gone.key).unwrap();
+        store.delete::<Partners>(gone.key).unwrap();
         let fields = draft("Zenith Supply", "orders@zenith.example").validate_fields().unwrap();
         let pulled = ServerPartner {
             id: server_id,
@@ -480,13 +480,13 @@ fn resolving_an_organization_conflict_keeps_its_link() {
         ServerOrganization { id: org.key.to_string(), fields, created_at: None, updated_at: None }
     };
     store.change_done::<Organizations>(create, org.key, Some(&on_server("Org A"))).unwrap();
-    assert_eq!(store.organization(org.key).unwrap().fields.linked_to.as_deref(), Some("global-1"));
+    assert_eq!(store.get::<Organizations>(org.key).unwrap().fields.linked_to.as_deref(), Some("global-1"));
     // The name changes on both sides.
     store.update_organization(org.key, &org_draft("Org B")).unwrap();
     store.pull_page::<Organizations>(None, &[on_server("Org C")]).unwrap();
     assert_eq!(store.conflicts().unwrap().len(), 1);
     store.resolve_conflicts(Entity::Organization, org.key, |_| Resolution::Theirs).unwrap();
-    let after = store.organization(org.key).unwrap();
+    let after = store.get::<Organizations>(org.key).unwrap();
     assert_eq!(after.fields.name, "Org C");
     assert_eq!(after.fields.linked_to.as_deref(), Some("global-1"), "the link survives the answer");
 }
@@ -586,14 +586,14 @@ fn a_server_record_older_than_a_lost_create_is_not_taken_for_it() {
     };
     let earlier = made(1, p.created_locally_at - chrono::TimeDelta::hours(1));
     assert_eq!(store.pull_page::<Partners>(None, &[earlier]).unwrap(), [Pulled::Unchanged]);
-    assert_eq!(store.partner(p.key).unwrap().server.id, None, "not linked");
+    assert_eq!(store.get::<Partners>(p.key).unwrap().server.id, None, "not linked");
     assert_eq!(store.outbox_for(Entity::Partner, p.key).unwrap().len(), 1, "the create still waits");
     assert_eq!(store.count_partners(&PartnerQuery::default()).unwrap(), 1, "not copied either");
     let timed = |id: u128| made(id, chrono::Utc::now());
     let untimed = on_server(2, &p.fields);
     assert_eq!(store.pull_page::<Partners>(None, &[untimed]).unwrap(), [Pulled::Unchanged], "no time, no proof");
     assert_eq!(store.pull_page::<Partners>(None, &[timed(3)]).unwrap(), [Pulled::Adopted]);
-    assert_eq!(store.partner(p.key).unwrap().server.id, Some(uuid::Uuid::from_u128(3)));
+    assert_eq!(store.get::<Partners>(p.key).unwrap().server.id, Some(uuid::Uuid::from_u128(3)));
     assert!(store.outbox_for(Entity::Partner, p.key).unwrap().is_empty());
 }
 
@@ -624,12 +624,12 @@ fn a_pulled_version_older_than_the_stored_one_is_a_stale_read() {
     // This process read the page in between: the version before the edit.
     let stale = version(&p.fields, t + chrono::TimeDelta::seconds(1));
     assert_eq!(store.pull_page::<Partners>(None, &[stale]).unwrap(), [Pulled::Unchanged]);
-    assert_eq!(store.partner(p.key).unwrap().fields.frequency, "weekly", "the edit stands");
+    assert_eq!(store.get::<Partners>(p.key).unwrap().fields.frequency, "weekly", "the edit stands");
     assert!(store.conflicts().unwrap().is_empty(), "nothing to ask");
     // A later version is news as ever.
     let mut theirs = edit.fields.clone();
     theirs.payment_terms = "net 60".into();
     let newer = version(&theirs, t + chrono::TimeDelta::seconds(3));
     assert_eq!(store.pull_page::<Partners>(None, &[newer]).unwrap(), [Pulled::Updated]);
-    assert_eq!(store.partner(p.key).unwrap().fields.payment_terms, "net 60");
+    assert_eq!(store.get::<Partners>(p.key).unwrap().fields.payment_terms, "net 60");
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use partnerbook::store::OpenOptions;
+use partnerbook::store::{OpenOptions, Partners};
 use partnerbook::{PartnerDraft, Store, StoreError};
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
@@ -149,7 +149,7 @@ fn a_failed_migration_leaves_the_old_database_as_it_was() {
     assert_eq!(has_notes, 0, "the half-applied migration was rolled back");
     drop(conn);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.partner(key).unwrap().fields.company_name, "Acme");
+    assert_eq!(store.get::<Partners>(key).unwrap().fields.company_name, "Acme");
 }
 
 #[test]

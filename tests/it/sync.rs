@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use partnerbook::remote::client::{OrganizationsConfig, PartnersConfig};
-use partnerbook::store::{Entity, OutboxState, Paging, PartnerQuery, Resolution};
+use partnerbook::store::{Entity, Organizations, OutboxState, Paging, PartnerQuery, Partners, Resolution};
 use partnerbook::sync::{RetryPolicy, SyncConfig, SyncReport, sync_once};
 use partnerbook::{OrganizationDraft, PartnerDraft, Store, SyncState};
 use partnerbook_standin::{ClientCredentials, Config, Faults, IdempotencyMode, StandIn};
@@ -149,7 +149,7 @@ fn make_changes(store: &mut Store, partners: usize, orgs: usize) {
         store.update_partner(*key, &d).unwrap();
     }
     for key in keys.iter().skip(1).step_by(10) {
-        store.delete_partner(*key).unwrap();
+        store.delete::<Partners>(*key).unwrap();
     }
     for i in 0..orgs {
         store.create_organization(&org(i)).unwrap();
@@ -173,7 +173,7 @@ async fn creates_edits_and_deletes_reach_the_server_once() {
     d.sales_amount = "999".into();
     store.update_partner(first.key, &d).unwrap();
     let o = store.list_organizations(&Default::default()).unwrap().items[0].key;
-    store.delete_organization(o).unwrap();
+    store.delete::<Organizations>(o).unwrap();
     sync_until_settled(&mut store, &config(&s)).await;
     assert_converged(&store, &s);
 }
@@ -281,7 +281,7 @@ async fn a_refused_record_does_not_block_others_and_is_sent_once_fixed() {
         .unwrap();
     let r = sync_until_settled(&mut store, &config(&s)).await;
     assert_eq!(r.rejected, 1, "{r:?}");
-    let p = store.partner(bad).unwrap();
+    let p = store.get::<Partners>(bad).unwrap();
     assert_eq!(p.sync_state, SyncState::Rejected);
     let error = p.sync_error.unwrap();
     assert!(error.fields.iter().any(|f| f.field == "email"), "{error:?}");
@@ -290,13 +290,13 @@ async fn a_refused_record_does_not_block_others_and_is_sent_once_fixed() {
     // Retry sends it as it is (refused again); discarding a create that never arrived removes the record.
     let seq = store.outbox_for(Entity::Partner, bad).unwrap()[0].seq;
     store.retry_change(seq).unwrap();
-    assert_eq!(store.partner(bad).unwrap().sync_state, SyncState::Pending);
+    assert_eq!(store.get::<Partners>(bad).unwrap().sync_state, SyncState::Pending);
     sync_until_settled(&mut store, &config(&s)).await;
-    assert_eq!(store.partner(bad).unwrap().sync_state, SyncState::Rejected);
+    assert_eq!(store.get::<Partners>(bad).unwrap().sync_state, SyncState::Rejected);
     let other = store.create_partner(&partner(51), None).unwrap().key;
     let seq = store.outbox_for(Entity::Partner, other).unwrap()[0].seq;
     store.discard_change(seq).unwrap();
-    assert!(store.partner(other).unwrap().deleted_at.is_some());
+    assert!(store.get::<Partners>(other).unwrap().deleted_at.is_some());
     // Discarding an edit of a synced record puts the server's version back.
     let synced =
         store.list_partners(&PartnerQuery { sync_state: Some(SyncState::Synced), ..Default::default() }).unwrap().items
@@ -307,7 +307,7 @@ async fn a_refused_record_does_not_block_others_and_is_sent_once_fixed() {
     store.update_partner(synced.key, &d).unwrap();
     let seq = store.outbox_for(Entity::Partner, synced.key).unwrap()[0].seq;
     store.discard_change(seq).unwrap();
-    let back = store.partner(synced.key).unwrap();
+    let back = store.get::<Partners>(synced.key).unwrap();
     assert_eq!((back.fields, back.sync_state), (synced.fields, SyncState::Synced));
 
     // Fixing the record (any save) queues it again; it goes.
@@ -315,7 +315,7 @@ async fn a_refused_record_does_not_block_others_and_is_sent_once_fixed() {
     d.company_name = "Fixed".into();
     store.update_partner(bad, &d).unwrap();
     sync_until_settled(&mut store, &config(&s)).await;
-    assert_eq!(store.partner(bad).unwrap().sync_state, SyncState::Synced);
+    assert_eq!(store.get::<Partners>(bad).unwrap().sync_state, SyncState::Synced);
     assert_converged(&store, &s);
 }
 
@@ -328,7 +328,7 @@ async fn edits_on_both_sides_become_conflicts_resolved_either_way() {
     let b = store.create_partner(&partner(2), None).unwrap().key;
     let config = config(&s);
     sync_until_settled(&mut store, &config).await;
-    let id = |k: Uuid, st: &Store| st.partner(k).unwrap().server.id.unwrap();
+    let id = |k: Uuid, st: &Store| st.get::<Partners>(k).unwrap().server.id.unwrap();
 
     // Server-only change is taken; local-only change is kept and sent.
     s.edit_partner(id(a, &store), json!({"payment_terms": "net 60"})).unwrap();
@@ -336,26 +336,26 @@ async fn edits_on_both_sides_become_conflicts_resolved_either_way() {
     d.frequency = "daily".into();
     store.update_partner(a, &d).unwrap();
     sync_until_settled(&mut store, &config).await;
-    let p = store.partner(a).unwrap();
+    let p = store.get::<Partners>(a).unwrap();
     assert_eq!((p.fields.payment_terms.as_str(), p.fields.frequency.as_str()), ("net 60", "daily"));
     assert_converged(&store, &s);
 
     // Both sides change the same field: a conflict, nothing sent for it.
     for (key, resolution, expected) in [(a, Resolution::Mine, "Mine Co"), (b, Resolution::Theirs, "Theirs Co")] {
         s.edit_partner(id(key, &store), json!({"company_name": "Theirs Co"})).unwrap();
-        let mut d = store.partner(key).unwrap().fields.to_draft();
+        let mut d = store.get::<Partners>(key).unwrap().fields.to_draft();
         d.company_name = "Mine Co".into();
         store.update_partner(key, &d).unwrap();
         let r = sync_once(&mut store, &config, |_| {}).await.unwrap();
         assert_eq!(r.conflicts, 1, "{r:?}");
-        assert_eq!(store.partner(key).unwrap().sync_state, SyncState::Conflict);
+        assert_eq!(store.get::<Partners>(key).unwrap().sync_state, SyncState::Conflict);
         let open = store.conflicts().unwrap();
         assert_eq!(open.len(), 1);
         assert_eq!((open[0].local.clone(), open[0].remote.clone()), (json!("Mine Co"), json!("Theirs Co")));
         store.resolve_conflicts(Entity::Partner, key, |_| resolution).unwrap();
         sync_until_settled(&mut store, &config).await;
-        assert_eq!(store.partner(key).unwrap().fields.company_name, expected);
-        assert_eq!(store.partner(key).unwrap().sync_state, SyncState::Synced);
+        assert_eq!(store.get::<Partners>(key).unwrap().fields.company_name, expected);
+        assert_eq!(store.get::<Partners>(key).unwrap().sync_state, SyncState::Synced);
         assert!(store.conflicts().unwrap().is_empty());
         assert_converged(&store, &s);
     }
@@ -369,7 +369,7 @@ async fn edits_on_both_sides_become_conflicts_resolved_either_way() {
     s.delete_partner(id(b, &store));
     let r = sync_until_settled(&mut store, &config).await;
     let _ = r;
-    assert!(store.partner(b).unwrap().deleted_at.is_some());
+    assert!(store.get::<Partners>(b).unwrap().deleted_at.is_some());
     assert_converged(&store, &s);
 }
 
@@ -388,14 +388,14 @@ async fn without_partner_update_on_the_server_changes_wait_and_others_flow() {
     store.create_partner(&partner(2), None).unwrap();
     let r = sync_once(&mut store, &config, |_| {}).await.unwrap();
     assert_eq!((r.held, r.sent), (1, 1), "{r:?}");
-    let held = store.partner(a).unwrap();
+    let held = store.get::<Partners>(a).unwrap();
     assert_eq!(held.sync_state, SyncState::Pending);
     assert!(held.sync_error.unwrap().message.contains("does not accept"));
     // The server learns updates: the held change goes.
     s.set_assumed_partner_ops(true);
     config.partners.as_mut().unwrap().assumed_ops = true;
     sync_until_settled(&mut store, &config).await;
-    assert_eq!(store.partner(a).unwrap().sync_state, SyncState::Synced);
+    assert_eq!(store.get::<Partners>(a).unwrap().sync_state, SyncState::Synced);
     assert_converged(&store, &s);
 }
 
