@@ -229,6 +229,23 @@ pub struct Twin<K> {
     pub key: K,
     /// The question about this pair was asked already.
     pub asked: bool,
+    /// When it was deleted here, if it was.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl<K> Twin<K> {
+    /// Whether a server record made at `created_at` is a second copy of this
+    /// one. A live one: yes. A deleted one: only a copy the server made before
+    /// the deletion (within [`CLOCK_MARGIN`]), as a create that landed after
+    /// its re-send does within seconds; a record made later is the partner
+    /// entered again, by someone who meant it (found by the model test: a late
+    /// copy of a partner deleted here came back as a new partner, unasked).
+    fn copies(&self, created_at: Option<DateTime<Utc>>) -> bool {
+        match self.deleted_at {
+            None => true,
+            Some(deleted) => created_at.is_some_and(|c| c <= deleted + CLOCK_MARGIN),
+        }
+    }
 }
 
 /// What a pull does with a server record no stored record is linked to.
@@ -266,7 +283,8 @@ pub fn unlinked<K: Copy>(
             _ => Unlinked::LeaveToPush,
         };
     }
-    match twins.iter().find(|t| t.asked).or(twins.first()) {
+    let copied: Vec<&Twin<K>> = twins.iter().filter(|t| t.copies(created_at)).collect();
+    match copied.iter().find(|t| t.asked).or(copied.first()) {
         Some(t) if t.asked => Unlinked::AlreadyAsked,
         Some(t) => Unlinked::Twin { of: t.key },
         None => Unlinked::Insert,
@@ -527,9 +545,22 @@ mod tests {
     #[test]
     fn a_second_server_record_of_a_stored_partner_is_asked_about_once() {
         let remote = map(json!({"email": "a@x.test", "n": 1}));
-        assert_eq!(unlinked(&[], &[Twin { key: 'l', asked: false }], &remote, None, true), Unlinked::Twin { of: 'l' });
-        let asked = [Twin { key: 'k', asked: false }, Twin { key: 'l', asked: true }];
+        let twin = |key, asked| Twin { key, asked, deleted_at: None };
+        assert_eq!(unlinked(&[], &[twin('l', false)], &remote, None, true), Unlinked::Twin { of: 'l' });
+        let asked = [twin('k', false), twin('l', true)];
         assert_eq!(unlinked(&[], &asked, &remote, None, true), Unlinked::AlreadyAsked);
+    }
+
+    #[test]
+    fn a_copy_of_a_partner_deleted_here_is_asked_about_only_if_made_before_the_deletion() {
+        let remote = map(json!({"email": "a@x.test", "n": 1}));
+        let gone = [Twin { key: 'd', asked: false, deleted_at: Some(at(60)) }];
+        // A create that landed late, seconds after its re-send.
+        assert_eq!(unlinked(&[], &gone, &remote, Some(at(30)), true), Unlinked::Twin { of: 'd' });
+        assert_eq!(unlinked(&[], &gone, &remote, Some(at(63)), true), Unlinked::Twin { of: 'd' });
+        // Entered again an hour after it was deleted here; or when is unknown.
+        assert_eq!(unlinked(&[], &gone, &remote, Some(at(120)), true), Unlinked::Insert);
+        assert_eq!(unlinked(&[], &gone, &remote, None, true), Unlinked::Insert);
     }
 
     #[test]

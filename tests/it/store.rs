@@ -535,6 +535,43 @@ fn a_second_server_record_of_a_stored_partner_is_asked_about_not_copied() {
     assert_eq!(waiting[0].op, Op::Delete);
 }
 
+/// A create that lands after it was sent again is a copy of the fields it was
+/// created with. Edited since, then deleted here, the partner matches that copy
+/// neither now nor as last agreed; the copy is still asked about, not stored
+/// as a partner of its own (as the model test with writes later than the
+/// settle window found it was).
+#[test]
+fn a_late_copy_of_a_partner_edited_and_deleted_since_is_asked_about_not_copied() {
+    use partnerbook::store::{ConflictKind, Partners, Pulled};
+    let (_dir, mut store) = store();
+    let (p, create) = sent_create(&mut store, &draft("Late Co", "late@x.example"));
+    let as_created = p.fields.clone();
+    store.change_done::<Partners>(create, p.key, Some(&on_server(1, &as_created))).unwrap();
+    let push = |store: &mut Store, server: Option<&partnerbook::remote::wire::ServerPartner>| {
+        let seq = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
+        store.begin_attempts(&[seq]).unwrap();
+        store.change_done::<Partners>(seq, p.key, server).unwrap();
+    };
+    let mut edit = as_created.to_draft();
+    edit.frequency = "weekly".into();
+    let edited = store.update_partner(p.key, &edit).unwrap().fields;
+    push(&mut store, Some(&on_server(1, &edited)));
+    let late = |id: u128| partnerbook::remote::wire::ServerPartner {
+        created_at: Some(chrono::Utc::now()),
+        ..on_server(id, &as_created)
+    };
+    let pulled = store.pull_page::<Partners>(None, &[on_server(1, &edited), late(2)]).unwrap();
+    assert_eq!(pulled, [Pulled::Unchanged, Pulled::Twin], "edited since");
+    store.delete::<Partners>(p.key).unwrap();
+    push(&mut store, None);
+    let pulled = store.pull_page::<Partners>(None, &[late(3)]).unwrap();
+    assert_eq!(pulled, [Pulled::Twin], "deleted since");
+    let asked: Vec<_> = store.conflicts().unwrap().into_iter().map(|c| (c.kind, c.field)).collect();
+    let id = |n: u128| uuid::Uuid::from_u128(n).to_string();
+    assert_eq!(asked, [(ConflictKind::TwinOnServer, id(2)), (ConflictKind::TwinOnServer, id(3))]);
+    assert_eq!(store.count_partners(&PartnerQuery::default()).unwrap(), 0, "not copied");
+}
+
 /// Twins an earlier version copied into the local list (the same six fields,
 /// each linked to its own server record) become the same question, once;
 /// `partnerbook doctor` finds them too.
