@@ -148,6 +148,13 @@ fn live_partners(store: &Store) -> Vec<partnerbook::Partner> {
     store.list_partners(&PartnerQuery { paging: Paging::first(100_000), ..Default::default() }).unwrap().items
 }
 
+/// Every local partner, deleted ones too.
+fn every_partner(store: &Store) -> Vec<partnerbook::Partner> {
+    let query =
+        PartnerQuery { paging: Paging { include_deleted: true, ..Paging::first(100_000) }, ..Default::default() };
+    store.list_partners(&query).unwrap().items
+}
+
 /// Local duplicates: two live partners with one email, or linked to one server id.
 fn local_duplicates(store: &Store) -> Vec<String> {
     let mut emails: HashMap<String, usize> = HashMap::new();
@@ -619,17 +626,8 @@ impl ModelRun {
     fn pickable_on_server(&mut self) -> Vec<Value> {
         let mut all = self.on_server();
         if self.twins_possible {
-            let linked: BTreeSet<String> = self
-                .store()
-                .list_partners(&PartnerQuery {
-                    paging: Paging { include_deleted: true, ..Paging::first(100_000) },
-                    ..Default::default()
-                })
-                .unwrap()
-                .items
-                .into_iter()
-                .filter_map(|p| p.server.id.map(|id| id.to_string()))
-                .collect();
+            let linked: BTreeSet<String> =
+                every_partner(self.store()).into_iter().filter_map(|p| p.server.id.map(|id| id.to_string())).collect();
             all.retain(|r| r["id"].as_str().is_some_and(|id| linked.contains(id)));
         }
         all
@@ -816,14 +814,7 @@ impl ModelRun {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        let here: Vec<_> = self
-            .store()
-            .list_partners(&PartnerQuery {
-                paging: Paging { include_deleted: true, ..Paging::first(100_000) },
-                ..Default::default()
-            })
-            .unwrap()
-            .items
+        let here: Vec<_> = every_partner(self.store())
             .into_iter()
             .map(|p| (p.key, p.fields.email, p.fields.frequency, p.server.id, p.deleted_at))
             .collect();
@@ -841,14 +832,7 @@ impl ModelRun {
     /// the queue, and the server's records.
     fn state_line(&mut self) -> String {
         let short = |id: Option<Uuid>| id.map(|i| i.to_string()[..4].to_string()).unwrap_or("-".into());
-        let here: Vec<String> = self
-            .store()
-            .list_partners(&PartnerQuery {
-                paging: Paging { include_deleted: true, ..Paging::first(100_000) },
-                ..Default::default()
-            })
-            .unwrap()
-            .items
+        let here: Vec<String> = every_partner(self.store())
             .into_iter()
             .map(|p| {
                 let gone = if p.deleted_at.is_some() { " deleted" } else { "" };
@@ -1065,26 +1049,25 @@ fn report(what: &str, tallies: &[Tally]) {
 /// model, and the end state compared whole.
 #[test]
 fn the_engine_matches_the_model() {
+    report("model, engines taking turns", &model_cases(24, SAFE_FAULTS, false));
+}
+
+/// `cases` random step lists, each run against the model; their tallies.
+fn model_cases(cases: u32, faults: &'static [Fault], concurrent: bool) -> Vec<Tally> {
     let tallies = std::sync::Mutex::new(Vec::new());
-    let config = ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() };
-    proptest!(config, |(steps in proptest::collection::vec(step(SAFE_FAULTS), 1..30))| {
-        let tally = run_model(&steps, false);
+    let config = ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() };
+    proptest!(config, |(steps in proptest::collection::vec(step(faults), 1..30))| {
+        let tally = run_model(&steps, concurrent);
         tallies.lock().unwrap().push(tally);
     });
-    report("model, engines taking turns", &tallies.into_inner().unwrap());
+    tallies.into_inner().unwrap()
 }
 
 /// The same with writes delivered past the client's timeout and a second
 /// engine running at the same time as the first.
 #[test]
 fn the_engine_matches_the_model_with_late_writes_and_two_engines_at_once() {
-    let tallies = std::sync::Mutex::new(Vec::new());
-    let config = ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() };
-    proptest!(config, |(steps in proptest::collection::vec(step(ALL_FAULTS), 1..30))| {
-        let tally = run_model(&steps, true);
-        tallies.lock().unwrap().push(tally);
-    });
-    report("model, late writes and engines at once", &tallies.into_inner().unwrap());
+    report("model, late writes and engines at once", &model_cases(24, ALL_FAULTS, true));
 }
 
 /// Writes delivered later than the settle window, the stated assumption
@@ -1094,13 +1077,7 @@ fn the_engine_matches_the_model_with_late_writes_and_two_engines_at_once() {
 /// (checked after every step), and nothing is lost.
 #[test]
 fn the_engine_matches_the_model_with_writes_later_than_the_settle_window() {
-    let tallies = std::sync::Mutex::new(Vec::new());
-    let config = ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() };
-    proptest!(config, |(steps in proptest::collection::vec(step(PAST_WINDOW_FAULTS), 1..30))| {
-        let tally = run_model(&steps, false);
-        tallies.lock().unwrap().push(tally);
-    });
-    let tallies = tallies.into_inner().unwrap();
+    let tallies = model_cases(16, PAST_WINDOW_FAULTS, false);
     report("model, writes later than the settle window", &tallies);
     assert!(tallies.iter().any(|t| t.extras > 0), "no create reached the server twice: the test shows nothing");
 }
