@@ -88,7 +88,17 @@ pub struct Local {
     /// The server's `updated_at` of the version this record last took from
     /// it (a pull, or the answer to a change it sent).
     pub version: Option<DateTime<Utc>>,
+    /// Bodies of its updates whose answer was lost within [`LATE_WRITE_HORIZON`]
+    /// (without `id`): any may still land on the server.
+    pub unsettled: Vec<Fields>,
 }
+
+/// How long an update whose answer was lost is remembered as possibly still
+/// landing. Later than the settle window is outside the promise, and how late
+/// is unknown; proxies and queues that hold a request do so for seconds or
+/// minutes. Past an hour, a server record equal to such a body is taken as
+/// somebody's edit.
+pub const LATE_WRITE_HORIZON: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 impl Local {
     fn head_arrived(&self, remote: &Fields) -> Option<i64> {
@@ -180,8 +190,12 @@ pub fn pull(local: &Local, remote: &Fields, read: Option<DateTime<Utc>>) -> Pull
         return step;
     }
     step.arrived = local.head_arrived(remote);
+    // The server holding a body this side sent earlier is its own old write
+    // landing late, perhaps over a newer one: not news. Merged against it,
+    // every local field wins and goes again.
+    let own_late_write = local.unsettled.iter().any(|body| body == remote);
     let base = match (&step.arrived, &local.agreed) {
-        (None, Some(agreed)) => agreed,
+        (None, Some(agreed)) if !own_late_write => agreed,
         _ => remote,
     };
     let merged = Merged::of(base, &local.fields, remote, local.bodies_waiting(step.arrived));
@@ -420,7 +434,24 @@ mod tests {
             queue: vec![],
             open: vec![],
             version: None,
+            unsettled: vec![],
         }
+    }
+
+    #[test]
+    fn an_old_body_of_ours_landing_late_is_not_news_and_the_newer_fields_go_again() {
+        // "a: 1" was sent, its answer lost; "a: 2" was sent and confirmed since.
+        let mut local = synced(json!({"a": 2, "b": 1}));
+        let late = map(json!({"a": 1, "b": 1}));
+        // Without the memory of the lost one: the server's change, taken.
+        let taken = pull(&local, &late, None).merge.unwrap();
+        assert_eq!((taken.fields.clone(), taken.send), (late.clone(), false));
+        local.unsettled = vec![late.clone()];
+        let merged = pull(&local, &late, None).merge.unwrap();
+        assert_eq!((merged.fields, merged.send), (local.fields.clone(), true));
+        // Somebody's edit on top of it is news as before.
+        let edited = map(json!({"a": 1, "b": 5}));
+        assert_eq!(pull(&local, &edited, None).merge.unwrap().fields, map(json!({"a": 1, "b": 5})));
     }
 
     fn queued(seq: i64, op: Op, attempts: u32, body: Value) -> Queued {

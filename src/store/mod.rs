@@ -60,6 +60,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0010_twin_question.sql"),
     include_str!("../../migrations/0011_attempt_start_by_the_server.sql"),
     include_str!("../../migrations/0012_fields_as_created.sql"),
+    include_str!("../../migrations/0013_unsettled_writes.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

@@ -399,6 +399,22 @@ impl Store {
         Ok(())
     }
 
+    /// Remembers the body of an update whose answer was lost: it may still
+    /// land later (see [`plan::LATE_WRITE_HORIZON`]). Forgets those older.
+    pub fn remember_unsettled_write(&mut self, seq: i64) -> Result<()> {
+        let now_ms = super::now().timestamp_millis();
+        let tx = self.write()?;
+        tx.prepare_cached("DELETE FROM unsettled_writes WHERE sent_at_ms < ?1")?
+            .execute([now_ms - crate::plan::LATE_WRITE_HORIZON.num_milliseconds()])?;
+        tx.prepare_cached(
+            "INSERT INTO unsettled_writes (entity, record_key, payload, sent_at_ms)
+             SELECT entity, record_key, payload, coalesce(attempted_at_ms, ?2) FROM outbox WHERE seq = ?1 AND op = 'update'",
+        )?
+        .execute(params![seq, now_ms])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Leaves a change for a later attempt, saying why.
     pub fn retry_change_at(&mut self, seq: i64, at: Option<DateTime<Utc>>, error: &str) -> Result<()> {
         self.conn.execute(

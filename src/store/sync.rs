@@ -189,7 +189,19 @@ pub(super) fn local<R: Record>(conn: &Connection, key: Uuid) -> Result<plan::Loc
         )?
         .query_map(params![R::ENTITY.as_str(), key_text], |r| super::parse_text(r, 0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let horizon = (super::now() - plan::LATE_WRITE_HORIZON).timestamp_millis();
+    let unsettled = conn
+        .prepare_cached(
+            "SELECT payload FROM unsettled_writes WHERE entity = ?1 AND record_key = ?2 AND sent_at_ms >= ?3",
+        )?
+        .query_map(params![R::ENTITY.as_str(), key_text, horizon], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .filter_map(|text| serde_json::from_str::<Value>(&text).ok())
+        .filter_map(|body| wire::without_id(&body).as_object().cloned())
+        .collect();
     Ok(plan::Local {
+        unsettled,
         fields: R::fields(conn, key)?,
         agreed: agreed.and_then(|b| serde_json::from_str(&b).ok()),
         in_conflict: state == SyncState::Conflict.as_str(),

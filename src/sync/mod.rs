@@ -518,6 +518,7 @@ fn settle(
                     config.settle().as_secs().max(1)
                 );
                 store.retry_change_at(e.seq, Some(at), &why)?;
+                store.remember_unsettled_write(e.seq)?;
             }
             report.retried += 1;
         }

@@ -577,6 +577,42 @@ fn a_late_copy_of_a_partner_edited_and_deleted_since_is_asked_about_not_copied()
     assert_eq!(store.count_partners(&PartnerQuery::default()).unwrap(), 0, "not copied");
 }
 
+/// An update whose answer was lost can land later than any window, over a
+/// newer one (the API has no conditional update). The pull that finds the
+/// server holding that old body knows it as this side's own write, keeps the
+/// newer fields and sends them again (the model test with writes later than
+/// the settle window lost a local edit this way).
+#[test]
+fn an_old_update_of_ours_landing_over_a_newer_one_is_sent_over_again() {
+    use partnerbook::store::{Partners, Pulled};
+    let (_dir, mut store) = store();
+    let (p, create) = sent_create(&mut store, &draft("Late Co", "late@x.example"));
+    store.change_done::<Partners>(create, p.key, Some(&on_server(1, &p.fields))).unwrap();
+    let version = |n: i64| Some(chrono::Utc::now() + chrono::TimeDelta::seconds(n));
+    let send = |store: &mut Store, frequency: &str, lost_first: bool, n: i64| {
+        let mut d = p.fields.to_draft();
+        d.frequency = frequency.into();
+        let fields = store.update_partner(p.key, &d).unwrap().fields;
+        let seq = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
+        store.begin_attempts(&[seq]).unwrap();
+        if lost_first {
+            store.remember_unsettled_write(seq).unwrap(); // timed out; sent again after the window
+            store.begin_attempts(&[seq]).unwrap();
+        }
+        let answer = partnerbook::remote::wire::ServerPartner { updated_at: version(n), ..on_server(1, &fields) };
+        store.change_done::<Partners>(seq, p.key, Some(&answer)).unwrap();
+        answer
+    };
+    let old = send(&mut store, "weekly", true, 1);
+    send(&mut store, "daily", false, 2);
+    // The first "weekly" request lands now.
+    let landed = partnerbook::remote::wire::ServerPartner { updated_at: version(3), ..old };
+    assert_eq!(store.pull_page::<Partners>(None, &[landed]).unwrap(), [Pulled::Updated]);
+    assert_eq!(store.get::<Partners>(p.key).unwrap().fields.frequency, "daily", "the newer edit is kept");
+    let queued = store.outbox().unwrap();
+    assert_eq!((queued.len(), queued[0].op, queued[0].payload["frequency"].as_str()), (1, Op::Update, Some("daily")));
+}
+
 /// Twins an earlier version copied into the local list (the same six fields,
 /// each linked to its own server record) become the same question, once;
 /// `partnerbook doctor` finds them too.
