@@ -1101,7 +1101,8 @@ fn the_engine_matches_the_model_with_late_writes_and_two_engines_at_once() {
 /// (checked after every step), and nothing is lost.
 #[test]
 fn the_engine_matches_the_model_with_writes_later_than_the_settle_window() {
-    let tallies = model_cases(16, PAST_WINDOW_FAULTS, false);
+    let tallies = model_cases(20, PAST_WINDOW_FAULTS, false);
     report("model, writes later than the settle window", &tallies);
-    assert!(tallies.iter().any(|t| t.extras > 0), "no create reached the server twice: the test shows nothing");
+    // Most runs see several; a run that caught none would prove nothing.
+    assert!(tallies.iter().any(|t| t.asked > 0), "no second copy was made and caught: the test shows nothing");
 }
