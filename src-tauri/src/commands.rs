@@ -70,7 +70,7 @@ pub fn validate_partner(draft: PartnerDraft) -> Vec<FieldError> {
 
 #[tauri::command]
 pub fn create_partner(state: State<'_, AppState>, draft: PartnerDraft, target_org_id: Option<Uuid>) -> Result<Partner> {
-    Ok(state.store().create_partner(&draft, target_org_id)?)
+    Ok(app::partners::create(&mut state.store(), &Overlay::default(), &draft, target_org_id)?)
 }
 
 #[tauri::command]

@@ -133,6 +133,15 @@ fn validation_errors_are_structured_per_field() {
     assert_eq!(err["fields"].as_array().unwrap().len(), 4);
     assert_eq!(err["fields"][1]["message"], "Sales amount must be between 0 and 2147483647.");
     assert_eq!(h.ok("list_partners", json!({"query": {}}))["total"], 0, "nothing written");
+
+    // A create for another organization is refused as the command line refuses it.
+    let other = "3c90c3cc-0d44-4b50-8888-8dd25736052b";
+    let err = h.err("create_partner", json!({"draft": partner_draft(), "targetOrgId": other}));
+    assert_eq!(
+        (err["kind"].as_str(), err["fields"][0]["code"].as_str()),
+        (Some("validation"), Some("not_own_organization"))
+    );
+    assert_eq!(h.ok("list_partners", json!({"query": {}}))["total"], 0, "nothing written");
 }
 
 #[test]

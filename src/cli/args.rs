@@ -103,7 +103,7 @@ pub enum PartnerCommand {
     Add {
         #[command(flatten)]
         fields: PartnerFieldArgs,
-        /// Organization (UUID) this partner belongs to [default: your own]
+        /// Your own organization (UUID), the only one a partner can be created in [default: your own]
         #[arg(long, value_name = "UUID")]
         target_org: Option<String>,
     },

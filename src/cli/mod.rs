@@ -7,7 +7,9 @@ mod sync;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use partnerbook::app;
 use partnerbook::app::export::ExportJob;
+use partnerbook::app::settings::Overlay;
 use partnerbook::export::{ExportOptions, OrganizationExportOptions, Progress};
 use partnerbook::store::{OrganizationQuery, Organizations, PartnerQuery, PartnerSort, Partners, Resolution};
 use partnerbook::{
@@ -148,21 +150,22 @@ fn partner(store: &mut Store, cmd: PartnerCommand, json: bool) -> Result<()> {
                 payment_terms: fields.payment_terms.unwrap_or_default(),
             };
             // Check the target organization with the fields, so one run lists every problem.
-            let target = target_org.as_deref().map(|t| Uuid::parse_str(t.trim()));
-            let mut report = draft.validate_fields().err().unwrap_or(ValidationReport { fields: vec![] });
-            if let Some(Err(_)) = target {
-                report.fields.push(FieldError {
-                    field: "target_org_id".into(),
-                    code: "invalid_uuid".into(),
-                    message:
-                        "Target organization must be an organization ID like 3c90c3cc-0d44-4b50-8888-8dd25736052a."
+            let target = match target_org.as_deref().map(|t| Uuid::parse_str(t.trim())) {
+                Some(Err(_)) => {
+                    let mut report = draft.validate_fields().err().unwrap_or(ValidationReport { fields: vec![] });
+                    report.fields.push(FieldError {
+                        field: "target_org_id".into(),
+                        code: "invalid_uuid".into(),
+                        message: "Target organization must be an organization ID like \
+                                  3c90c3cc-0d44-4b50-8888-8dd25736052a."
                             .into(),
-                });
-            }
-            if !report.fields.is_empty() {
-                return Err(CliError::Invalid(report));
-            }
-            let partner = store.create_partner(&draft, target.and_then(|t| t.ok()))?;
+                    });
+                    return Err(CliError::Invalid(report));
+                }
+                parsed => parsed.and_then(|t| t.ok()),
+            };
+            let overlay = Overlay::from_env().map_err(CliError::Body)?;
+            let partner = app::partners::create(store, &overlay, &draft, target)?;
             print::partner_saved(&partner, "Added", json);
         }
         PartnerCommand::Export(a) => export(store, a, json)?,

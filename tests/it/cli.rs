@@ -176,11 +176,22 @@ fn partner_round_trip_through_the_command_line() {
     let target = "3c90c3cc-0d44-4b50-8888-8dd25736052a";
     let mut args: Vec<String> = add_args("company_name", "'); DROP TABLE partners;--");
     args.extend(["--target-org".into(), target.into()]);
-    let out = cli.cmd().args(&args).output().unwrap();
-    assert!(out.status.success());
+    // One's own organization only: the central system creates every partner
+    // there, so one stored as another's vanished at that organization's pull.
+    let refused = cli.cmd().args(&args).output().unwrap();
+    assert_eq!(refused.status.code(), Some(3));
+    let body: Value = serde_json::from_slice::<Value>(&refused.stderr).unwrap()["error"].clone();
+    assert_eq!(
+        (body["kind"].as_str(), body["fields"][0]["code"].as_str()),
+        (Some("validation"), Some("not_own_organization"))
+    );
+    assert!(body["fields"][0]["message"].as_str().unwrap().contains("only in your own organization"), "{body}");
+    assert_eq!(cli.partner_count(), 0);
+    let out = cli.cmd().env("PARTNERBOOK_REQUESTER_ORG", target).args(&args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let created: Value = serde_json::from_slice(&out.stdout).unwrap();
     let key = created["key"].as_str().unwrap().to_string();
-    assert_eq!(created["target_org_id"], target);
+    assert_eq!(created["target_org_id"], Value::Null, "one's own organization is stored as such");
     assert_eq!(created["sync_state"], "pending");
     assert_eq!(created["server"]["id"], Value::Null);
 
