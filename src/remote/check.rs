@@ -120,7 +120,7 @@ fn read(listed: Result<usize, Failure>, url: &str, words: Words) -> ConnectionCh
     match listed {
         Ok(total) => ConnectionCheck { ok: true, message: words.read.replace("{total}", &total.to_string()) },
         Err(Failure::Network(why)) => unreachable(url, &why),
-        Err(Failure::SignIn(_)) => fail(words.refused),
+        Err(Failure::SignIn(_) | Failure::Forbidden(_)) => fail(words.refused),
         Err(other) => fail(words.failed.replace("{why}", &other.to_string())),
     }
 }

@@ -21,8 +21,12 @@ pub enum Failure {
     /// (after `retry_after` if the server said). `declined`: the server said
     /// it did not do it (a redirect, 429, 503), so it cannot land later.
     Transient { message: String, retry_after: Option<Duration>, declined: bool },
-    /// 401/403 that a new token does not cure: sync of this API pauses until the credentials change.
+    /// 401 that a new token does not cure (or a refused sign-in): sync of this
+    /// API pauses until the credentials change.
     SignIn(String),
+    /// 403 to a signed-in request: this caller may not do this, here (the
+    /// partners API answers so for a write outside one's own organization).
+    Forbidden(String),
     /// 400/422: the server refused this record, with its reasons.
     Rejected(SyncError),
     /// 404.
@@ -46,7 +50,7 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Network(message) | Failure::Transient { message, .. } => f.write_str(message),
-            Failure::SignIn(reason) => f.write_str(reason),
+            Failure::SignIn(reason) | Failure::Forbidden(reason) => f.write_str(reason),
             Failure::Rejected(error) => f.write_str(&error.message),
             Failure::NotFound => f.write_str("the server has no such record (404)"),
             Failure::Unsupported => f.write_str("the server does not offer this operation"),
@@ -170,10 +174,14 @@ fn failure(reply: &Reply, what: &str) -> Failure {
             };
             Failure::Rejected(SyncError { message, fields })
         }
-        401 | 403 => Failure::SignIn(format!(
+        401 => Failure::SignIn(format!(
             "The server refused the credentials ({}). Check them in Settings; nothing is lost meanwhile.",
             reply.status
         )),
+        403 => Failure::Forbidden(match error_detail(&body) {
+            Some(said) => format!("the server refused this {what} (403: {said})"),
+            None => format!("the server refused this {what} (403)"),
+        }),
         404 => Failure::NotFound,
         405 | 501 => Failure::Unsupported,
         300..=399 => Failure::declined(reply.redirect.clone().unwrap_or_else(|| "the server redirected".into()), None),
@@ -186,6 +194,15 @@ fn failure(reply: &Reply, what: &str) -> Failure {
             declined: false,
         },
     }
+}
+
+/// What an error answer says, in a line: its message, or its first field
+/// error's (cut to 200 characters: the server's words, shown to a person).
+fn error_detail(body: &Value) -> Option<String> {
+    let (message, fields) = field_errors(body);
+    let said = message.or_else(|| fields.first().map(|f| f.message.clone()))?;
+    let line: String = said.chars().filter(|c| !c.is_control()).take(200).collect();
+    (!line.trim().is_empty()).then_some(line)
 }
 
 fn describe(fields: &[crate::FieldError]) -> String {

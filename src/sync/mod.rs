@@ -522,6 +522,31 @@ fn settle(
             }
             report.retried += 1;
         }
+        Err(Failure::Forbidden(why)) if another_organizations(config, due).is_some() => {
+            // A write outside one's own organization: that organization's
+            // partners stay as they are here, and nothing else waits.
+            let org = another_organizations(config, due).expect("matched above");
+            let reason = format!(
+                "Organization {org} does not let you change its partners ({why}). The change is kept here and is \
+                 tried again at the next sync; your own partners go on syncing meanwhile."
+            );
+            store.hold_change(e.seq, e.entity, e.record_key, &reason)?;
+            report.held += 1;
+        }
+        Err(Failure::Forbidden(why)) => {
+            // One's own organization: a role removed, or a client narrowed. Not
+            // read-only for good: the API pauses as for a refused sign-in.
+            let reason = format!(
+                "The server refused a change to your own organization's {} ({why}): your role there may have \
+                 changed. Nothing is lost; ask your administrator, then try again.",
+                e.entity.as_str()
+            );
+            if !paused.contains(&e.entity) {
+                paused.push(e.entity);
+                report.needs_sign_in.push(reason.clone());
+            }
+            store.declined_change_at(e.seq, None, &reason)?;
+        }
         Err(Failure::SignIn(reason)) => {
             if !paused.contains(&e.entity) {
                 paused.push(e.entity);
@@ -562,6 +587,12 @@ fn settle(
         }
     }
     Ok(())
+}
+
+/// The connected organization a partner change is for, if it is not one's own.
+fn another_organizations(config: &SyncConfig, due: &Due) -> Option<Uuid> {
+    let own = config.partners.as_ref().map(|p| p.requester_org_id);
+    due.target_org_id.filter(|t| due.entry.entity == Entity::Partner && Some(*t) != own)
 }
 
 /// `reconcile`: the create may have arrived earlier; look for it first,

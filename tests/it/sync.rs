@@ -515,3 +515,48 @@ async fn test_connection_says_what_works_and_what_does_not() {
     let wrong = check_organizations(&client, &orgs, Some("nope")).await;
     assert!(!wrong.ok && wrong.message.contains("refused the API key"), "{wrong:?}");
 }
+
+/// A connected organization whose partners this caller may read but not
+/// change: the server answers 403 to a write there. That change is held with
+/// the reason, and one's own partners keep flowing; the partners API is not
+/// paused as it was when every 403 read as "check your credentials".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connected_organization_that_refuses_writes_holds_its_change_and_nothing_else() {
+    let connected = Uuid::from_u128(0xC0);
+    let s = StandIn::start(Config {
+        clients: vec![ClientCredentials::new("pb-test", "s3cret", ORG)],
+        api_keys: vec!["org-key".into()],
+        connections: vec![(ORG, connected)],
+        seed: fastrand::u64(..),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let theirs = s.insert_partner(connected, serde_json::to_value(partner(1).validate_fields().unwrap()).unwrap());
+    let mut cfg = config(&s);
+    cfg.partners.as_mut().unwrap().target_org_ids = vec![connected];
+    let mut store = Store::open_in_memory().unwrap();
+    sync_once(&mut store, &cfg, |_| {}).await.unwrap();
+    let all = store.list_partners(&PartnerQuery::default()).unwrap().items;
+    let pulled = all.iter().find(|p| p.server.id.map(|i| i.to_string()) == theirs["id"].as_str().map(str::to_string));
+    let pulled = pulled.expect("the connected organization's partner arrives").clone();
+    assert_eq!(pulled.target_org_id, Some(connected));
+
+    let mut edit = pulled.fields.to_draft();
+    edit.frequency = "weekly".into();
+    store.update_partner(pulled.key, &edit).unwrap();
+    let mine = store.create_partner(&partner(2), None).unwrap();
+    let report = sync_once(&mut store, &cfg, |_| {}).await.unwrap();
+    assert!(report.needs_sign_in.is_empty(), "nothing paused: {:?}", report.needs_sign_in);
+    assert_eq!((report.sent, report.held), (1, 1), "{report:?}");
+    assert!(store.get::<Partners>(mine.key).unwrap().server.id.is_some(), "one's own partner was sent");
+    let held = store.get::<Partners>(pulled.key).unwrap();
+    assert_eq!(held.fields.frequency, "weekly", "the change is kept here");
+    let why = held.sync_error.map(|e| e.message).unwrap_or_default();
+    assert!(why.contains(&connected.to_string()) && why.contains("does not let you change"), "{why}");
+    // The next own partner flows as well.
+    let next = store.create_partner(&partner(3), None).unwrap();
+    let again = sync_once(&mut store, &cfg, |_| {}).await.unwrap();
+    assert!(again.needs_sign_in.is_empty());
+    assert!(store.get::<Partners>(next.key).unwrap().server.id.is_some());
+}
