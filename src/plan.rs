@@ -36,6 +36,10 @@ pub enum Pulled {
     Restored,
     /// A second server record of a partner stored here: not copied, asked about.
     Twin,
+    /// Stored here under a connected organization, listed by one's own: the
+    /// central system holds it there (an earlier version stored a partner
+    /// created with `--target-org` as that organization's), so it moves back.
+    MovedToOwn,
 }
 
 text_enum!(

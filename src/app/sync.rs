@@ -128,6 +128,12 @@ fn counts(r: &SyncReport) -> String {
     if r.held > 0 {
         parts.push(format!("{} kept here until the server accepts them", r.held));
     }
+    if r.moved_to_own > 0 {
+        parts.push(format!(
+            "{} moved back to your own organization, where the central system keeps them",
+            r.moved_to_own
+        ));
+    }
     if r.twins_on_server > 0 {
         parts.push(format!("{} found twice on the central system (see Sync)", r.twins_on_server));
     }

@@ -496,6 +496,13 @@ impl Record for Partners {
         Value::Object(record)
     }
 
+    fn claim_as_own(tx: &Transaction<'_>, key: Uuid) -> Result<bool> {
+        let moved = tx
+            .prepare_cached("UPDATE partners SET target_org_id = NULL WHERE key = ?1 AND target_org_id IS NOT NULL")?
+            .execute([key.to_string()])?;
+        Ok(moved == 1)
+    }
+
     fn scope_of(conn: &Connection, key: Uuid) -> Result<Option<Uuid>> {
         let scope: Option<String> = conn
             .prepare_cached("SELECT target_org_id FROM partners WHERE key = ?1")?

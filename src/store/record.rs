@@ -106,6 +106,11 @@ pub trait Record {
     fn server_json(server: &Self::Server) -> Value;
     /// The scope a record was pulled for (a partner's target organization).
     #[doc(hidden)]
+    /// Stores a record as one's own organization's; whether it was another's.
+    fn claim_as_own(_tx: &Transaction<'_>, _key: Uuid) -> Result<bool> {
+        Ok(false)
+    }
+
     fn scope_of(_conn: &Connection, _key: Uuid) -> Result<Option<Uuid>> {
         Ok(None)
     }

@@ -243,6 +243,10 @@ fn pull_one<R: Record>(
             };
         }
     };
+    // Only ever towards one's own: a partner one's own list holds is one's own,
+    // whatever an earlier version stored; one listed by a connected
+    // organization too (a guest's view) does not move away from it.
+    let moved = scope.is_none() && R::claim_as_own(tx, key)?;
     let step = plan::pull(&local::<R>(tx, key)?, &remote, server.updated_at());
     let (entity, key_text) = (R::ENTITY, key.to_string());
     if step.close_deleted_question {
@@ -267,7 +271,7 @@ fn pull_one<R: Record>(
         R::set_server(tx, key, server)?;
         record_merge::<R>(tx, key, merged)?;
     }
-    Ok(step.outcome())
+    Ok(if moved { Pulled::MovedToOwn } else { step.outcome() })
 }
 
 /// Queues what a merge leaves to send, and its questions (the record then waits for the user).

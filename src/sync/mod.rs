@@ -144,6 +144,9 @@ pub struct SyncReport {
     pub deleted_remotely: u64,
     /// Records given up as deleted on the server that it lists again: live here again.
     pub restored: u64,
+    /// Partners stored here under a connected organization that the central
+    /// system holds in one's own: moved back (see [`Pulled::MovedToOwn`]).
+    pub moved_to_own: u64,
     /// Changes still waiting when the run ended.
     pub pending: u64,
     /// APIs paused until their credentials change, with the reason.
@@ -979,6 +982,7 @@ fn count(report: &mut SyncReport, pulled: Pulled) {
         Pulled::Conflict => report.conflicts += 1,
         Pulled::Restored => report.restored += 1,
         Pulled::Twin => report.twins_on_server += 1,
+        Pulled::MovedToOwn => report.moved_to_own += 1,
         Pulled::Unchanged => {}
     }
 }

@@ -560,3 +560,33 @@ async fn a_connected_organization_that_refuses_writes_holds_its_change_and_nothi
     assert!(again.needs_sign_in.is_empty());
     assert!(store.get::<Partners>(next.key).unwrap().server.id.is_some());
 }
+
+/// Today's databases may hold partners created with `--target-org` naming a
+/// connected organization: the central system made them in one's own, so the
+/// connected organization's next pull did not find them and deleted them
+/// here. One's own list now claims them back, before any other is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_stored_under_a_connected_organization_but_made_in_ones_own_moves_back() {
+    let connected = Uuid::from_u128(0xC1);
+    let s = StandIn::start(Config {
+        clients: vec![ClientCredentials::new("pb-test", "s3cret", ORG)],
+        api_keys: vec!["org-key".into()],
+        connections: vec![(ORG, connected)],
+        seed: fastrand::u64(..),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let mut cfg = config(&s);
+    cfg.partners.as_mut().unwrap().target_org_ids = vec![connected];
+    let mut store = Store::open_in_memory().unwrap();
+    // What the old `partner add --target-org` stored (the store still takes it; the app refuses it).
+    let stray = store.create_partner(&partner(4), Some(connected)).unwrap();
+    let first = sync_once(&mut store, &cfg, |_| {}).await.unwrap();
+    let second = sync_once(&mut store, &cfg, |_| {}).await.unwrap();
+    let now = store.get::<Partners>(stray.key).unwrap();
+    assert_eq!(now.deleted_at, None, "not deleted by the connected organization's pull");
+    assert_eq!(now.target_org_id, None, "one's own, as the central system holds it");
+    assert_eq!(first.moved_to_own + second.moved_to_own, 1, "{first:?} {second:?}");
+    assert_eq!(s.partners().len(), 1);
+}
