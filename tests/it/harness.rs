@@ -494,8 +494,10 @@ struct Expected {
     /// steps, or while a write of an earlier sync was still held on its way
     /// (`Fault::LatePastTimeout`): a whole-record update, made from a pull before the edit, may
     /// land after it (the API has no conditional update), so these earlier
-    /// terms are right too, as long as both sides agree.
-    terms_before: Option<String>,
+    /// terms are right too, as long as both sides agree. Past the settle
+    /// window (`Fault::LatePastWindow`), every earlier one since: such a write
+    /// may carry terms from several server edits back.
+    terms_before: Vec<String>,
     /// Its earlier frequencies, and whether one may come back: a server edit
     /// made while an update of `Fault::LatePastWindow` may still land takes
     /// that old body's fields into its own version, where this side can no
@@ -602,7 +604,7 @@ impl ModelRun {
             Fault::LatePastWindow => {
                 let (from, to) = HOLD_PAST_WINDOW;
                 ProxyFaults {
-                    late_rate: 0.3,
+                    late_rate: 0.6,
                     late_ms: (from.as_millis() as u64, to.as_millis() as u64),
                     ..Default::default()
                 }
@@ -676,7 +678,7 @@ impl ModelRun {
                     payment_terms: draft.payment_terms,
                     live: true,
                     maybe: false,
-                    terms_before: None,
+                    terms_before: vec![],
                     frequencies_before: vec![],
                     old_may_ride: false,
                 };
@@ -718,7 +720,11 @@ impl ModelRun {
                 let past_window_in_flight = self.twins_possible && engine_beside;
                 if let Some(e) = self.model.get_mut(record["email"].as_str().unwrap()) {
                     if engine_beside {
-                        e.terms_before = Some(e.payment_terms.clone());
+                        // Below the window only the terms just before can come back.
+                        if !past_window_in_flight {
+                            e.terms_before.clear();
+                        }
+                        e.terms_before.push(e.payment_terms.clone());
                     }
                     e.old_may_ride |= past_window_in_flight;
                     e.payment_terms = terms;
@@ -910,8 +916,16 @@ impl ModelRun {
             }
             let twins_possible = self.twins_possible;
             let mut twins_asked = 0;
+            let model = self.model.clone();
             let store = self.store();
             for c in store.conflicts().unwrap() {
+                // An old body of ours that landed late, with a server edit on
+                // top: its frequency reads as the server's change, against the
+                // one waiting here (see `Expected::old_may_ride`).
+                let old_rode_in = || {
+                    let email = store.get::<Partners>(c.record_key).map(|p| p.fields.email).unwrap_or_default();
+                    c.field == "frequency" && model.get(&email).is_some_and(|e| e.old_may_ride)
+                };
                 let choice = match c.kind {
                     ConflictKind::DeletedRemotely | ConflictKind::PossibleDuplicate => Resolution::Theirs,
                     // "Remove the extra one there".
@@ -920,6 +934,8 @@ impl ModelRun {
                         Resolution::Theirs
                     }
                     ConflictKind::TwinOnServer => panic!("a twin on the server below the settle window"),
+                    // The user keeps the edit made here.
+                    ConflictKind::Field if old_rode_in() => Resolution::Mine,
                     ConflictKind::Field => {
                         panic!("a conflict on {}: the model's two sides never change one field", c.field)
                     }
@@ -963,8 +979,8 @@ impl ModelRun {
             .map(|(k, e)| {
                 // Where the earlier terms are right too (see `terms_before`), the server's choice stands.
                 let on_server = server.get(k).map(|(_, terms)| terms);
-                let terms = match &e.terms_before {
-                    Some(before) if on_server == Some(before) => before.clone(),
+                let terms = match on_server {
+                    Some(there) if e.terms_before.contains(there) => there.clone(),
                     _ => e.payment_terms.clone(),
                 };
                 let frequency = match server.get(k) {
@@ -1044,6 +1060,7 @@ const PAST_WINDOW_FAULTS: &[Fault] = &[
     Fault::LostAnswers,
     Fault::LateWithinTimeout,
     Fault::LatePastTimeout,
+    Fault::LatePastWindow,
     Fault::LatePastWindow,
     Fault::LatePastWindow,
 ];
