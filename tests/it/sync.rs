@@ -516,13 +516,9 @@ async fn test_connection_says_what_works_and_what_does_not() {
     assert!(!wrong.ok && wrong.message.contains("refused the API key"), "{wrong:?}");
 }
 
-/// A connected organization whose partners this caller may read but not
-/// change: the server answers 403 to a write there. That change is held with
-/// the reason, and one's own partners keep flowing; the partners API is not
-/// paused as it was when every 403 read as "check your credentials".
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connected_organization_that_refuses_writes_holds_its_change_and_nothing_else() {
-    let connected = Uuid::from_u128(0xC0);
+/// A stand-in where one's own organization is connected to `connected`, and
+/// a sync set-up that reads that organization's partners too.
+async fn connected_to(connected: Uuid) -> (StandIn, SyncConfig) {
     let s = StandIn::start(Config {
         clients: vec![ClientCredentials::new("pb-test", "s3cret", ORG)],
         api_keys: vec!["org-key".into()],
@@ -532,9 +528,20 @@ async fn a_connected_organization_that_refuses_writes_holds_its_change_and_nothi
     })
     .await
     .unwrap();
-    let theirs = s.insert_partner(connected, serde_json::to_value(partner(1).validate_fields().unwrap()).unwrap());
     let mut cfg = config(&s);
     cfg.partners.as_mut().unwrap().target_org_ids = vec![connected];
+    (s, cfg)
+}
+
+/// A connected organization whose partners this caller may read but not
+/// change: the server answers 403 to a write there. That change is held with
+/// the reason, and one's own partners keep flowing; the partners API is not
+/// paused as it was when every 403 read as "check your credentials".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connected_organization_that_refuses_writes_holds_its_change_and_nothing_else() {
+    let connected = Uuid::from_u128(0xC0);
+    let (s, cfg) = connected_to(connected).await;
+    let theirs = s.insert_partner(connected, serde_json::to_value(partner(1).validate_fields().unwrap()).unwrap());
     let mut store = Store::open_in_memory().unwrap();
     sync_once(&mut store, &cfg, |_| {}).await.unwrap();
     let all = store.list_partners(&PartnerQuery::default()).unwrap().items;
@@ -568,17 +575,7 @@ async fn a_connected_organization_that_refuses_writes_holds_its_change_and_nothi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partner_stored_under_a_connected_organization_but_made_in_ones_own_moves_back() {
     let connected = Uuid::from_u128(0xC1);
-    let s = StandIn::start(Config {
-        clients: vec![ClientCredentials::new("pb-test", "s3cret", ORG)],
-        api_keys: vec!["org-key".into()],
-        connections: vec![(ORG, connected)],
-        seed: fastrand::u64(..),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
-    let mut cfg = config(&s);
-    cfg.partners.as_mut().unwrap().target_org_ids = vec![connected];
+    let (s, cfg) = connected_to(connected).await;
     let mut store = Store::open_in_memory().unwrap();
     // What the old `partner add --target-org` stored (the store still takes it; the app refuses it).
     let stray = store.create_partner(&partner(4), Some(connected)).unwrap();
