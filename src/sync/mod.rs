@@ -525,10 +525,10 @@ fn settle(
             }
             report.retried += 1;
         }
-        Err(Failure::Forbidden(why)) if another_organizations(config, due).is_some() => {
+        Err(Failure::Forbidden(why)) if connected_organization_of(config, due).is_some() => {
             // A write outside one's own organization: that organization's
             // partners stay as they are here, and nothing else waits.
-            let org = another_organizations(config, due).expect("matched above");
+            let org = connected_organization_of(config, due).expect("matched above");
             let reason = format!(
                 "Organization {org} does not let you change its partners ({why}). The change is kept here and is \
                  tried again at the next sync; your own partners go on syncing meanwhile."
@@ -539,11 +539,16 @@ fn settle(
         Err(Failure::Forbidden(why)) => {
             // One's own organization: a role removed, or a client narrowed. Not
             // read-only for good: the API pauses as for a refused sign-in.
-            let reason = format!(
-                "The server refused a change to your own organization's {} ({why}): your role there may have \
-                 changed. Nothing is lost; ask your administrator, then try again.",
-                e.entity.as_str()
-            );
+            let reason = match e.entity {
+                Entity::Partner => format!(
+                    "The server refused a change to your own organization's partners ({why}): your role there \
+                     may have changed. Nothing is lost; ask your administrator, then try again."
+                ),
+                Entity::Organization => format!(
+                    "The server refused the API key for this change ({why}). Check it in Settings; nothing is \
+                     lost meanwhile."
+                ),
+            };
             if !paused.contains(&e.entity) {
                 paused.push(e.entity);
                 report.needs_sign_in.push(reason.clone());
@@ -593,7 +598,7 @@ fn settle(
 }
 
 /// The connected organization a partner change is for, if it is not one's own.
-fn another_organizations(config: &SyncConfig, due: &Due) -> Option<Uuid> {
+fn connected_organization_of(config: &SyncConfig, due: &Due) -> Option<Uuid> {
     let own = config.partners.as_ref().map(|p| p.requester_org_id);
     due.target_org_id.filter(|t| due.entry.entity == Entity::Partner && Some(*t) != own)
 }
