@@ -53,7 +53,13 @@ pub fn create(
 ) -> Result<Partner, StoreError> {
     let own = own_organization(store, overlay)?;
     let mut report = draft.validate_fields().err().unwrap_or(ValidationReport { fields: vec![] });
-    let target = create_target(own, target).map_err(|e| report.fields.push(e)).ok().flatten();
+    let target = match create_target(own, target) {
+        Ok(target) => target,
+        Err(refused) => {
+            report.fields.push(refused);
+            None
+        }
+    };
     if !report.fields.is_empty() {
         return Err(StoreError::Invalid(report));
     }

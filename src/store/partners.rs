@@ -140,10 +140,7 @@ impl Store {
 
     /// Applies a patch (only the given fields change), validating the result.
     pub fn edit_partner(&mut self, key: Uuid, patch: &PartnerPatch) -> Result<Partner> {
-        let current = self.get::<Partners>(key)?;
-        if let Some(at) = current.deleted_at {
-            return Err(StoreError::Deleted { kind: "partner", at });
-        }
+        let current = super::record::live::<Partners>(&self.conn, key)?;
         self.update_partner(key, &patch.apply_to(&current.fields))
     }
 
