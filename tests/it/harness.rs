@@ -831,24 +831,26 @@ impl ModelRun {
     /// The server's records, every local partner (deleted too) and the
     /// questions asked, for a failure's message.
     fn diagnosis(&mut self) -> String {
-        let history: Vec<(String, String, String, Option<String>)> = self
+        type Asked = (String, String, String, String, String, Option<String>);
+        let history: Vec<Asked> = self
             .store()
             .connection()
-            .prepare("SELECT record_key, kind, field, resolution FROM conflicts ORDER BY id")
+            .prepare("SELECT record_key, kind, field, local_value, remote_value, resolution FROM conflicts ORDER BY id")
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
         let here: Vec<_> = every_partner(self.store())
             .into_iter()
-            .map(|p| (p.key, p.fields.email, p.fields.frequency, p.server.id, p.deleted_at))
+            .map(|p| (p.key, p.fields.email, p.fields.frequency, p.fields.payment_terms, p.server.id, p.deleted_at))
             .collect();
         let server: Vec<_> = self
             .on_server()
             .iter()
             .map(|r| {
-                (r["id"].to_string(), r["email"].to_string(), r["frequency"].to_string(), r["created_at"].to_string())
+                let text = |k: &str| r[k].to_string();
+                (text("id"), text("email"), text("frequency"), text("payment_terms"), text("created_at"))
             })
             .collect();
         format!(" server {server:#?}\n here {here:#?}\n conflicts {history:#?}\n steps:\n{}", self.trace.join("\n"))
@@ -991,24 +993,9 @@ impl ModelRun {
             })
             .collect();
         if server != expected {
-            let history: Vec<(String, String, String, String, Option<String>)> = self
-                .store()
-                .connection()
-                .prepare("SELECT record_key, field, local_value, remote_value, resolution FROM conflicts ORDER BY id")
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            let here: Vec<_> = live_partners(self.store())
-                .into_iter()
-                .map(|p| (p.fields.email, p.fields.frequency, p.fields.payment_terms, p.server.id))
-                .collect();
             panic!(
-                "the server differs from the model:\n server {server:?}\n model  {expected:?}\n here   {here:?}\n \
-                 conflicts {history:#?}\n server records {:#?}\n steps:\n{}",
-                self.on_server(),
-                self.trace.join("\n")
+                "the server differs from the model:\n server {server:?}\n model  {expected:?}\n{}",
+                self.diagnosis()
             );
         }
         let here: BTreeMap<String, (String, String)> = live_partners(self.store())
