@@ -18,6 +18,9 @@ pub struct Status {
     pub sync_configured: bool,
     pub syncing: bool,
     pub open_conflicts: usize,
+    /// APIs paused for a refused sign-in, each as its sentence; kept across
+    /// restarts and alike for every process on this database.
+    pub needs_sign_in: Vec<String>,
     pub message: String,
 }
 
@@ -27,7 +30,10 @@ pub fn status(store: &Store, runner: &SyncRunner, config: &SyncConfig) -> Result
     let open_conflicts = store.conflicts()?.len();
     let last = runner.last();
     let sync_configured = is_configured(config);
-    let message = if sync_configured {
+    let needs_sign_in = super::sync::needs_sign_in(store, config)?;
+    let message = if let (true, Some(first)) = (sync_configured, needs_sign_in.first()) {
+        first.clone()
+    } else if sync_configured {
         last.message
     } else {
         format!("{} Every change is kept here meanwhile.", SyncFailure::NotConfigured)
@@ -40,6 +46,7 @@ pub fn status(store: &Store, runner: &SyncRunner, config: &SyncConfig) -> Result
         sync_configured,
         syncing: runner.is_running(),
         open_conflicts,
+        needs_sign_in,
         message,
     })
 }

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::Serialize;
 
 use crate::error::{ErrorBody, ErrorKind};
-use crate::store::Store;
-use crate::sync::{SyncConfig, SyncFailure, SyncReport, sync_once};
+use crate::store::{Entity, Store};
+use crate::sync::{SyncConfig, SyncFailure, SyncReport, access, sync_once};
 
 /// The runtime a sync runs on. Two workers: requests keep going while the
 /// calling thread writes to the database (measured in BENCHMARKS.md: the
@@ -84,6 +84,26 @@ pub fn sync_now(runner: &SyncRunner, db: &Path, config: &SyncConfig) -> Result<L
         return Err((&SyncFailure::NotConfigured).into());
     }
     Ok(runner.run_blocking(db, config))
+}
+
+/// Each API paused for a refused sign-in, as the sentence to show ("Needs
+/// sign-in: …"), whichever process paused it and whether it happened while
+/// sending or reading.
+pub fn needs_sign_in(store: &Store, config: &SyncConfig) -> Result<Vec<String>, ErrorBody> {
+    let Some(salt) = store.existing_credentials_salt()? else { return Ok(Vec::new()) };
+    let pauses = store.sign_in_pauses()?;
+    let now = chrono::Utc::now();
+    Ok(access::in_force(&salt, config, &pauses).into_iter().map(|p| access::needs_sign_in_sentence(p, now)).collect())
+}
+
+/// "Try again": lifts every sign-in pause, so the next run asks the APIs
+/// again (a run that is refused pauses them again). Returns how many were lifted.
+pub fn try_again(store: &mut Store) -> Result<usize, ErrorBody> {
+    let mut lifted = 0;
+    for api in [Entity::Partner, Entity::Organization] {
+        lifted += usize::from(store.lift_sign_in_pause(api)?);
+    }
+    Ok(lifted)
 }
 
 pub fn is_configured(config: &SyncConfig) -> bool {

@@ -95,6 +95,10 @@ pub struct SyncArgs {
     /// Only send; do not read the server's records
     #[arg(long)]
     pub no_pull: bool,
+    /// Ask an API paused for a refused sign-in again now (as the window's
+    /// "Try again"); otherwise it waits for new credentials or its hourly probe
+    #[arg(long)]
+    pub try_again: bool,
 }
 
 #[derive(Debug, Subcommand)]

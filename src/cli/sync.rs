@@ -43,6 +43,9 @@ pub fn run(store: &mut Store, a: SyncArgs, json: bool) -> Result<()> {
         settle_window: a.settle_ms.map(Duration::from_millis).or(base.settle_window),
         ..base
     };
+    if a.try_again {
+        partnerbook::app::sync::try_again(store).map_err(CliError::Body)?;
+    }
     let runtime = partnerbook::app::sync_runtime().map_err(CliError::Body)?;
     let show_progress = std::io::stderr().is_terminal() && !json;
     loop {

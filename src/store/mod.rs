@@ -9,6 +9,7 @@
 //! steps [`crate::plan`] decides. The store knows nothing of HTTP or of the
 //! sync engine.
 
+mod access;
 mod columns;
 mod conflicts;
 mod organizations;
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use crate::plan::{ConflictKind, Pulled, Resolution};
+pub use access::{ReadOnlyOrganization, SignInPause};
 pub use columns::PartnerColumn;
 pub use conflicts::Conflict;
 pub use organizations::OrganizationQuery;
@@ -61,6 +63,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/0011_attempt_start_by_the_server.sql"),
     include_str!("../../migrations/0012_fields_as_created.sql"),
     include_str!("../../migrations/0013_unsettled_writes.sql"),
+    include_str!("../../migrations/0014_access.sql"),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =

@@ -477,10 +477,15 @@ impl Store {
         Ok(())
     }
 
-    /// Lets held changes of `entity` go again (the server now offers what they need).
+    /// Lets held changes of `entity` go again (the server now offers what
+    /// they need), except those of partners whose connected organization
+    /// refused writes: those wait until it is no longer read-only.
     pub fn release_holds(&mut self, entity: Entity) -> Result<usize> {
         Ok(self.conn.execute(
-            "UPDATE outbox SET hold = NULL, last_error = NULL WHERE entity = ?1 AND hold IS NOT NULL",
+            "UPDATE outbox SET hold = NULL, last_error = NULL
+             WHERE entity = ?1 AND hold IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM partners p JOIN read_only_organizations r ON r.org_id = p.target_org_id
+                               WHERE ?1 = 'partner' AND p.key = outbox.record_key)",
             [entity.as_str()],
         )?)
     }

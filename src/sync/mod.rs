@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+pub mod access;
 pub mod drainer;
 
 use crate::model::SyncError;
@@ -96,6 +97,9 @@ pub struct SyncConfig {
     /// again (a partner create is first looked for). `None`: twice the
     /// request timeout (see [`Self::settle`]).
     pub settle_window: Option<Duration>,
+    /// How long an API paused for a refused sign-in waits before one request
+    /// tries the same credentials again ([`access::PROBE_EVERY`]).
+    pub sign_in_probe_every: Duration,
 }
 
 impl SyncConfig {
@@ -122,6 +126,7 @@ impl Default for SyncConfig {
             request_timeout: Duration::from_secs(30),
             max_pull_records: 2_000_000,
             settle_window: None,
+            sign_in_probe_every: access::PROBE_EVERY,
         }
     }
 }
@@ -228,6 +233,19 @@ enum Done {
 struct Apis {
     partners: Option<Arc<PartnersApi>>,
     organizations: Option<Arc<OrganizationsApi>>,
+    /// The credentials in force, as [`access`] remembers them (keyed by the database's salt).
+    partners_credentials: String,
+    organizations_credentials: String,
+    partners_settings: String,
+}
+
+impl Apis {
+    fn credentials(&self, api: Entity) -> &str {
+        match api {
+            Entity::Partner => &self.partners_credentials,
+            Entity::Organization => &self.organizations_credentials,
+        }
+    }
 }
 
 /// Runs one sync: pushes every change that is due (waiting up to
@@ -257,9 +275,21 @@ pub async fn sync_once(
     // A timeout past a day is no timeout; far larger ones overflow the timer.
     let timeout = config.request_timeout.min(Duration::from_secs(24 * 3600));
     let http = crate::remote::http_client_with(timeout, config.concurrency.max(1));
+    let salt = store.credentials_salt()?;
     let apis = Apis {
         partners: config.partners.clone().map(|c| Arc::new(PartnersApi::new(http.clone(), c))),
         organizations: config.organizations.clone().map(|c| Arc::new(OrganizationsApi::new(http, c))),
+        partners_credentials: config
+            .partners
+            .as_ref()
+            .map(|c| access::partners_credentials(&salt, c))
+            .unwrap_or_default(),
+        organizations_credentials: config
+            .organizations
+            .as_ref()
+            .map(|c| access::organizations_credentials(&salt, c))
+            .unwrap_or_default(),
+        partners_settings: config.partners.as_ref().map(|c| access::partners_settings(&salt, c)).unwrap_or_default(),
     };
     store.relax_sync_durability(true)?;
     let outcome = run(store, config, &apis, &mut progress).await;
@@ -282,6 +312,11 @@ async fn run(
     if apis.organizations.is_none() {
         paused.push(Entity::Organization);
     }
+    check_sign_in_pauses(store, config, apis, &mut paused, &mut report).await?;
+    // A connected organization's "no" stands until the settings it answered change.
+    for outdated in access::outdated(&store.read_only_organizations()?, &apis.partners_settings) {
+        store.forget_read_only(outdated.org_id)?;
+    }
     if config.partners.as_ref().is_some_and(|p| p.assumed_ops) {
         store.release_holds(Entity::Partner)?;
     }
@@ -296,7 +331,7 @@ async fn run(
     // not all read wait for a pull that reads them (creates and deletes go).
     let mut stale: Vec<Entity> = Vec::new();
     if config.pull {
-        let read_in_full = match pull(store, config, apis, &paused, &mut report, progress).await {
+        let read_in_full = match pull(store, config, apis, &mut paused, &mut report, progress).await {
             Ok(read) => read,
             // The database itself failing is no passing fault of the server's: it stops the run, said aloud.
             Err(SyncFailure::Store(e)) => return Err(SyncFailure::Store(e)),
@@ -338,7 +373,7 @@ async fn pull(
     store: &mut Store,
     config: &SyncConfig,
     apis: &Apis,
-    paused: &[Entity],
+    paused: &mut Vec<Entity>,
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<Vec<Entity>, SyncFailure> {
@@ -349,17 +384,113 @@ async fn pull(
         store.set_bulk_writes(true)?;
         let pulled = pull_partners(store, api, config.max_pull_records, report, progress).await;
         store.set_bulk_writes(false)?;
-        if pulled? {
-            read_in_full.push(Entity::Partner);
+        match pulled? {
+            PullEnd::Read { in_full: true } => read_in_full.push(Entity::Partner),
+            PullEnd::Read { in_full: false } => {}
+            PullEnd::SignInRefused(reason) => {
+                sign_in_refused(store, config, apis, Entity::Partner, &reason, paused, report)?
+            }
         }
     }
     if let Some(api) = &apis.organizations
         && !paused.contains(&Entity::Organization)
-        && pull_organizations(store, api, config.max_pull_records, report, progress).await?
     {
-        read_in_full.push(Entity::Organization);
+        match pull_organizations(store, api, config.max_pull_records, report, progress).await? {
+            PullEnd::Read { in_full: true } => read_in_full.push(Entity::Organization),
+            PullEnd::Read { in_full: false } => {}
+            PullEnd::SignInRefused(reason) => {
+                sign_in_refused(store, config, apis, Entity::Organization, &reason, paused, report)?
+            }
+        }
     }
     Ok(read_in_full)
+}
+
+/// How a pull of one API ended.
+enum PullEnd {
+    /// Whether every list was read to its end.
+    Read { in_full: bool },
+    /// The API refused the sign-in: it pauses (the reason says why).
+    SignInRefused(String),
+}
+
+/// Before any request: an API paused for a refused sign-in stays paused
+/// (nothing is sent to it) unless its credentials changed or its probe is due.
+async fn check_sign_in_pauses(
+    store: &mut Store,
+    config: &SyncConfig,
+    apis: &Apis,
+    paused: &mut Vec<Entity>,
+    report: &mut SyncReport,
+) -> Result<(), SyncFailure> {
+    for api in [Entity::Partner, Entity::Organization] {
+        let configured = match api {
+            Entity::Partner => apis.partners.is_some(),
+            Entity::Organization => apis.organizations.is_some(),
+        };
+        let pause = store.sign_in_pause(api)?;
+        let Some(pause) = pause.filter(|_| configured) else { continue };
+        let now = Utc::now();
+        match access::gate(Some(&pause), apis.credentials(api), now) {
+            access::Gate::Open => {}
+            access::Gate::CredentialsChanged => {
+                store.lift_sign_in_pause(api)?;
+            }
+            access::Gate::Closed => {
+                paused.push(api);
+                report.needs_sign_in.push(access::needs_sign_in_sentence(&pause, now));
+            }
+            access::Gate::Probe => match probe(apis, api).await {
+                Ok(()) => {
+                    store.lift_sign_in_pause(api)?;
+                }
+                Err(Failure::SignIn(reason)) => sign_in_refused(store, config, apis, api, &reason, paused, report)?,
+                Err(other) => {
+                    // No answer about the credentials: still paused, probed again at the next run.
+                    paused.push(api);
+                    report.needs_sign_in.push(access::needs_sign_in_sentence(&pause, now));
+                    report.errors.push(format!("Trying the sign-in again got no answer ({other}); will try again."));
+                }
+            },
+        }
+    }
+    Ok(())
+}
+
+/// One request that says whether an API's credentials work now.
+async fn probe(apis: &Apis, api: Entity) -> Result<(), Failure> {
+    match api {
+        Entity::Partner => match &apis.partners {
+            Some(partners) => partners.sign_in().await,
+            None => Ok(()),
+        },
+        Entity::Organization => match &apis.organizations {
+            Some(organizations) => organizations.list(0).await.map(|_| ()),
+            None => Ok(()),
+        },
+    }
+}
+
+/// An API refused the sign-in: it pauses until it can work, in this run and
+/// every later one ([`access`] says when that is).
+fn sign_in_refused(
+    store: &mut Store,
+    config: &SyncConfig,
+    apis: &Apis,
+    api: Entity,
+    reason: &str,
+    paused: &mut Vec<Entity>,
+    report: &mut SyncReport,
+) -> Result<(), StoreError> {
+    let earlier = store.sign_in_pause(api)?;
+    let now = Utc::now();
+    let pause = access::pause(earlier.as_ref(), api, reason, apis.credentials(api), now, config.sign_in_probe_every);
+    store.pause_sign_in(&pause)?;
+    if !paused.contains(&api) {
+        paused.push(api);
+        report.needs_sign_in.push(access::needs_sign_in_sentence(&pause, now));
+    }
+    Ok(())
 }
 
 async fn push(
@@ -446,15 +577,17 @@ async fn push(
         };
         let (due, outcome) = joined.expect("push tasks do not panic");
         in_flight.remove(&(due.entry.entity, due.entry.record_key));
-        settle(store, config, &due, outcome, paused, &mut reconciled, report)?;
+        settle(store, config, apis, &due, outcome, paused, &mut reconciled, report)?;
         progress(report);
     }
 }
 
 /// Writes down what became of one attempt.
+#[allow(clippy::too_many_arguments)]
 fn settle(
     store: &mut Store,
     config: &SyncConfig,
+    apis: &Apis,
     due: &Due,
     outcome: Result<Done, Failure>,
     paused: &mut Vec<Entity>,
@@ -530,9 +663,16 @@ fn settle(
             // partners stay as they are here, and nothing else waits.
             let org = connected_organization_of(config, due).expect("matched above");
             let reason = format!(
-                "Organization {org} does not let you change its partners ({why}). The change is kept here and is \
-                 tried again at the next sync; your own partners go on syncing meanwhile."
+                "Organization {org} does not let you change its partners ({why}). The change is kept here, and \
+                 its partners are read-only until your credentials or sync settings change; your own partners \
+                 go on syncing meanwhile."
             );
+            store.mark_read_only(&crate::store::ReadOnlyOrganization {
+                org_id: org,
+                reason: reason.clone(),
+                settings_mac: apis.partners_settings.clone(),
+                since: Utc::now(),
+            })?;
             store.hold_change(e.seq, e.entity, e.record_key, &reason)?;
             report.held += 1;
         }
@@ -556,10 +696,7 @@ fn settle(
             store.declined_change_at(e.seq, None, &reason)?;
         }
         Err(Failure::SignIn(reason)) => {
-            if !paused.contains(&e.entity) {
-                paused.push(e.entity);
-                report.needs_sign_in.push(reason.clone());
-            }
+            sign_in_refused(store, config, apis, e.entity, &reason, paused, report)?;
             store.declined_change_at(e.seq, None, &reason)?;
         }
         Err(Failure::Rejected(error)) => {
@@ -719,7 +856,7 @@ async fn pull_partners(
     max_records: usize,
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
-) -> Result<bool, SyncFailure> {
+) -> Result<PullEnd, SyncFailure> {
     let mut read_in_full = true;
     let own = api.config().requester_org_id;
     let mut orgs = vec![own];
@@ -734,6 +871,7 @@ async fn pull_partners(
         // transaction: the slower the merge, the larger (and cheaper) each batch.
         let (first, total) = match api.list(org, &[], 0).await {
             Ok(answer) => answer,
+            Err(Failure::SignIn(reason)) => return Ok(PullEnd::SignInRefused(reason)),
             Err(f) => {
                 report.errors.push(stopped(f));
                 read_in_full = false;
@@ -758,6 +896,7 @@ async fn pull_partners(
             while reading && batch.good.len() < MERGE_AT_MOST {
                 match pages.try_recv() {
                     Ok(Ok(page)) => batch.extend(page),
+                    Ok(Err(Failure::SignIn(reason))) => return Ok(PullEnd::SignInRefused(reason)),
                     Ok(Err(f)) => {
                         report.errors.push(stopped(f));
                         (complete, reading) = (false, false);
@@ -770,6 +909,7 @@ async fn pull_partners(
                 // Nothing to merge yet: wait for the next page.
                 match pages.recv().await {
                     Some(Ok(page)) => batch.extend(page),
+                    Some(Err(Failure::SignIn(reason))) => return Ok(PullEnd::SignInRefused(reason)),
                     Some(Err(f)) => {
                         report.errors.push(stopped(f));
                         complete = false;
@@ -827,7 +967,7 @@ async fn pull_partners(
             }
         }
     }
-    Ok(read_in_full)
+    Ok(PullEnd::Read { in_full: read_in_full })
 }
 
 /// One page (or several) of a partner list, checked: the valid records, and
@@ -925,16 +1065,17 @@ async fn pull_organizations(
     max_records: usize,
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
-) -> Result<bool, SyncFailure> {
+) -> Result<PullEnd, SyncFailure> {
     let mut seen = HashSet::new();
     let mut offset = 0;
     let mut pager = client::Pager::new(max_records);
     loop {
         let (items, total) = match api.list(offset).await {
             Ok(answer) => answer,
+            Err(Failure::SignIn(reason)) => return Ok(PullEnd::SignInRefused(reason)),
             Err(f) => {
                 report.errors.push(format!("Reading organizations stopped part-way ({f}); will try again."));
-                return Ok(false);
+                return Ok(PullEnd::Read { in_full: false });
             }
         };
         let mut page = Vec::with_capacity(items.len());
@@ -957,7 +1098,7 @@ async fn pull_organizations(
             client::Paging::Done => break,
             client::Paging::Cut(why) => {
                 report.errors.push(format!("Reading organizations stopped: {why}; the list was read in part."));
-                return Ok(false);
+                return Ok(PullEnd::Read { in_full: false });
             }
         }
     }
@@ -976,7 +1117,7 @@ async fn pull_organizations(
             )),
         }
     }
-    Ok(true)
+    Ok(PullEnd::Read { in_full: true })
 }
 
 fn count(report: &mut SyncReport, pulled: Pulled) {

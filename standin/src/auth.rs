@@ -173,9 +173,20 @@ pub(crate) struct PartnerAuth {
 }
 
 impl PartnerAuth {
-    /// Creating, changing and deleting partners is for one's own organization only (the "Self" role).
+    /// Creating partners is for one's own organization only (the "Self" role).
     pub fn require_self(&self) -> Result<(), Response> {
-        if self.requester == self.target {
+        self.require_write_unless(self.requester == self.target)
+    }
+
+    /// Changing and deleting them too, unless the connection lets the requester write there.
+    pub fn require_write(&self, app: &crate::state::Shared) -> Result<(), Response> {
+        let allowed =
+            self.requester == self.target || app.writable_connections.contains(&(self.requester, self.target));
+        self.require_write_unless(allowed)
+    }
+
+    fn require_write_unless(&self, allowed: bool) -> Result<(), Response> {
+        if allowed {
             Ok(())
         } else {
             Err(envelope::detail(

@@ -53,6 +53,10 @@ pub struct Config {
     pub clients: Vec<ClientCredentials>,
     /// `(requester, target)` pairs: the requester may read the target organization's partners.
     pub connections: Vec<(Uuid, Uuid)>,
+    /// `(requester, target)` pairs where the requester may also change and
+    /// delete the target's partners (the assumed `PUT`/`DELETE`; creates stay
+    /// Self only, as the vendor documents). Each implies the read connection.
+    pub writable_connections: Vec<(Uuid, Uuid)>,
     /// Keys accepted in the organizations API's `apiKey` header.
     pub api_keys: Vec<String>,
     /// Lifetime of issued access tokens, reported as `expires_in`.
@@ -72,6 +76,7 @@ impl Default for Config {
             partners_prefix: DEFAULT_PARTNERS_PREFIX.to_owned(),
             clients: vec![ClientCredentials::dev()],
             connections: Vec::new(),
+            writable_connections: Vec::new(),
             api_keys: vec![DEV_API_KEY.to_owned()],
             token_ttl_secs: 3600,
             assumed_partner_ops: true,

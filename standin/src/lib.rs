@@ -97,12 +97,14 @@ impl StandIn {
         };
         let db = Db::open(&db_path)?;
         let auth = Auth::new(config.clients, config.api_keys, config.token_ttl_secs);
-        let connections: HashSet<(Uuid, Uuid)> = config.connections.into_iter().collect();
+        let writable: HashSet<(Uuid, Uuid)> = config.writable_connections.into_iter().collect();
+        let connections: HashSet<(Uuid, Uuid)> =
+            config.connections.into_iter().chain(writable.iter().copied()).collect();
         let app = Arc::new(Shared::new(
             db,
             auth,
             prefix.clone(),
-            connections,
+            (connections, writable),
             config.assumed_partner_ops,
             Faults::default(),
             config.seed,

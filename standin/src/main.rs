@@ -36,6 +36,9 @@ struct Cli {
     /// Let REQUESTER read TARGET's partners (repeatable).
     #[arg(long = "connect", value_name = "REQUESTER_UUID:TARGET_UUID", value_parser = parse_connection)]
     connections: Vec<(Uuid, Uuid)>,
+    /// Let REQUESTER read, change and delete TARGET's partners (repeatable; creates stay Self only).
+    #[arg(long = "connect-writable", value_name = "REQUESTER_UUID:TARGET_UUID", value_parser = parse_connection)]
+    writable_connections: Vec<(Uuid, Uuid)>,
     /// An accepted organizations-API key (repeatable; default: the dev key).
     #[arg(long = "api-key", value_name = "KEY")]
     api_keys: Vec<String>,
@@ -128,6 +131,7 @@ impl Cli {
             partners_prefix: self.partners_prefix.clone(),
             clients: if self.clients.is_empty() { defaults.clients } else { self.clients.clone() },
             connections: self.connections.clone(),
+            writable_connections: self.writable_connections.clone(),
             api_keys: if self.api_keys.is_empty() { defaults.api_keys } else { self.api_keys.clone() },
             token_ttl_secs: self.token_ttl,
             assumed_partner_ops: !self.no_assumed_ops,

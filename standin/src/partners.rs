@@ -112,7 +112,7 @@ pub(crate) async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(response) = auth.require_self() {
+    if let Err(response) = auth.require_write(&app) {
         return response;
     }
     // Like FastAPI, the body is validated before the handler looks anything up.
@@ -142,7 +142,7 @@ pub(crate) async fn delete(
     auth: PartnerAuth,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(response) = auth.require_self() {
+    if let Err(response) = auth.require_write(&app) {
         return response;
     }
     let partner = match find(&app, auth, &id) {

@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     pub prefix: String,
     /// `(requester, target)` pairs allowed to read across organizations.
     pub connections: HashSet<(Uuid, Uuid)>,
+    /// `(requester, target)` pairs allowed to change and delete the target's partners too.
+    pub writable_connections: HashSet<(Uuid, Uuid)>,
     assumed_partner_ops: AtomicBool,
     faults: Mutex<FaultState>,
     /// Idempotency keys whose first request is still running (see `idempotency`).
@@ -67,7 +69,7 @@ impl Shared {
         db: Db,
         auth: Auth,
         prefix: String,
-        connections: HashSet<(Uuid, Uuid)>,
+        (connections, writable_connections): (HashSet<(Uuid, Uuid)>, HashSet<(Uuid, Uuid)>),
         assumed_partner_ops: bool,
         faults: Faults,
         seed: u64,
@@ -78,6 +80,7 @@ impl Shared {
             stats: Counters::default(),
             prefix,
             connections,
+            writable_connections,
             assumed_partner_ops: AtomicBool::new(assumed_partner_ops),
             faults: Mutex::new(FaultState { faults, rng: fastrand::Rng::with_seed(seed) }),
             in_flight: Mutex::new(HashSet::new()),

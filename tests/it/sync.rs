@@ -587,3 +587,169 @@ async fn a_partner_stored_under_a_connected_organization_but_made_in_ones_own_mo
     assert_eq!(first.moved_to_own + second.moved_to_own, 1, "{first:?} {second:?}");
     assert_eq!(s.partners().len(), 1);
 }
+
+/// A refused sign-in is a lasting state: said as "Needs sign-in" whether it
+/// happened while reading or sending, kept across processes, and no request
+/// goes to the API until the credentials change, "Try again" is pressed, or
+/// the probe interval passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_sign_in_stays_paused_until_the_credentials_change_try_again_or_the_probe() {
+    let s = server(Faults::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sign-in.db");
+    let mut store = Store::open(&db).unwrap();
+    let config = SyncConfig { organizations: None, ..config(&s) };
+    store.create_partner(&partner(1), None).unwrap();
+    sync_until_settled(&mut store, &config).await;
+
+    // Revoked with nothing to send: the pull meets it, and the report says so.
+    s.revoke_client("pb-test");
+    s.expire_tokens();
+    let r = sync_once(&mut store, &config, |_| {}).await.unwrap();
+    assert_eq!(r.needs_sign_in.len(), 1, "{r:?}");
+    assert!(r.needs_sign_in[0].starts_with("Needs sign-in: "), "{r:?}");
+    assert!(partnerbook::app::summary(&r).starts_with("Needs sign-in: "), "not \"Synced: 0 sent\": {r:?}");
+    // The status bar of any process on this database says it too.
+    let status = partnerbook::app::status::status(&store, &Default::default(), &config).unwrap();
+    assert!(status.message.starts_with("Needs sign-in: "), "{status:?}");
+
+    // Later runs, each its own process, ask nothing of the API.
+    let process = |extra: &[&str]| {
+        let mut c = sync_process(&db, &s);
+        c.args(extra).env_remove("PARTNERBOOK_ORGS_URL").env_remove("PARTNERBOOK_ORGS_API_KEY");
+        c
+    };
+    s.reset_stats();
+    store.create_partner(&partner(2), None).unwrap();
+    for _ in 0..3 {
+        assert!(process(&[]).status().unwrap().success());
+    }
+    assert_eq!(s.stats().requests, 0, "a paused API was asked: {:?}", s.stats());
+    assert_eq!(store.outbox().unwrap().len(), 1, "the change waits, kept");
+
+    // "Try again": one run asks (one token request, refused), and pauses again.
+    assert!(process(&["--try-again"]).status().unwrap().success());
+    assert_eq!(s.stats().requests, 1, "{:?}", s.stats());
+    assert!(process(&[]).status().unwrap().success());
+    assert_eq!(s.stats().requests, 1, "paused again after Try again was refused");
+
+    // The probe: once its interval has passed, one request tries, by itself.
+    let probing = SyncConfig { sign_in_probe_every: Duration::from_millis(300), ..config.clone() };
+    s.reset_stats();
+    partnerbook::app::sync::try_again(&mut store).unwrap();
+    let r = sync_once(&mut store, &probing, |_| {}).await.unwrap();
+    assert_eq!(r.needs_sign_in.len(), 1);
+    let asked = s.stats().requests;
+    let r = sync_once(&mut store, &probing, |_| {}).await.unwrap();
+    assert_eq!((s.stats().requests, r.needs_sign_in.len()), (asked, 1), "no probe before its time");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let r = sync_once(&mut store, &probing, |_| {}).await.unwrap();
+    assert_eq!((s.stats().requests, r.needs_sign_in.len()), (asked + 1, 1), "one probe request, refused: {r:?}");
+    // IT re-enables the client: the next probe finds it working and everything flows.
+    s.add_client(ClientCredentials::new("pb-test", "s3cret", ORG));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let r = sync_once(&mut store, &probing, |_| {}).await.unwrap();
+    assert!(r.needs_sign_in.is_empty(), "{r:?}");
+    assert_eq!(r.sent, 1, "{r:?}");
+    assert!(partnerbook::app::sync::needs_sign_in(&store, &config).unwrap().is_empty());
+
+    // Revoked again, then new credentials: they are tried at once, no Try again needed.
+    s.revoke_client("pb-test");
+    s.expire_tokens();
+    store.create_partner(&partner(3), None).unwrap();
+    let r = sync_once(&mut store, &config, |_| {}).await.unwrap();
+    assert_eq!(r.needs_sign_in.len(), 1, "{r:?}");
+    s.add_client(ClientCredentials::new("pb-new", "n3w", ORG));
+    let mut renewed = config.clone();
+    if let Some(p) = renewed.partners.as_mut() {
+        (p.client_id, p.client_secret) = ("pb-new".into(), "n3w".into());
+    }
+    assert!(partnerbook::app::sync::needs_sign_in(&store, &renewed).unwrap().is_empty(), "not shown for new ones");
+    let r = sync_until_settled(&mut store, &renewed).await;
+    assert!(r.needs_sign_in.is_empty(), "{r:?}");
+    assert_converged(&store, &s);
+    // The secret is nowhere in the database.
+    let bytes = std::fs::read(&db).unwrap();
+    let wal = std::fs::read(dir.path().join("sign-in.db-wal")).unwrap_or_default();
+    for file in [bytes, wal] {
+        assert!(!file.windows(6).any(|w| w == b"s3cret"), "the secret was written to the database");
+    }
+}
+
+/// Two connected organizations, one that lets this caller change its
+/// partners and one that does not. Partners of each arrive with their
+/// organization; the refusing one becomes read-only with its reason and is
+/// asked again only when the settings change; no organization's pull deletes
+/// another's partners.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_connected_organization_turns_read_only_while_a_writable_one_and_ones_own_flow() {
+    let (writable, refusing) = (Uuid::from_u128(0xA1), Uuid::from_u128(0xB2));
+    let s = StandIn::start(Config {
+        clients: vec![ClientCredentials::new("pb-test", "s3cret", ORG)],
+        api_keys: vec!["org-key".into()],
+        connections: vec![(ORG, refusing)],
+        writable_connections: vec![(ORG, writable)],
+        seed: fastrand::u64(..),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let mut cfg = config(&s);
+    cfg.partners.as_mut().unwrap().target_org_ids = vec![writable, refusing];
+    let fields = |i| serde_json::to_value(partner(i).validate_fields().unwrap()).unwrap();
+    let (w, r) = (s.insert_partner(writable, fields(1)), s.insert_partner(refusing, fields(2)));
+    s.insert_partner(ORG, fields(3));
+    let mut store = Store::open_in_memory().unwrap();
+    sync_until_settled(&mut store, &cfg).await;
+    let by_server_id = |store: &Store, id: &Value| {
+        let all = store.list_partners(&PartnerQuery::default()).unwrap().items;
+        all.into_iter().find(|p| p.server.id.map(|i| i.to_string()).as_deref() == id.as_str()).unwrap()
+    };
+    let (ours_w, ours_r) = (by_server_id(&store, &w["id"]), by_server_id(&store, &r["id"]));
+    assert_eq!((ours_w.target_org_id, ours_r.target_org_id), (Some(writable), Some(refusing)));
+    assert_eq!(store.list_partners(&PartnerQuery::default()).unwrap().items.len(), 3);
+
+    let edit = |store: &mut Store, key, frequency: &str| {
+        let mut d = store.get::<Partners>(key).unwrap().fields.to_draft();
+        d.frequency = frequency.into();
+        store.update_partner(key, &d).unwrap();
+    };
+    edit(&mut store, ours_w.key, "weekly");
+    edit(&mut store, ours_r.key, "weekly");
+    let mine = store.create_partner(&partner(4), None).unwrap();
+    let report = sync_once(&mut store, &cfg, |_| {}).await.unwrap();
+    assert!(report.needs_sign_in.is_empty(), "{report:?}");
+    assert_eq!((report.sent, report.held), (2, 1), "{report:?}");
+    let on_server = |id: &Value| s.partners().into_iter().find(|p| p["id"] == *id).unwrap();
+    assert_eq!(on_server(&w["id"])["frequency"], "weekly", "the writable organization took the edit");
+    assert_eq!(on_server(&r["id"])["frequency"], "monthly");
+    assert!(store.get::<Partners>(mine.key).unwrap().server.id.is_some());
+    let why = store.read_only_reason(refusing).unwrap().expect("the refusing organization is read-only");
+    assert!(why.contains("does not let you change"), "{why}");
+    assert_eq!(store.read_only_reason(writable).unwrap(), None);
+    assert_eq!(store.get::<Partners>(ours_r.key).unwrap().fields.frequency, "weekly", "kept here");
+
+    // Later runs do not knock again while nothing changed.
+    let attempts = |store: &Store| {
+        store.outbox().unwrap().iter().find(|e| e.record_key == ours_r.key).map(|e| e.attempts).unwrap()
+    };
+    let before = attempts(&store);
+    for _ in 0..2 {
+        let again = sync_once(&mut store, &cfg, |_| {}).await.unwrap();
+        assert_eq!((again.sent, again.held), (0, 0), "{again:?}");
+    }
+    assert_eq!(attempts(&store), before, "a read-only organization's change was sent again");
+    // New settings (another API client of one's own organization): it is asked once more, and says no again.
+    s.add_client(ClientCredentials::new("pb-second", "an0ther", ORG));
+    let mut changed = cfg.clone();
+    (changed.partners.as_mut().unwrap().client_id, changed.partners.as_mut().unwrap().client_secret) =
+        ("pb-second".into(), "an0ther".into());
+    let again = sync_once(&mut store, &changed, |_| {}).await.unwrap();
+    assert_eq!(again.held, 1, "{again:?}");
+    assert_eq!(attempts(&store), before + 1);
+    assert!(store.read_only_reason(refusing).unwrap().is_some());
+    // Nothing of anyone's was deleted by another organization's pull.
+    let live = store.list_partners(&PartnerQuery::default()).unwrap().items;
+    assert_eq!(live.len(), 4, "{live:#?}");
+    assert!(live.iter().all(|p| p.deleted_at.is_none()));
+}
