@@ -31,6 +31,8 @@ text_enum!(
         TooNew = "too_new",
         /// The database could not be brought up to this version (it was left as it was).
         Migration = "migration",
+        /// The record belongs to a connected organization that does not let you change its partners.
+        ReadOnly = "read_only",
         /// Another Partnerbook holds the database.
         Locked = "locked",
         /// The database is damaged.
@@ -100,6 +102,7 @@ impl From<&StoreError> for ErrorBody {
             StoreError::CreateDir { .. } => ErrorKind::Io,
             StoreError::Damaged(_) => ErrorKind::Damaged,
             StoreError::Sqlite(_) => ErrorKind::Database,
+            StoreError::ReadOnly { .. } => ErrorKind::ReadOnly,
         };
         let body = ErrorBody::new(kind, e.to_string());
         match e {
@@ -112,6 +115,7 @@ impl From<&StoreError> for ErrorBody {
                 body.with("what", kind).with("key", key)
             }
             StoreError::Deleted { kind, at } => body.with("what", kind).with("at", at.to_rfc3339()),
+            StoreError::ReadOnly { org_id, .. } => body.with("organization", org_id),
             StoreError::NotADatabase { path } => body.with("path", path.display()),
             StoreError::TooNew { path, found, supported } => {
                 body.with("path", path.display()).with("found", found).with("supported", supported)

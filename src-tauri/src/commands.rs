@@ -75,12 +75,12 @@ pub fn create_partner(state: State<'_, AppState>, draft: PartnerDraft, target_or
 
 #[tauri::command]
 pub fn update_partner(state: State<'_, AppState>, key: Uuid, draft: PartnerDraft) -> Result<Partner> {
-    Ok(state.store().update_partner(key, &draft)?)
+    Ok(app::partners::update(&mut state.store(), key, &draft)?)
 }
 
 #[tauri::command]
 pub fn delete_partner(state: State<'_, AppState>, key: Uuid) -> Result<Partner> {
-    Ok(state.store().delete::<Partners>(key)?)
+    Ok(app::partners::delete(&mut state.store(), key)?)
 }
 
 #[tauri::command]

@@ -1,4 +1,5 @@
-//! Creating a partner: whose organization it goes to.
+//! Creating and changing a partner: whose organization it goes to, and
+//! whether that organization lets this side change it.
 //!
 //! The partners API creates every partner in the caller's own organization
 //! (its role table: Self may create, Host and Guest may not), whatever
@@ -8,7 +9,8 @@
 
 use uuid::Uuid;
 
-use crate::model::{Partner, PartnerDraft};
+use crate::model::{Partner, PartnerDraft, PartnerPatch};
+use crate::store::Partners;
 use crate::store::{Store, StoreError};
 use crate::validate::{FieldError, ValidationReport};
 
@@ -80,4 +82,32 @@ mod tests {
         assert!(refused.message.contains("own organization"), "{}", refused.message);
         assert!(create_target(None, Some(other)).unwrap_err().message.contains("Settings"));
     }
+}
+
+/// Refuses a change to a partner of a connected organization that answered
+/// a write with 403 (see [`crate::sync::access`]): the change would only wait here.
+pub fn writable(store: &Store, key: Uuid) -> Result<(), StoreError> {
+    let Some(org_id) = store.get::<Partners>(key)?.target_org_id else { return Ok(()) };
+    match store.read_only_reason(org_id)? {
+        Some(reason) => Err(StoreError::ReadOnly { org_id, reason }),
+        None => Ok(()),
+    }
+}
+
+/// Saves a whole form over a partner, if its organization lets this side change it.
+pub fn update(store: &mut Store, key: Uuid, draft: &PartnerDraft) -> Result<Partner, StoreError> {
+    writable(store, key)?;
+    store.update_partner(key, draft)
+}
+
+/// Changes the fields given (the command line's `partner edit`), likewise.
+pub fn edit(store: &mut Store, key: Uuid, patch: &PartnerPatch) -> Result<Partner, StoreError> {
+    writable(store, key)?;
+    store.edit_partner(key, patch)
+}
+
+/// Deletes a partner, likewise.
+pub fn delete(store: &mut Store, key: Uuid) -> Result<Partner, StoreError> {
+    writable(store, key)?;
+    store.delete::<Partners>(key)
 }

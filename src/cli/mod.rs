@@ -206,12 +206,12 @@ fn partner(store: &mut Store, cmd: PartnerCommand, json: bool) -> Result<()> {
             if patch.is_empty() {
                 return Err(CliError::Usage("Nothing to change: give at least one field, e.g. --email.".into()));
             }
-            let partner = store.edit_partner(key, &patch)?;
+            let partner = partnerbook::app::partners::edit(store, key, &patch)?;
             print::partner_saved(&partner, "Saved", json);
         }
         PartnerCommand::Delete { id } => {
             let key = store.resolve_key::<Partners>(&id)?;
-            let partner = store.delete::<Partners>(key)?;
+            let partner = partnerbook::app::partners::delete(store, key)?;
             print::partner_saved(&partner, "Deleted", json);
         }
     }

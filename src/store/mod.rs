@@ -116,6 +116,9 @@ pub enum StoreError {
     Damaged(String),
     #[error("Database error: {0}")]
     Sqlite(rusqlite::Error),
+    /// The record's connected organization refused changes to its partners.
+    #[error("This partner cannot be changed here: {reason}")]
+    ReadOnly { org_id: Uuid, reason: String },
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -728,6 +728,15 @@ async fn a_refusing_connected_organization_turns_read_only_while_a_writable_one_
     assert!(why.contains("does not let you change"), "{why}");
     assert_eq!(store.read_only_reason(writable).unwrap(), None);
     assert_eq!(store.get::<Partners>(ours_r.key).unwrap().fields.frequency, "weekly", "kept here");
+    // The window and the command line refuse further changes there, with the reason; elsewhere they go on.
+    let draft = store.get::<Partners>(ours_r.key).unwrap().fields.to_draft();
+    let refused = partnerbook::app::partners::update(&mut store, ours_r.key, &draft).unwrap_err();
+    let body = partnerbook::ErrorBody::from(&refused);
+    assert_eq!((body.kind, body.args["organization"].clone()), (partnerbook::ErrorKind::ReadOnly, refusing.to_string()));
+    assert!(body.message.contains("does not let you change"), "{}", body.message);
+    assert!(partnerbook::app::partners::delete(&mut store, ours_r.key).is_err());
+    let draft = store.get::<Partners>(ours_w.key).unwrap().fields.to_draft();
+    partnerbook::app::partners::update(&mut store, ours_w.key, &draft).unwrap();
 
     // Later runs do not knock again while nothing changed.
     let attempts = |store: &Store| {
