@@ -24,3 +24,14 @@ CREATE TABLE read_only_organizations (
     settings_mac TEXT    NOT NULL,
     since_ms     INTEGER NOT NULL
 );
+
+-- What each list held at its last full read, for the cheap check between
+-- full pulls (sync::cadence): a one-item request reads the list's total, and
+-- a total that moved other than by this side's own linked records means
+-- someone else added or deleted there. `list` is 'organization' or
+-- 'partner:<organization id>'.
+CREATE TABLE list_totals (
+    list         TEXT    PRIMARY KEY,
+    server_total INTEGER NOT NULL,
+    local_linked INTEGER NOT NULL
+);

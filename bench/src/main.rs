@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use partnerbook::remote::client::PartnersConfig;
 use partnerbook::store::{Paging, PartnerQuery};
+use partnerbook::sync::cadence::Read;
 use partnerbook::sync::{RetryPolicy, SyncConfig, sync_once};
 use partnerbook::{PartnerDraft, Store};
 use partnerbook_bench::{floor, start};
@@ -351,7 +352,7 @@ fn sync_config(s: &StandIn, concurrency: usize, pull: bool) -> SyncConfig {
         organizations: None,
         concurrency,
         retry: RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(100) },
-        pull,
+        read: if pull { Read::Full } else { Read::Nothing },
         ..Default::default()
     }
 }

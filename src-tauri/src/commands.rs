@@ -146,6 +146,44 @@ pub async fn sync_now(state: State<'_, AppState>) -> Result<LastSync> {
         .map_err(CommandError)
 }
 
+/// The window's timer, a save, or focus: pushes at once what was saved, and
+/// reads the central system only when the schedule says (see
+/// `partnerbook::sync::cadence`); otherwise returns the last result.
+#[tauri::command]
+pub async fn sync_tick(state: State<'_, AppState>, occasion: app::sync::Occasion) -> Result<LastSync> {
+    let config = sync_config(&state)?;
+    if !app::sync::is_configured(&config) {
+        return Ok(state.sync.last());
+    }
+    let (runner, db) = (state.sync.clone(), state.db_path.clone());
+    tauri::async_runtime::spawn_blocking(move || runner.tick_blocking(&db, &config, occasion))
+        .await
+        .map_err(|e| internal("Sync", e))
+}
+
+/// The network went away or came back.
+#[tauri::command]
+pub fn network_changed(state: State<'_, AppState>, online: bool) {
+    state.sync.network_changed(online);
+}
+
+/// "Try again" beside "Needs sign-in": lifts the pause and syncs now.
+#[tauri::command]
+pub async fn try_sign_in_again(state: State<'_, AppState>) -> Result<LastSync> {
+    app::sync::try_again(&mut state.store())?;
+    sync_now(state).await
+}
+
+/// Why this partner may not be changed here (its connected organization refused writes), if it may not.
+#[tauri::command]
+pub fn partner_read_only(state: State<'_, AppState>, key: Uuid) -> Result<Option<String>> {
+    match app::partners::writable(&state.store(), key) {
+        Ok(()) => Ok(None),
+        Err(partnerbook::store::StoreError::ReadOnly { reason, .. }) => Ok(Some(reason)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Open conflicts (fields changed here and on the server), for the user to settle.
 #[tauri::command]
 pub fn conflicts(state: State<'_, AppState>) -> Result<Vec<Conflict>> {

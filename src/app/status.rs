@@ -14,6 +14,8 @@ pub struct Status {
     pub pending_changes: u64,
     pub oldest_pending_change: Option<DateTime<Utc>>,
     pub last_sync_at: Option<DateTime<Utc>>,
+    /// When the central system was last read ("checked … ago").
+    pub last_checked_at: Option<DateTime<Utc>>,
     pub next_retry_at: Option<DateTime<Utc>>,
     pub sync_configured: bool,
     pub syncing: bool,
@@ -42,6 +44,7 @@ pub fn status(store: &Store, runner: &SyncRunner, config: &SyncConfig) -> Result
         pending_changes,
         oldest_pending_change,
         last_sync_at: last.last_success,
+        last_checked_at: last.last_checked,
         next_retry_at,
         sync_configured,
         syncing: runner.is_running(),

@@ -1,5 +1,5 @@
 //! A sync run as a user starts it: its runtime, one at a time per app, the
-//! last result, and the sentence that sums it up.
+//! schedule of reads ([`Cadence`]), the last result, and the sentence that sums it up.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::error::{ErrorBody, ErrorKind};
 use crate::store::{Entity, Store};
+use crate::sync::cadence::{Cadence, CadencePolicy, Read};
 use crate::sync::{SyncConfig, SyncFailure, SyncReport, access, sync_once};
 
 /// The runtime a sync runs on. Two workers: requests keep going while the
@@ -26,6 +27,9 @@ pub fn sync_runtime() -> Result<tokio::runtime::Runtime, ErrorBody> {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LastSync {
     pub last_success: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the central system was last read, in full or by its totals:
+    /// "checked with the central system 12 minutes ago".
+    pub last_checked: Option<chrono::DateTime<chrono::Utc>>,
     pub message: String,
     pub report: Option<SyncReport>,
 }
@@ -33,13 +37,72 @@ pub struct LastSync {
 /// Runs syncs one at a time and keeps the last result. One per app: the
 /// window's timer, its Sync button and a save that triggers a push all go
 /// through it, so a second start while one runs returns the last result.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SyncRunner {
     running: AtomicBool,
     last: Mutex<LastSync>,
+    cadence: Mutex<Cadence>,
+}
+
+impl Default for SyncRunner {
+    fn default() -> Self {
+        SyncRunner::with_policy(CadencePolicy::default())
+    }
+}
+
+/// What happened to start a run, for [`SyncRunner::tick_blocking`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct Occasion {
+    /// The window has the focus (the user is here).
+    #[serde(default)]
+    pub focused: bool,
+    /// A record was saved: its change goes now.
+    #[serde(default)]
+    pub saved: bool,
 }
 
 impl SyncRunner {
+    /// A runner whose reads follow `policy`; the first tick reads in full.
+    pub fn with_policy(policy: CadencePolicy) -> SyncRunner {
+        SyncRunner {
+            running: AtomicBool::new(false),
+            last: Mutex::default(),
+            cadence: Mutex::new(Cadence::new(policy, chrono::Utc::now())),
+        }
+    }
+
+    fn cadence(&self) -> std::sync::MutexGuard<'_, Cadence> {
+        self.cadence.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The network went away or came back (a full read follows once it has stayed back).
+    pub fn network_changed(&self, online: bool) {
+        match online {
+            true => self.cadence().network_back(chrono::Utc::now()),
+            false => self.cadence().network_lost(),
+        }
+    }
+
+    /// The window's timer, a save, or focus: runs what the schedule says is
+    /// due now (the push at once after a save; a read only when due), or
+    /// nothing, and returns the last result either way.
+    pub fn tick_blocking(&self, db: &Path, config: &SyncConfig, occasion: Occasion) -> LastSync {
+        let now = chrono::Utc::now();
+        let due = {
+            let mut cadence = self.cadence();
+            cadence.focus(occasion.focused, now);
+            if occasion.saved {
+                cadence.saved();
+                cadence.activity(now);
+            }
+            cadence.due(now)
+        };
+        match due {
+            (false, Read::Nothing) => self.last(),
+            (_, read) => self.run_reading(db, config, read),
+        }
+    }
+
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::SeqCst)
     }
@@ -51,17 +114,51 @@ impl SyncRunner {
     /// One sync on its own connection to `db`, on the calling thread (it
     /// blocks: call it off a UI thread). Returns at once with the last
     /// result if one is running already.
+    ///
+    /// This is "Sync now": everything is read in full, whatever the schedule,
+    /// unless the server asked to wait (429 `Retry-After`): then it only pushes.
     pub fn run_blocking(&self, db: &Path, config: &SyncConfig) -> LastSync {
+        let read = {
+            let mut cadence = self.cadence();
+            let now = chrono::Utc::now();
+            cadence.sync_now(now);
+            cadence.due(now).1
+        };
+        self.run_reading(db, config, read)
+    }
+
+    fn run_reading(&self, db: &Path, config: &SyncConfig, read: Read) -> LastSync {
         if self.running.swap(true, Ordering::SeqCst) {
             return self.last();
         }
+        let config = SyncConfig { read, ..config.clone() };
         let outcome = sync_runtime().and_then(|runtime| {
             let mut store = Store::open(db).map_err(|e| ErrorBody::from(&e))?;
-            runtime.block_on(sync_once(&mut store, config, |_| {})).map_err(|e| ErrorBody::from(&e))
+            runtime.block_on(sync_once(&mut store, &config, |_| {})).map_err(|e| ErrorBody::from(&e))
         });
+        let now = chrono::Utc::now();
+        if let Ok(report) = &outcome {
+            let mut cadence = self.cadence();
+            cadence.pushed();
+            if read == Read::Totals {
+                cadence.probed(now, false);
+            }
+            if report.full_reads > 0 {
+                match report.read_in_full {
+                    true => cadence.pulled_in_full(now, report.found_news()),
+                    false => cadence.read_failed(now),
+                }
+            }
+            if let Some(secs) = report.slow_down_secs {
+                cadence.rate_limited(now, Some(std::time::Duration::from_secs(secs)));
+            }
+        }
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
             Ok(report) => {
+                if read != Read::Nothing && report.errors.is_empty() && report.needs_sign_in.is_empty() {
+                    last.last_checked = Some(now);
+                }
                 if report.needs_sign_in.is_empty() && report.errors.is_empty() && !report.sending_elsewhere {
                     last.last_success = Some(chrono::Utc::now());
                 }

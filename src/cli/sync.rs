@@ -7,6 +7,7 @@ use std::time::Duration;
 use partnerbook::app::settings::{Overlay, sync_config};
 use partnerbook::app::sync::SENDING_ELSEWHERE;
 use partnerbook::secrets::MemorySecrets;
+use partnerbook::sync::cadence::Read;
 use partnerbook::sync::{RetryPolicy, SyncConfig, SyncReport, sync_once};
 use partnerbook::{ErrorBody, ErrorKind, Store};
 
@@ -39,7 +40,7 @@ pub fn run(store: &mut Store, a: SyncArgs, json: bool) -> Result<()> {
         wait_for_retries: Duration::from_secs(a.wait),
         retry: RetryPolicy { base: Duration::from_millis(a.retry_base_ms), cap: Duration::from_millis(a.retry_cap_ms) },
         request_timeout: Duration::from_secs(a.timeout.max(1)),
-        pull: !a.no_pull,
+        read: if a.no_pull { Read::Nothing } else { Read::Full },
         settle_window: a.settle_ms.map(Duration::from_millis).or(base.settle_window),
         ..base
     };

@@ -219,15 +219,26 @@ fn parsed<T>(reply: Reply, parse: impl FnOnce(&Value) -> Option<T>) -> Answer<T>
 /// A page of a list: the records under `items`, and the total the server
 /// claims under `total` (a claim: see [`Pager`]), or the page's length without one.
 fn list_answer(reply: Reply, items: &str, total: &str) -> Answer<(Vec<Value>, usize)> {
+    let (page, claimed) = list_answer_as_sent(reply, items, total)?;
+    let claimed = claimed.unwrap_or(page.len());
+    Ok((page, claimed))
+}
+
+/// The same, with the total only if the server sent one.
+fn list_answer_as_sent(reply: Reply, items: &str, total: &str) -> Answer<(Vec<Value>, Option<usize>)> {
     if !reply.status.is_success() {
         return Err(failure(&reply, "list"));
     }
     parsed(reply, |b| {
         let page = b.get(items)?.as_array()?.clone();
-        let claimed =
-            b.get(total).and_then(Value::as_u64).map_or(page.len(), |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let claimed = b.get(total).and_then(Value::as_u64).map(|n| usize::try_from(n).unwrap_or(usize::MAX));
         Some((page, claimed))
     })
+}
+
+/// A list's total as the server claims it; an answer without one is no answer.
+fn total_of(answer: (Vec<Value>, Option<usize>)) -> Answer<usize> {
+    answer.1.ok_or_else(|| Failure::transient("the server's list did not say how many records it holds"))
 }
 
 /// The answer to a write, which must hold one valid record (the one just
@@ -448,15 +459,34 @@ impl PartnersApi {
 
     /// One page of `GET /partners` with extra query pairs; returns the items and `total_items`.
     pub async fn list(&self, target: Uuid, extra: &[(&str, String)], offset: usize) -> Answer<(Vec<Value>, usize)> {
+        self.list_limited(target, extra, offset, PAGE).await
+    }
+
+    /// How many partners this organization's list holds: one one-item request.
+    pub async fn total(&self, target: Uuid) -> Answer<usize> {
+        total_of(list_answer_as_sent(self.list_request(target, &[], 0, 1).await?, "items", "total_items")?)
+    }
+
+    async fn list_limited(
+        &self,
+        target: Uuid,
+        extra: &[(&str, String)],
+        offset: usize,
+        limit: usize,
+    ) -> Answer<(Vec<Value>, usize)> {
+        list_answer(self.list_request(target, extra, offset, limit).await?, "items", "total_items")
+    }
+
+    async fn list_request(&self, target: Uuid, extra: &[(&str, String)], offset: usize, limit: usize) -> Answer<Reply> {
         let url = format!("{}/partners", self.config.base_url);
         let mut query: Vec<(&str, String)> = vec![
             ("partner_types", "customer".into()),
             ("partner_types", "supplier".into()),
-            ("limit", PAGE.to_string()),
+            ("limit", limit.to_string()),
             ("offset", offset.to_string()),
         ];
         query.extend(extra.iter().cloned());
-        list_answer(self.call(|h| h.get(&url).query(&query), target).await?, "items", "total_items")
+        self.call(|h| h.get(&url).query(&query), target).await
     }
 
     /// Every valid partner with this email (the search is by substring; only
@@ -596,11 +626,24 @@ impl OrganizationsApi {
     }
 
     pub async fn list(&self, offset: usize) -> Answer<(Vec<Value>, usize)> {
+        self.list_limited(offset, PAGE).await
+    }
+
+    /// How many organizations the list holds: one one-item request.
+    pub async fn total(&self) -> Answer<usize> {
+        total_of(list_answer_as_sent(self.list_request(0, 1).await?, "data", "total")?)
+    }
+
+    async fn list_limited(&self, offset: usize, limit: usize) -> Answer<(Vec<Value>, usize)> {
+        list_answer(self.list_request(offset, limit).await?, "data", "total")
+    }
+
+    async fn list_request(&self, offset: usize, limit: usize) -> Answer<Reply> {
         let request = self
             .http
             .get(self.url(None))
             .header("apiKey", &self.config.api_key)
-            .query(&[("limit", PAGE), ("offset", offset)]);
-        list_answer(send(&self.clock, request).await?, "data", "total")
+            .query(&[("limit", limit), ("offset", offset)]);
+        send(&self.clock, request).await
     }
 }

@@ -162,3 +162,52 @@ impl Store {
         Ok(self.conn.execute("DELETE FROM read_only_organizations WHERE org_id = ?1", [org_id.to_string()])? > 0)
     }
 }
+
+/// The name a list's totals are kept under: partners per organization (`None`: one's own).
+pub fn list_name(entity: Entity, org: Option<Uuid>) -> String {
+    match (entity, org) {
+        (Entity::Partner, Some(org)) => format!("partner:{org}"),
+        (Entity::Partner, None) => "partner:own".into(),
+        (Entity::Organization, _) => "organization".into(),
+    }
+}
+
+impl Store {
+    /// Records of this list known to the central system: linked and live
+    /// here, or deleted here with the delete not yet taken there. Its
+    /// changes follow the server's total for this side's own writes.
+    pub fn linked_count(&self, entity: Entity, org: Option<Uuid>) -> Result<i64> {
+        let sql = match entity {
+            Entity::Partner => {
+                "SELECT count(*) FROM partners p WHERE p.server_id IS NOT NULL AND p.target_org_id IS ?1
+                   AND (p.deleted_at IS NULL OR EXISTS (SELECT 1 FROM outbox o
+                        WHERE o.entity = 'partner' AND o.record_key = p.key AND o.op = 'delete'))"
+            }
+            Entity::Organization => {
+                "SELECT count(*) FROM organizations g WHERE g.sync_base IS NOT NULL AND ?1 IS NULL
+                   AND (g.deleted_at IS NULL OR EXISTS (SELECT 1 FROM outbox o
+                        WHERE o.entity = 'organization' AND o.record_key = g.key AND o.op = 'delete'))"
+            }
+        };
+        Ok(self.conn.query_row(sql, [org.map(|o| o.to_string())], |r| r.get(0))?)
+    }
+
+    /// What a list held at its last full read: the server's total and [`Self::linked_count`].
+    pub fn list_totals(&self, list: &str) -> Result<Option<(i64, i64)>> {
+        Ok(self
+            .conn
+            .query_row("SELECT server_total, local_linked FROM list_totals WHERE list = ?1", [list], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?)
+    }
+
+    pub fn remember_list_totals(&mut self, list: &str, server_total: i64, local_linked: i64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO list_totals (list, server_total, local_linked) VALUES (?1, ?2, ?3)
+             ON CONFLICT (list) DO UPDATE SET server_total = excluded.server_total, local_linked = excluded.local_linked",
+            params![list, server_total, local_linked],
+        )?;
+        Ok(())
+    }
+}

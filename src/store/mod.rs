@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use crate::plan::{ConflictKind, Pulled, Resolution};
-pub use access::{ReadOnlyOrganization, SignInPause};
+pub use access::{ReadOnlyOrganization, SignInPause, list_name};
 pub use columns::PartnerColumn;
 pub use conflicts::Conflict;
 pub use organizations::OrganizationQuery;

@@ -29,6 +29,7 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 pub mod access;
+pub mod cadence;
 pub mod drainer;
 
 use crate::model::SyncError;
@@ -86,8 +87,9 @@ pub struct SyncConfig {
     pub retry: RetryPolicy,
     /// How long one run keeps waiting for changes whose retry time has not come.
     pub wait_for_retries: Duration,
-    /// Pull after pushing.
-    pub pull: bool,
+    /// What to read before pushing: every list, only the lists whose totals
+    /// moved ([`cadence`] decides which a run does), or nothing.
+    pub read: cadence::Read,
     /// Per-request timeout (an answer that never comes counts as a lost answer).
     pub request_timeout: Duration,
     /// The most records one pull reads from one list.
@@ -122,7 +124,7 @@ impl Default for SyncConfig {
             concurrency: 16,
             retry: RetryPolicy::default(),
             wait_for_retries: Duration::from_secs(30),
-            pull: true,
+            read: cadence::Read::Full,
             request_timeout: Duration::from_secs(30),
             max_pull_records: 2_000_000,
             settle_window: None,
@@ -169,6 +171,22 @@ pub struct SyncReport {
     /// Partners found twice on the central system (a create that landed after
     /// it was sent again): not copied here, asked about on the Sync screen.
     pub twins_on_server: u64,
+    /// Every list of every API that is not paused was read to its end.
+    pub read_in_full: bool,
+    /// Lists checked by their totals only (one request each).
+    pub totals_checked: u64,
+    /// APIs whose lists a full read was started for.
+    pub full_reads: u64,
+    /// The server asked to slow down while it was read (429, 503): no read
+    /// should go for this many seconds.
+    pub slow_down_secs: Option<u64>,
+}
+
+impl SyncReport {
+    /// Whether the reading brought anything new (what [`cadence`] backs off on).
+    pub fn found_news(&self) -> bool {
+        self.pulled_new + self.pulled_updated + self.deleted_remotely + self.restored + self.conflicts > 0
+    }
 }
 
 /// The longest any run waits (for retries, or for another process's push).
@@ -330,20 +348,21 @@ async fn run(
     // reported and the push goes on, but updates of an API whose records were
     // not all read wait for a pull that reads them (creates and deletes go).
     let mut stale: Vec<Entity> = Vec::new();
-    if config.pull {
-        let read_in_full = match pull(store, config, apis, &mut paused, &mut report, progress).await {
+    if config.read != cadence::Read::Nothing {
+        let (tried, read_in_full) = match pull(store, config, apis, &mut paused, &mut report, progress).await {
             Ok(read) => read,
             // The database itself failing is no passing fault of the server's: it stops the run, said aloud.
             Err(SyncFailure::Store(e)) => return Err(SyncFailure::Store(e)),
             Err(e) => {
                 report.errors.push(format!("Reading from the central system failed ({e}); will try again."));
-                Vec::new()
+                (vec![Entity::Partner, Entity::Organization], Vec::new())
             }
         };
-        stale = [Entity::Partner, Entity::Organization]
-            .into_iter()
-            .filter(|e| !paused.contains(e) && !read_in_full.contains(e))
-            .collect();
+        stale = tried.into_iter().filter(|e| !paused.contains(e) && !read_in_full.contains(e)).collect();
+        report.read_in_full = stale.is_empty()
+            && [(Entity::Partner, apis.partners.is_some()), (Entity::Organization, apis.organizations.is_some())]
+                .iter()
+                .all(|(e, configured)| !configured || paused.contains(e) || read_in_full.contains(e));
     }
     // One drainer per database: wait for another process's push to end, up
     // to the time this run would wait for retries.
@@ -368,7 +387,9 @@ async fn run(
     Ok(report)
 }
 
-/// Pulls each API that is not paused; returns the ones whose records were all read.
+/// Pulls each API that is not paused (with [`cadence::Read::Totals`], only
+/// those whose lists' totals moved); returns the APIs a full read was tried
+/// for, and those whose records were all read.
 async fn pull(
     store: &mut Store,
     config: &SyncConfig,
@@ -376,11 +397,20 @@ async fn pull(
     paused: &mut Vec<Entity>,
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
-) -> Result<Vec<Entity>, SyncFailure> {
+) -> Result<(Vec<Entity>, Vec<Entity>), SyncFailure> {
     let mut read_in_full = Vec::new();
+    let mut tried = Vec::new();
+    // With totals only, each API's lists are asked for their totals first.
+    let wanted = match config.read {
+        cadence::Read::Totals => totals_moved(store, config, apis, paused, report).await?,
+        _ => vec![Entity::Partner, Entity::Organization],
+    };
     if let Some(api) = &apis.partners
         && !paused.contains(&Entity::Partner)
+        && wanted.contains(&Entity::Partner)
     {
+        tried.push(Entity::Partner);
+        report.full_reads += 1;
         store.set_bulk_writes(true)?;
         let pulled = pull_partners(store, api, config.max_pull_records, report, progress).await;
         store.set_bulk_writes(false)?;
@@ -394,7 +424,10 @@ async fn pull(
     }
     if let Some(api) = &apis.organizations
         && !paused.contains(&Entity::Organization)
+        && wanted.contains(&Entity::Organization)
     {
+        tried.push(Entity::Organization);
+        report.full_reads += 1;
         match pull_organizations(store, api, config.max_pull_records, report, progress).await? {
             PullEnd::Read { in_full: true } => read_in_full.push(Entity::Organization),
             PullEnd::Read { in_full: false } => {}
@@ -403,7 +436,73 @@ async fn pull(
             }
         }
     }
-    Ok(read_in_full)
+    Ok((tried, read_in_full))
+}
+
+/// The lists of partners read: each organization's id at the server, and as
+/// it is stored here (`None`: one's own).
+fn partner_lists(api: &PartnersApi) -> Vec<(Uuid, Option<Uuid>)> {
+    let own = api.config().requester_org_id;
+    let mut lists = vec![(own, None)];
+    lists.extend(api.config().target_org_ids.iter().filter(|t| **t != own).map(|t| (*t, Some(*t))));
+    lists
+}
+
+/// The APIs with a list whose total moved since its last full read, other
+/// than by this side's own records (one one-item request per list).
+async fn totals_moved(
+    store: &mut Store,
+    config: &SyncConfig,
+    apis: &Apis,
+    paused: &mut Vec<Entity>,
+    report: &mut SyncReport,
+) -> Result<Vec<Entity>, SyncFailure> {
+    let mut moved = Vec::new();
+    let mut lists: Vec<(Entity, Option<Uuid>, Uuid)> = Vec::new();
+    if let Some(api) = apis.partners.as_ref().filter(|_| !paused.contains(&Entity::Partner)) {
+        lists.extend(partner_lists(api).into_iter().map(|(org, local)| (Entity::Partner, local, org)));
+    }
+    if apis.organizations.is_some() && !paused.contains(&Entity::Organization) {
+        lists.push((Entity::Organization, None, Uuid::nil()));
+    }
+    for (entity, local_org, org) in lists {
+        if moved.contains(&entity) || paused.contains(&entity) {
+            continue;
+        }
+        report.totals_checked += 1;
+        let total = match entity {
+            Entity::Partner => apis.partners.as_ref().expect("listed above").total(org).await,
+            Entity::Organization => apis.organizations.as_ref().expect("listed above").total().await,
+        };
+        match total {
+            Ok(total) => {
+                let name = crate::store::list_name(entity, local_org);
+                let now_linked = store.linked_count(entity, local_org)?;
+                let moved_here = match store.list_totals(&name)? {
+                    None => true,
+                    Some((server_then, linked_then)) => total as i64 - server_then != now_linked - linked_then,
+                };
+                if moved_here {
+                    moved.push(entity);
+                }
+            }
+            Err(Failure::SignIn(reason)) => sign_in_refused(store, config, apis, entity, &reason, paused, report)?,
+            Err(f) => {
+                slowed_down(report, &f);
+                report.errors.push(format!("Checking the central system for news failed ({f}); will try again."));
+            }
+        }
+    }
+    Ok(moved)
+}
+
+/// A read the server declined (429, 503, a redirect) asks every read to wait:
+/// its `Retry-After`, or a minute.
+fn slowed_down(report: &mut SyncReport, failure: &Failure) {
+    if let Failure::Transient { declined: true, retry_after, .. } = failure {
+        let secs = retry_after.map_or(60, |d| d.as_secs().max(1));
+        report.slow_down_secs = Some(report.slow_down_secs.unwrap_or(0).max(secs));
+    }
 }
 
 /// How a pull of one API ended.
@@ -858,13 +957,12 @@ async fn pull_partners(
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<PullEnd, SyncFailure> {
     let mut read_in_full = true;
-    let own = api.config().requester_org_id;
-    let mut orgs = vec![own];
-    orgs.extend(api.config().target_org_ids.iter().copied().filter(|t| *t != own));
-    let stopped = |f: Failure| format!("Reading partners stopped part-way ({f}); will try again.");
-    for org in orgs {
-        // Own partners are stored without a target organization.
-        let local_org = (org != own).then_some(org);
+    let stopped = |report: &mut SyncReport, f: Failure| {
+        slowed_down(report, &f);
+        report.errors.push(format!("Reading partners stopped part-way ({f}); will try again."));
+    };
+    // Own partners are stored without a target organization.
+    for (org, local_org) in partner_lists(api) {
         let mut seen = HashSet::new();
         // The first page says how many there are; a reader then keeps fetching
         // the others while this thread merges whatever has arrived, in one
@@ -873,7 +971,7 @@ async fn pull_partners(
             Ok(answer) => answer,
             Err(Failure::SignIn(reason)) => return Ok(PullEnd::SignInRefused(reason)),
             Err(f) => {
-                report.errors.push(stopped(f));
+                stopped(report, f);
                 read_in_full = false;
                 continue;
             }
@@ -898,7 +996,7 @@ async fn pull_partners(
                     Ok(Ok(page)) => batch.extend(page),
                     Ok(Err(Failure::SignIn(reason))) => return Ok(PullEnd::SignInRefused(reason)),
                     Ok(Err(f)) => {
-                        report.errors.push(stopped(f));
+                        stopped(report, f);
                         (complete, reading) = (false, false);
                     }
                     Err(mpsc::error::TryRecvError::Empty) => break,
@@ -911,7 +1009,7 @@ async fn pull_partners(
                     Some(Ok(page)) => batch.extend(page),
                     Some(Err(Failure::SignIn(reason))) => return Ok(PullEnd::SignInRefused(reason)),
                     Some(Err(f)) => {
-                        report.errors.push(stopped(f));
+                        stopped(report, f);
                         complete = false;
                         break;
                     }
@@ -946,7 +1044,9 @@ async fn pull_partners(
             continue;
         }
         let missing = store.server_ids_not_seen(local_org, &seen)?;
+        let list = crate::store::list_name(Entity::Partner, local_org);
         if missing.is_empty() {
+            store.remember_list_totals(&list, total as i64, store.linked_count(Entity::Partner, local_org)?)?;
             continue;
         }
         let ids: Vec<Uuid> = missing.iter().map(|(_, id)| *id).collect();
@@ -966,6 +1066,7 @@ async fn pull_partners(
                 report.deleted_remotely += 1;
             }
         }
+        store.remember_list_totals(&list, total as i64, store.linked_count(Entity::Partner, local_org)?)?;
     }
     Ok(PullEnd::Read { in_full: read_in_full })
 }
@@ -1068,12 +1169,17 @@ async fn pull_organizations(
 ) -> Result<PullEnd, SyncFailure> {
     let mut seen = HashSet::new();
     let mut offset = 0;
+    let mut first_total = None;
     let mut pager = client::Pager::new(max_records);
     loop {
         let (items, total) = match api.list(offset).await {
-            Ok(answer) => answer,
+            Ok(answer) => {
+                first_total.get_or_insert(answer.1);
+                answer
+            }
             Err(Failure::SignIn(reason)) => return Ok(PullEnd::SignInRefused(reason)),
             Err(f) => {
+                slowed_down(report, &f);
                 report.errors.push(format!("Reading organizations stopped part-way ({f}); will try again."));
                 return Ok(PullEnd::Read { in_full: false });
             }
@@ -1117,6 +1223,12 @@ async fn pull_organizations(
             )),
         }
     }
+    let total = first_total.unwrap_or_default() as i64;
+    store.remember_list_totals(
+        &crate::store::list_name(Entity::Organization, None),
+        total,
+        store.linked_count(Entity::Organization, None)?,
+    )?;
     Ok(PullEnd::Read { in_full: true })
 }
 

@@ -73,7 +73,7 @@ impl Setup {
             retry: RetryPolicy { base: Duration::from_millis(5), cap: Duration::from_millis(30) },
             wait_for_retries: Duration::from_millis(300),
             request_timeout: timeout,
-            pull: true,
+            read: partnerbook::sync::cadence::Read::Full,
             ..SyncConfig::default()
         }
     }

@@ -360,7 +360,7 @@ fn config(s: &Servers) -> SyncConfig {
         retry: RetryPolicy { base: Duration::from_millis(5), cap: Duration::from_millis(50) },
         wait_for_retries: Duration::from_millis(500),
         request_timeout: Duration::from_secs(5),
-        pull: true,
+        read: partnerbook::sync::cadence::Read::Full,
         // This server writes at once or not at all, never late: a short settle window is safe here.
         settle_window: Some(Duration::from_millis(200)),
         ..SyncConfig::default()
@@ -882,7 +882,7 @@ async fn a_change_claimed_twice_is_reconciled_not_sent_twice() {
     first.execute_batch("BEGIN IMMEDIATE; UPDATE outbox SET attempts = attempts + 1;").unwrap();
     // ...while the second has read the queue and waits to claim.
     let mut c = config(&s);
-    c.pull = false;
+    c.read = partnerbook::sync::cadence::Read::Nothing;
     c.organizations = None;
     let second = tokio::spawn(async move {
         let mut store = Store::open(&path).unwrap();

@@ -43,7 +43,7 @@ fn config(s: &StandIn) -> SyncConfig {
         retry: RetryPolicy { base: Duration::from_millis(5), cap: Duration::from_millis(50) },
         wait_for_retries: Duration::from_secs(5),
         request_timeout: Duration::from_millis(800),
-        pull: true,
+        read: partnerbook::sync::cadence::Read::Full,
         ..SyncConfig::default()
     }
 }
@@ -732,7 +732,10 @@ async fn a_refusing_connected_organization_turns_read_only_while_a_writable_one_
     let draft = store.get::<Partners>(ours_r.key).unwrap().fields.to_draft();
     let refused = partnerbook::app::partners::update(&mut store, ours_r.key, &draft).unwrap_err();
     let body = partnerbook::ErrorBody::from(&refused);
-    assert_eq!((body.kind, body.args["organization"].clone()), (partnerbook::ErrorKind::ReadOnly, refusing.to_string()));
+    assert_eq!(
+        (body.kind, body.args["organization"].clone()),
+        (partnerbook::ErrorKind::ReadOnly, refusing.to_string())
+    );
     assert!(body.message.contains("does not let you change"), "{}", body.message);
     assert!(partnerbook::app::partners::delete(&mut store, ours_r.key).is_err());
     let draft = store.get::<Partners>(ours_w.key).unwrap().fields.to_draft();
@@ -761,4 +764,68 @@ async fn a_refusing_connected_organization_turns_read_only_while_a_writable_one_
     let live = store.list_partners(&PartnerQuery::default()).unwrap().items;
     assert_eq!(live.len(), 4, "{live:#?}");
     assert!(live.iter().all(|p| p.deleted_at.is_none()));
+}
+
+/// Between full pulls, one one-item request per list reads its total: a
+/// record added or deleted on the server brings a full read; this side's own
+/// creates do not; a 429 with `Retry-After` is reported for the schedule to
+/// hold every read, and the window's runner then reads nothing meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totals_notice_adds_and_deletes_cheaply_and_a_429_holds_the_reads() {
+    use partnerbook::sync::cadence::Read;
+    let s = server(Faults::none()).await;
+    for i in 0..250 {
+        s.insert_partner(ORG, serde_json::to_value(partner(i).validate_fields().unwrap()).unwrap());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("totals.db");
+    let mut store = Store::open(&db).unwrap();
+    let full = SyncConfig { organizations: None, ..config(&s) };
+    let totals = SyncConfig { read: Read::Totals, ..full.clone() };
+    let r = sync_once(&mut store, &full, |_| {}).await.unwrap();
+    assert_eq!((r.pulled_new, r.full_reads, r.read_in_full), (250, 1, true), "{r:?}");
+
+    // Nothing new: a token and one one-item request, no page of records.
+    s.reset_stats();
+    let r = sync_once(&mut store, &totals, |_| {}).await.unwrap();
+    assert_eq!((r.totals_checked, r.full_reads), (1, 0), "{r:?}");
+    assert_eq!(s.stats().requests, 2, "{:?}", s.stats());
+    // Our own create moves the server's total and ours alike: still no full read.
+    store.create_partner(&partner(900), None).unwrap();
+    let r = sync_once(&mut store, &totals, |_| {}).await.unwrap();
+    assert_eq!((r.sent, r.full_reads), (1, 0), "{r:?}");
+    let r = sync_once(&mut store, &totals, |_| {}).await.unwrap();
+    assert_eq!(r.full_reads, 0, "{r:?}");
+    // Someone else adds one, then deletes another: each brings a full read that finds it.
+    s.insert_partner(ORG, serde_json::to_value(partner(901).validate_fields().unwrap()).unwrap());
+    let r = sync_once(&mut store, &totals, |_| {}).await.unwrap();
+    assert_eq!((r.full_reads, r.pulled_new), (1, 1), "{r:?}");
+    let gone = s.partners()[3]["id"].as_str().unwrap().parse().unwrap();
+    assert!(s.delete_partner(gone));
+    let r = sync_once(&mut store, &totals, |_| {}).await.unwrap();
+    assert_eq!((r.full_reads, r.deleted_remotely), (1, 1), "{r:?}");
+    let r = sync_once(&mut store, &totals, |_| {}).await.unwrap();
+    assert_eq!(r.full_reads, 0, "settled again: {r:?}");
+    assert_converged(&store, &s);
+
+    // 429 with Retry-After: 600 on every list: reported, and the runner holds its reads.
+    s.set_faults(Faults { rate_limit_rate: 1.0, retry_after_secs: 600, ..Faults::none() });
+    let runner = partnerbook::app::SyncRunner::default();
+    let occasion = partnerbook::app::sync::Occasion { focused: true, saved: false };
+    // The runner blocks (the window calls it off its UI thread); so does this test, outside the runtime.
+    let blocking = |f: &dyn Fn() -> partnerbook::app::LastSync| tokio::task::block_in_place(f);
+    let first = blocking(&|| runner.tick_blocking(&db, &full, occasion)); // on start: a full read, refused
+    assert_eq!(first.report.as_ref().and_then(|r| r.slow_down_secs), Some(600), "{first:?}");
+    s.reset_stats();
+    for _ in 0..3 {
+        blocking(&|| runner.tick_blocking(&db, &full, occasion));
+        blocking(&|| runner.run_blocking(&db, &full)); // even "Sync now" reads nothing during Retry-After
+    }
+    assert_eq!(s.stats().faults.rate_limit, 0, "a read went during Retry-After: {:?}", s.stats());
+    // A save still goes at once: pushes are not reads.
+    s.set_faults(Faults::none());
+    store.create_partner(&partner(902), None).unwrap();
+    let saved =
+        blocking(&|| runner.tick_blocking(&db, &full, partnerbook::app::sync::Occasion { saved: true, ..occasion }));
+    assert_eq!(saved.report.as_ref().map(|r| (r.sent, r.full_reads, r.totals_checked)), Some((1, 0, 0)), "{saved:?}");
 }

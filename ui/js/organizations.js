@@ -3,7 +3,7 @@
 import { call } from './api.js';
 import { $, $$, el, badge, debounce, notice } from './dom.js';
 import { RecordForm, deleteRecord, saveRecord, syncInfo } from './form.js';
-import { refreshStatus, syncNow } from './status.js';
+import { refreshStatus, syncSaved } from './status.js';
 import { openExport } from './transfer.js';
 import { VirtualList } from './virtual-list.js';
 
@@ -139,7 +139,7 @@ function remove() {
 async function afterChange() {
   await reload();
   refreshStatus();
-  syncNow();
+  syncSaved();
 }
 
 function query(offset, limit) {

@@ -5,7 +5,7 @@ import { $, el, badge, debounce, notice } from './dom.js';
 import { RecordForm, deleteRecord, saveRecord, syncInfo } from './form.js';
 import { openExport, openImport } from './transfer.js';
 import { VirtualList } from './virtual-list.js';
-import { refreshStatus, syncNow } from './status.js';
+import { refreshStatus, syncSaved } from './status.js';
 
 const FIELDS = ['company_name', 'sales_amount', 'partner_type', 'email', 'frequency', 'payment_terms'];
 const amount = new Intl.NumberFormat();
@@ -48,7 +48,26 @@ function open(partner) {
   $('#partner-delete').hidden = !partner;
   syncInfo($('#partner-sync-info'), partner);
   form.opened(draft);
+  readOnly(null);
+  if (partner && partner.target_org_id) {
+    call('partner_read_only', { key: partner.key }).then((why) => {
+      if (editing === partner) readOnly(why);
+    }).catch(() => {});
+  }
   $('#partner-company_name').focus();
+}
+
+/**
+ * A partner of a connected organization that refused changes: shown, not
+ * editable, with the organization's reason (`why`; null makes it editable).
+ */
+function readOnly(why) {
+  const note = $('#partner-read-only');
+  note.hidden = !why;
+  note.textContent = why || '';
+  for (const f of FIELDS) $(`#partner-${f}`).disabled = Boolean(why);
+  $('#partner-save').hidden = Boolean(why);
+  if (why) $('#partner-delete').hidden = true;
 }
 
 async function openByKey(item) {
@@ -76,7 +95,7 @@ function remove() {
 async function afterChange() {
   await reload();
   refreshStatus();
-  syncNow();
+  syncSaved();
 }
 
 let shown = 0; // how many partners the list holds with the current filters

@@ -18,6 +18,11 @@ export async function refreshStatus() {
     oldest.hidden = !s.oldest_pending_change;
     oldest.textContent = s.oldest_pending_change ? `oldest ${ago(s.oldest_pending_change)}` : '';
     $('#status-last-sync').textContent = `Last sync: ${s.last_sync_at ? ago(s.last_sync_at) : 'never'}`;
+    const checked = $('#status-checked');
+    checked.hidden = !s.last_checked_at;
+    checked.textContent = s.last_checked_at ? `checked with the central system ${ago(s.last_checked_at)}` : '';
+    // "Needs sign-in" lasts until the credentials change, Try again, or the hourly probe.
+    $('#sign-in-again').hidden = !(s.needs_sign_in && s.needs_sign_in.length);
     let message = s.syncing ? 'Syncing…' : (s.message || '');
     if (s.open_conflicts) message += ` ${s.open_conflicts} change${s.open_conflicts === 1 ? '' : 's'} to decide.`;
     $('#status-message').textContent = message;
@@ -34,13 +39,14 @@ let configured = false;
 let onSynced = () => {};
 
 /**
- * Syncs in the background (quietly) or on request (saying what happened).
- * Rust runs one sync at a time; a call while one runs returns at once.
+ * Syncs everything now: "Sync now" (saying what happened), or quietly after
+ * the settings changed. Rust runs one sync at a time; a call while one runs
+ * returns at once.
  */
-export async function syncNow(quiet = true) {
+export async function syncNow(quiet = true, command = 'sync_now') {
   if (quiet && (!configured || !navigator.onLine)) return;
   try {
-    const result = await call('sync_now');
+    const result = await call(command);
     if (!quiet) $('#status-message').textContent = result.message;
     onSynced(result);
   } catch (error) {
@@ -49,14 +55,38 @@ export async function syncNow(quiet = true) {
   refreshStatus();
 }
 
+/**
+ * The schedule's turn (the minute timer, focus, or a save): Rust pushes a
+ * save at once and reads the central system only when its schedule says so,
+ * backing off while nothing is new and the window is in the background.
+ */
+async function tick(saved = false) {
+  if (!configured || !navigator.onLine) return;
+  try {
+    onSynced(await call('sync_tick', { occasion: { focused: document.hasFocus(), saved } }));
+  } catch (_) {
+    // The status bar says what went wrong at its next refresh.
+  }
+  refreshStatus();
+}
+
+/** After a save: its change goes now. */
+export function syncSaved() {
+  return tick(true);
+}
+
 /** `afterSync` reloads the lists when a sync may have brought changes. */
 export function initStatus(afterSync) {
   onSynced = afterSync || onSynced;
   online();
-  window.addEventListener('online', () => { online(); syncNow(); });
-  window.addEventListener('offline', online);
+  const networkChanged = (isOnline) => call('network_changed', { online: isOnline }).catch(() => {});
+  window.addEventListener('online', () => { online(); networkChanged(true); tick(); });
+  window.addEventListener('offline', () => { online(); networkChanged(false); });
+  window.addEventListener('focus', () => tick());
   $('#sync-now').addEventListener('click', () => syncNow(false));
-  refreshStatus().then(() => syncNow());
+  $('#sign-in-again').addEventListener('click', () => syncNow(false, 'try_sign_in_again'));
+  // The first tick reads in full (the app just started).
+  refreshStatus().then(() => tick());
   setInterval(refreshStatus, 5000);
-  setInterval(() => syncNow(), 60000);
+  setInterval(() => tick(), 60000);
 }
