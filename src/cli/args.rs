@@ -92,7 +92,8 @@ pub struct SyncArgs {
     /// [default: twice --timeout]
     #[arg(long, value_name = "MS")]
     pub settle_ms: Option<u64>,
-    /// Only send; do not read the server's records
+    /// Only send; do not read the server's lists (the records about to be
+    /// updated are still read back by id first, so no change made there is overwritten)
     #[arg(long)]
     pub no_pull: bool,
     /// Ask an API paused for a refused sign-in again now (as the window's

@@ -348,6 +348,7 @@ async fn run(
     // reported and the push goes on, but updates of an API whose records were
     // not all read wait for a pull that reads them (creates and deletes go).
     let mut stale: Vec<Entity> = Vec::new();
+    let mut fresh: Vec<Entity> = Vec::new();
     if config.read != cadence::Read::Nothing {
         let (tried, read_in_full) = match pull(store, config, apis, &mut paused, &mut report, progress).await {
             Ok(read) => read,
@@ -359,6 +360,7 @@ async fn run(
             }
         };
         stale = tried.into_iter().filter(|e| !paused.contains(e) && !read_in_full.contains(e)).collect();
+        fresh.clone_from(&read_in_full);
         report.read_in_full = stale.is_empty()
             && [(Entity::Partner, apis.partners.is_some()), (Entity::Organization, apis.organizations.is_some())]
                 .iter()
@@ -380,11 +382,99 @@ async fn run(
         }
     };
     if let Some(_lock) = held {
+        // An API not read in full this run: the records about to be updated
+        // are read back by id first and merged, as a full read would have.
+        for api in [Entity::Partner, Entity::Organization] {
+            if fresh.contains(&api) || paused.contains(&api) {
+                continue;
+            }
+            match read_back(store, config, apis, api, &mut report).await {
+                Ok(()) => stale.retain(|e| *e != api),
+                Err(ReadBack::Store(e)) => return Err(e.into()),
+                Err(ReadBack::Failed(Failure::SignIn(reason))) => {
+                    sign_in_refused(store, config, apis, api, &reason, &mut paused, &mut report)?
+                }
+                Err(ReadBack::Failed(f)) => {
+                    slowed_down(&mut report, &f);
+                    report.errors.push(format!(
+                        "Reading back the records about to be updated failed ({f}); their updates wait, \
+                         everything else goes."
+                    ));
+                    if !stale.contains(&api) {
+                        stale.push(api);
+                    }
+                }
+            }
+        }
         push(store, config, apis, &mut paused, &stale, &mut report, progress).await?;
     }
     report.pending = store.outbox_summary()?.0;
     progress(&report);
     Ok(report)
+}
+
+enum ReadBack {
+    Store(StoreError),
+    Failed(Failure),
+}
+
+impl From<StoreError> for ReadBack {
+    fn from(e: StoreError) -> Self {
+        ReadBack::Store(e)
+    }
+}
+
+/// The most updates read back before one run's push: past this many, the
+/// rest wait for a full read (which reads them all at once, far cheaper).
+const READ_BACK_AT_MOST: usize = 2_000;
+
+/// Reads back by id the records whose updates are due (an update is a whole
+/// record: a change made on the server since the last read must be merged
+/// into it first, or it would be overwritten) and merges them as a pull
+/// would: a field changed on both sides becomes a question, not a loss.
+/// Partners go 50 to a request (`GET /partners?partner_ids=`, documented);
+/// organizations one by one (`GET /organizations/{id}`).
+async fn read_back(
+    store: &mut Store,
+    config: &SyncConfig,
+    apis: &Apis,
+    api: Entity,
+    report: &mut SyncReport,
+) -> Result<(), ReadBack> {
+    let due = store.due_changes(Utc::now(), READ_BACK_AT_MOST, &[], &[], config.settle())?;
+    let updates = due.iter().filter(|d| d.entry.entity == api);
+    match api {
+        Entity::Partner => {
+            let Some(partners) = &apis.partners else { return Ok(()) };
+            let mut by_org: HashMap<Option<Uuid>, Vec<Uuid>> = HashMap::new();
+            for d in updates.filter(|d| d.entry.op == Op::Update || (d.entry.op == Op::Create && d.server_id.is_some()))
+            {
+                if let Some(id) = d.server_id {
+                    by_org.entry(d.target_org_id).or_default().push(id);
+                }
+            }
+            for (local_org, ids) in by_org {
+                let target = local_org.unwrap_or(partners.config().requester_org_id);
+                let found = partners.by_ids(target, &ids).await.map_err(ReadBack::Failed)?;
+                let decoded = decode_partners(&found);
+                for pulled in store.pull_page_adopting::<Partners>(local_org, &decoded.good, false)? {
+                    count(report, pulled);
+                }
+            }
+        }
+        Entity::Organization => {
+            let Some(organizations) = &apis.organizations else { return Ok(()) };
+            let keys: Vec<Uuid> = updates.filter(|d| d.entry.op == Op::Update).map(|d| d.entry.record_key).collect();
+            for key in keys {
+                if let Some(found) = organizations.get(&key.to_string()).await.map_err(ReadBack::Failed)? {
+                    for pulled in store.pull_page::<Organizations>(None, &[found])? {
+                        count(report, pulled);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Pulls each API that is not paused (with [`cadence::Read::Totals`], only

@@ -829,3 +829,41 @@ async fn totals_notice_adds_and_deletes_cheaply_and_a_429_holds_the_reads() {
         blocking(&|| runner.tick_blocking(&db, &full, partnerbook::app::sync::Occasion { saved: true, ..occasion }));
     assert_eq!(saved.report.as_ref().map(|r| (r.sent, r.full_reads, r.totals_checked)), Some((1, 0, 0)), "{saved:?}");
 }
+
+/// A push without a full read first (a save, in the window's schedule) reads
+/// back the records it updates: a change made on the server meanwhile is
+/// merged, or asked about when the same field changed here, never overwritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_sent_without_a_full_read_reads_its_record_back_first() {
+    let s = server(Faults::none()).await;
+    let mut store = Store::open_in_memory().unwrap();
+    let full = SyncConfig { organizations: None, ..config(&s) };
+    let push_only = SyncConfig { read: partnerbook::sync::cadence::Read::Nothing, ..full.clone() };
+    let (a, b) = (store.create_partner(&partner(1), None).unwrap(), store.create_partner(&partner(2), None).unwrap());
+    sync_until_settled(&mut store, &full).await;
+    let id = |key| store.get::<Partners>(key).unwrap().server.id.unwrap();
+    let (id_a, id_b) = (id(a.key), id(b.key));
+    // The server changes a's terms and b's frequency; here a's frequency and b's frequency change.
+    s.edit_partner(id_a, json!({"payment_terms": "net 90"})).unwrap();
+    s.edit_partner(id_b, json!({"frequency": "yearly"})).unwrap();
+    for key in [a.key, b.key] {
+        let mut d = store.get::<Partners>(key).unwrap().fields.to_draft();
+        d.frequency = "weekly".into();
+        store.update_partner(key, &d).unwrap();
+    }
+    s.reset_stats();
+    let r = sync_once(&mut store, &push_only, |_| {}).await.unwrap();
+    assert_eq!((r.full_reads, r.conflicts), (0, 1), "{r:?}");
+    let on_server = |id: Uuid| s.partners().into_iter().find(|p| p["id"] == json!(id.to_string())).unwrap();
+    // a: both changes kept, on both sides.
+    assert_eq!(
+        (on_server(id_a)["payment_terms"].clone(), on_server(id_a)["frequency"].clone()),
+        (json!("net 90"), json!("weekly"))
+    );
+    assert_eq!(store.get::<Partners>(a.key).unwrap().fields.payment_terms, "net 90");
+    // b: the same field on both sides is the user's to decide; the server's value is not overwritten.
+    assert_eq!(on_server(id_b)["frequency"], "yearly");
+    assert_eq!(store.get::<Partners>(b.key).unwrap().sync_state, SyncState::Conflict);
+    // One list request read both back (plus the token and the update).
+    assert!(s.stats().requests <= 3, "{:?}", s.stats());
+}
