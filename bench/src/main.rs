@@ -29,7 +29,7 @@ struct Args {
     /// Tiny sizes: checks that every benchmark still works, in seconds
     #[arg(long)]
     smoke: bool,
-    /// Only these paths (save, import, search, push, pull, start); all by default
+    /// Only these paths (save, import, search, push, pull, idle, start); all by default
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// The desktop binary whose start is measured [default: target/release/partnerbook-desktop]
@@ -384,7 +384,8 @@ async fn push(dir: &Path, n: usize, one_at_a_time: usize) -> Vec<Row> {
     }]
 }
 
-async fn pull(dir: &Path, n: usize) -> Vec<Row> {
+/// A stand-in holding `n` partners of one's own organization.
+async fn standin_with(n: usize) -> StandIn {
     let s = standin(0).await;
     for i in 0..n {
         let d = draft(i);
@@ -394,6 +395,53 @@ async fn pull(dir: &Path, n: usize) -> Vec<Row> {
                 "partner_type": d.partner_type, "email": d.email, "frequency": d.frequency, "payment_terms": d.payment_terms}),
         );
     }
+    s
+}
+
+/// Requests an idle, unfocused window makes in a day, counted at the
+/// stand-in: the schedule's clock is simulated (a tick a simulated minute,
+/// as the window's timer), every run it asks for is a real sync.
+async fn idle_window(dir: &Path, n: usize) -> Vec<Row> {
+    use partnerbook::sync::cadence::{Cadence, CadencePolicy};
+    let s = standin_with(n).await;
+    let mut store = Store::open(dir.join("idle.db")).unwrap();
+    let config = sync_config(&s, 16, true);
+    // The first version: a full read every minute. One read, counted, times 60.
+    let first = sync_once(&mut store, &config, |_| {}).await.unwrap();
+    assert_eq!(first.pulled_new as usize, n, "{first:?}");
+    s.reset_stats();
+    sync_once(&mut store, &config, |_| {}).await.unwrap();
+    let per_full_read = s.stats().requests;
+    s.reset_stats();
+    let start = chrono::Utc::now();
+    let mut cadence = Cadence::new(CadencePolicy::default(), start);
+    cadence.focus(false, start);
+    let (mut runs, mut full) = (0, 0);
+    for minute in 0..24 * 60 {
+        let now = start + chrono::Duration::minutes(minute);
+        let (push, read) = cadence.due(now);
+        if !push && read == Read::Nothing {
+            continue;
+        }
+        let report = sync_once(&mut store, &SyncConfig { read, ..config.clone() }, |_| {}).await.unwrap();
+        runs += 1;
+        full += report.full_reads;
+        cadence.ran(now, read, &report);
+    }
+    let per_hour = s.stats().requests as f64 / 24.0;
+    s.shutdown().await;
+    vec![Row {
+        path: "requests an idle window makes, simulated day",
+        measure: format!("requests/hour at the stand-in, {n} partners ({runs} runs, {full} full reads)"),
+        ours: format!("{per_hour:.0} requests/hour"),
+        baseline: format!("a full read every minute (the first version): {} requests/hour", per_full_read * 60),
+        target: "≤ 1,000 requests/hour",
+        met: Some(per_hour <= 1_000.0),
+    }]
+}
+
+async fn pull(dir: &Path, n: usize) -> Vec<Row> {
+    let s = standin_with(n).await;
     let mut store = Store::open(dir.join("pull.db")).unwrap();
     let t = Instant::now();
     let report = sync_once(&mut store, &sync_config(&s, 16, true), |_| {}).await.unwrap();
@@ -484,6 +532,9 @@ async fn main() {
     }
     if wanted("pull") {
         rows.extend(pull(dir.path(), sizes.pull).await);
+    }
+    if wanted("idle") {
+        rows.extend(idle_window(dir.path(), sizes.pull).await);
     }
     if wanted("start") {
         let app = args

@@ -138,20 +138,7 @@ impl SyncRunner {
         });
         let now = chrono::Utc::now();
         if let Ok(report) = &outcome {
-            let mut cadence = self.cadence();
-            cadence.pushed();
-            if read == Read::Totals {
-                cadence.probed(now, false);
-            }
-            if report.full_reads > 0 {
-                match report.read_in_full {
-                    true => cadence.pulled_in_full(now, report.found_news()),
-                    false => cadence.read_failed(now),
-                }
-            }
-            if let Some(secs) = report.slow_down_secs {
-                cadence.rate_limited(now, Some(std::time::Duration::from_secs(secs)));
-            }
+            self.cadence().ran(now, read, report);
         }
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {

@@ -198,6 +198,25 @@ impl Cadence {
         self.full_at = self.full_at.max(until);
     }
 
+    /// What a run that was asked to `read` did, as its report says: a full
+    /// read ended (found something or not) or failed, totals were read, the
+    /// server asked to slow down. The one place a run's outcome moves the schedule.
+    pub fn ran(&mut self, now: DateTime<Utc>, read: Read, report: &super::SyncReport) {
+        self.pushed();
+        if read == Read::Totals {
+            self.probed(now, false);
+        }
+        if report.full_reads > 0 {
+            match report.read_in_full {
+                true => self.pulled_in_full(now, report.found_news()),
+                false => self.read_failed(now),
+            }
+        }
+        if let Some(secs) = report.slow_down_secs {
+            self.rate_limited(now, Some(Duration::from_secs(secs)));
+        }
+    }
+
     /// The wait before the next full pull: the interval, doubled for each
     /// quiet scan while unfocused, up to the longest.
     fn wait(&self) -> Duration {
