@@ -17,6 +17,9 @@ pub struct PartnersApiSettings {
     pub requester_org_id: Option<Uuid>,
     /// Connected organizations the user may act for (`Target-Organization-ID`).
     pub target_org_ids: Vec<Uuid>,
+    /// The names the user gives connected organizations (the API sends none),
+    /// shown in the partner list's organization column and filter.
+    pub organization_names: std::collections::BTreeMap<Uuid, String>,
     /// The server offers `PUT`/`DELETE /partners/{id}`, which the vendor does not document.
     pub assumed_ops: bool,
 }
@@ -60,6 +63,9 @@ pub struct SyncSettingsDraft {
     /// Whole seconds, 1 to 3600; empty for the default.
     pub settle_seconds: String,
 }
+
+/// The longest name a connected organization may be given.
+pub const MAX_ORGANIZATION_NAME: usize = 100;
 
 /// The longest settle window Settings accepts: an hour.
 pub const MAX_SETTLE_SECONDS: u64 = 3600;
@@ -155,16 +161,34 @@ impl RemoteSettingsDraft {
             },
         };
         let mut target_org_ids = Vec::new();
+        let mut organization_names = std::collections::BTreeMap::new();
         for line in self.partners.target_org_ids.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
-            match Uuid::parse_str(line) {
-                Ok(id) if !target_org_ids.contains(&id) => target_org_ids.push(id),
+            // "ID" or "ID name": the name is the user's word for it.
+            let (id, name) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+            let name: String = name.chars().filter(|c| !c.is_control()).collect::<String>().trim().to_string();
+            if name.chars().count() > MAX_ORGANIZATION_NAME {
+                fail(
+                    "partners.target_org_ids",
+                    "too_long",
+                    format!("The name after {id} is longer than {MAX_ORGANIZATION_NAME} characters."),
+                );
+                break;
+            }
+            match Uuid::parse_str(id) {
+                Ok(id) if !target_org_ids.contains(&id) => {
+                    target_org_ids.push(id);
+                    if !name.is_empty() {
+                        organization_names.insert(id, name);
+                    }
+                }
                 Ok(_) => {}
                 Err(_) => {
                     fail(
                         "partners.target_org_ids",
                         "invalid_uuid",
                         format!(
-                            "{line:?} is not an organization ID (one ID per line, like 3c90c3cc-0d44-4b50-8888-8dd25736052a)."
+                            "{id:?} is not an organization ID (one per line: the ID, like \
+                             3c90c3cc-0d44-4b50-8888-8dd25736052a, then the name you call it by, if you like)."
                         ),
                     );
                     break;
@@ -196,6 +220,7 @@ impl RemoteSettingsDraft {
                     client_id: self.partners.client_id.trim().to_string(),
                     requester_org_id,
                     target_org_ids,
+                    organization_names,
                     assumed_ops: self.partners.assumed_ops,
                 },
                 organizations: OrganizationsApiSettings { base_url: orgs_url },
@@ -256,6 +281,25 @@ mod tests {
         ] {
             assert!(check_base_url(fine).is_ok(), "{fine:?} must be accepted");
         }
+    }
+
+    #[test]
+    fn connected_organizations_take_the_names_users_give_them() {
+        let id = "3c90c3cc-0d44-4b50-8888-8dd25736052a";
+        let other = "3c90c3cc-0d44-4b50-8888-8dd25736052b";
+        let draft = |lines: &[String]| RemoteSettingsDraft {
+            partners: PartnersApiDraft { target_org_ids: lines.to_vec(), ..Default::default() },
+            ..Default::default()
+        };
+        let valid = draft(&[format!("{id}  Saigon\u{7}  Textiles "), other.into()]).validate().unwrap();
+        assert_eq!(valid.partners.target_org_ids.len(), 2);
+        let names: Vec<_> = valid.partners.organization_names.values().cloned().collect();
+        assert_eq!(names, ["Saigon  Textiles"], "trimmed, control characters out, unnamed ones left out");
+        let long = draft(&[format!("{id} {}", "n".repeat(MAX_ORGANIZATION_NAME + 1))]).validate().unwrap_err();
+        assert_eq!(long.fields[0].code, "too_long");
+        // Settings saved before names existed still load.
+        let old: PartnersApiSettings = serde_json::from_str(&format!(r#"{{"target_org_ids": ["{id}"]}}"#)).unwrap();
+        assert!(old.organization_names.is_empty());
     }
 
     #[test]

@@ -423,6 +423,7 @@ async fn idle_window(dir: &Path, n: usize) -> Vec<Row> {
         if !push && read == Read::Nothing {
             continue;
         }
+        cadence.starting(read);
         let report = sync_once(&mut store, &SyncConfig { read, ..config.clone() }, |_| {}).await.unwrap();
         runs += 1;
         full += report.full_reads;

@@ -95,7 +95,7 @@ impl App {
             }
             if Instant::now() >= deadline {
                 let context = self
-                    .js("return 'notice: ' + document.querySelector('#notice').textContent + ' | focus: ' + document.activeElement.outerHTML.slice(0, 200);")
+                    .js("return 'notice: ' + document.querySelector('#notice').textContent + ' | status: ' + document.querySelector('#status-message').textContent + ' | focus: ' + document.activeElement.outerHTML.slice(0, 200);")
                     .await;
                 panic!("timed out waiting for {what} ({expr}); {context}");
             }
@@ -186,8 +186,13 @@ async fn desktop_end_to_end() {
             Err(e) => panic!("no WebDriver session with the app: {e}"),
         }
     };
-    let api =
-        partnerbook_standin::StandIn::start(partnerbook_standin::Config::default()).await.expect("stand-in starts");
+    // One connected organization, readable but not writable (the vendor's default for a connection).
+    let api = partnerbook_standin::StandIn::start(partnerbook_standin::Config {
+        connections: vec![(partnerbook_standin::DEV_ORG_ID, CONNECTED)],
+        ..partnerbook_standin::Config::default()
+    })
+    .await
+    .expect("stand-in starts");
     let app = App { client, shots, files: home.path().to_path_buf(), api: std::sync::Arc::new(api) };
     // Run the steps in a task so that a failed step still leaves a screenshot behind.
     let steps = app.clone();
@@ -422,6 +427,7 @@ async fn scenario(app: &App) {
         set("partners-client_id", partnerbook_standin::DEV_CLIENT_ID.into()),
         set("partners-client_secret", partnerbook_standin::DEV_CLIENT_SECRET.into()),
         set("partners-requester_org_id", partnerbook_standin::DEV_ORG_ID.to_string()),
+        set("partners-target_org_ids", format!("{CONNECTED} Hanoi Traders")),
         set("organizations-base_url", app.api.organizations_url()),
         set("organizations-api_key", partnerbook_standin::DEV_API_KEY.into()),
     ] {
@@ -465,4 +471,54 @@ async fn scenario(app: &App) {
     app.click("#nav-partners").await;
     app.until("synced again", "document.querySelector('#partner-list .badge').className.includes('badge-synced')")
         .await;
+
+    // A connected organization's partner arrives by pull, named as Settings names the organization.
+    app.api.insert_partner(
+        CONNECTED,
+        json!({"company_name": "Hanoi Supplies", "sales_amount": 900, "partner_type": "supplier",
+               "email": "sales@hanoi.example", "frequency": "monthly", "payment_terms": "net 60"}),
+    );
+    app.click("#sync-now").await;
+    app.until("the connected partner", "document.querySelectorAll('#partner-list .partner-row').length === 2").await;
+    let orgs =
+        app.js("return [...document.querySelectorAll('#partner-list .partner-org')].map(e => e.textContent);").await;
+    assert_eq!(orgs, json!(["My organization", "Hanoi Traders"]), "{orgs}");
+    // Filter by organization.
+    app.css("#partner-org-filter").await.select_by_value(&CONNECTED.to_string()).await.unwrap();
+    app.until("only theirs", "document.querySelectorAll('#partner-list .partner-row').length === 1").await;
+    assert_eq!(app.visible_rows().await, ["Hanoi Supplies"]);
+    // Editing it: the server refuses (403), the change stays here, and the form turns read-only with the reason.
+    app.click("#partner-list .partner-row").await;
+    app.until("its form", "document.querySelector('#partner-company_name').value === 'Hanoi Supplies'").await;
+    app.fill("#partner-frequency", "weekly").await;
+    app.click("#partner-save").await;
+    app.until("the form to close", "document.querySelector('#partner-form').offsetParent === null").await;
+    app.until("the refusal", "document.querySelector('#status-message').textContent.includes('kept here until')").await;
+    app.click("#partner-list .partner-row").await;
+    app.until("the read-only note", "!document.querySelector('#partner-read-only').hidden").await;
+    assert!(app.text("#partner-read-only").await.contains("does not let you change"));
+    assert_eq!(app.js("return document.querySelector('#partner-frequency').disabled;").await, json!(true));
+    assert_eq!(app.js("return document.querySelector('#partner-save').hidden;").await, json!(true));
+    app.shot("10-read-only-partner").await;
+    app.click("#partner-cancel").await;
+    app.css("#partner-org-filter").await.select_by_value("own").await.unwrap();
+    app.until("only ours", "document.querySelectorAll('#partner-list .partner-row').length === 1").await;
+    assert_eq!(app.visible_rows().await, ["Acme Corporation"]);
+    app.css("#partner-org-filter").await.select_by_value("").await.unwrap();
+
+    // The client is revoked: "Needs sign-in" with Try again, which works once IT re-enables it.
+    app.api.revoke_client(partnerbook_standin::DEV_CLIENT_ID);
+    app.api.expire_tokens();
+    app.click("#sync-now").await;
+    app.until("needs sign-in", "document.querySelector('#status-message').textContent.startsWith('Needs sign-in')")
+        .await;
+    app.until("Try again", "!document.querySelector('#sign-in-again').hidden").await;
+    app.shot("11-needs-sign-in").await;
+    app.api.add_client(partnerbook_standin::ClientCredentials::dev());
+    app.click("#sign-in-again").await;
+    app.until("signed in again", "document.querySelector('#sign-in-again').hidden").await;
+    assert!(!app.text("#status-message").await.starts_with("Needs sign-in"));
 }
+
+/// The connected organization of the end-to-end run.
+const CONNECTED: uuid::Uuid = uuid::Uuid::from_u128(0x0c0c_0000_0000_4000_8000_0000_0000_0042);

@@ -121,16 +121,39 @@ impl SyncRunner {
         let read = {
             let mut cadence = self.cadence();
             let now = chrono::Utc::now();
-            cadence.sync_now(now);
+            cadence.sync_now();
             cadence.due(now).1
         };
         self.run_reading(db, config, read)
     }
 
-    fn run_reading(&self, db: &Path, config: &SyncConfig, read: Read) -> LastSync {
-        if self.running.swap(true, Ordering::SeqCst) {
-            return self.last();
+    /// Runs with `read`; a save that arrives meanwhile gets a push right
+    /// after (a second caller returns at once with the last result, and its
+    /// change must not wait for the next minute's tick).
+    fn run_reading(&self, db: &Path, config: &SyncConfig, mut read: Read) -> LastSync {
+        loop {
+            if self.running.swap(true, Ordering::SeqCst) {
+                return self.last();
+            }
+            let result = loop {
+                let result = self.run_once(db, config, read);
+                match self.cadence().due(chrono::Utc::now()) {
+                    (true, next) => read = next,
+                    (false, _) => break result,
+                }
+            };
+            self.running.store(false, Ordering::SeqCst);
+            // A save between the last look and the release found the runner busy: look once more.
+            match self.cadence().due(chrono::Utc::now()) {
+                (true, next) => read = next,
+                (false, _) => return result,
+            }
         }
+    }
+
+    fn run_once(&self, db: &Path, config: &SyncConfig, read: Read) -> LastSync {
+        // What is saved or asked for from here on needs a run of its own.
+        self.cadence().starting(read);
         let config = SyncConfig { read, ..config.clone() };
         let outcome = sync_runtime().and_then(|runtime| {
             let mut store = Store::open(db).map_err(|e| ErrorBody::from(&e))?;
@@ -154,10 +177,7 @@ impl SyncRunner {
             }
             Err(e) => last.message = e.message,
         }
-        let result = last.clone();
-        drop(last);
-        self.running.store(false, Ordering::SeqCst);
-        result
+        last.clone()
     }
 }
 

@@ -167,8 +167,8 @@ pub struct PartnerFilterArgs {
     /// Only customers or only suppliers
     #[arg(long = "type", value_name = "customer|supplier")]
     pub partner_type: Option<String>,
-    /// Only partners of this organization (UUID)
-    #[arg(long, value_name = "UUID")]
+    /// Only partners of this connected organization (UUID), or `own` for your own organization's
+    #[arg(long, value_name = "UUID|own")]
     pub target_org: Option<String>,
 }
 

@@ -11,7 +11,9 @@ use partnerbook::app;
 use partnerbook::app::export::ExportJob;
 use partnerbook::app::settings::Overlay;
 use partnerbook::export::{ExportOptions, OrganizationExportOptions, Progress};
-use partnerbook::store::{OrganizationQuery, Organizations, PartnerQuery, PartnerSort, Partners, Resolution};
+use partnerbook::store::{
+    OrganizationFilter, OrganizationQuery, Organizations, PartnerQuery, PartnerSort, Partners, Resolution,
+};
 use partnerbook::{
     Contact, FieldError, LocationDraft, OrganizationDraft, PartnerDraft, PartnerPatch, Store, StoreError, SyncState,
     ValidationReport,
@@ -223,11 +225,13 @@ fn partner_query(f: PartnerFilterArgs) -> Result<PartnerQuery> {
     Ok(PartnerQuery {
         search: f.search,
         partner_type: f.partner_type.map(|t| t.trim().to_lowercase().parse()).transpose().map_err(CliError::Usage)?,
-        target_org_id: f
-            .target_org
-            .map(|t| Uuid::parse_str(t.trim()))
-            .transpose()
-            .map_err(|e| CliError::Usage(format!("--target-org: {e}")))?,
+        organization: match f.target_org.as_deref().map(str::trim) {
+            None => None,
+            Some("own") => Some(OrganizationFilter::Own),
+            Some(t) => Some(OrganizationFilter::Connected(
+                Uuid::parse_str(t).map_err(|e| CliError::Usage(format!("--target-org: {e}")))?,
+            )),
+        },
         ..PartnerQuery::default()
     })
 }

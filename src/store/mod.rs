@@ -40,7 +40,7 @@ pub use organizations::Organizations;
 pub use outbox::Due;
 pub use outbox::{Entity, Op, OutboxEntry, OutboxState};
 pub use partners::Partners;
-pub use partners::{PartnerQuery, PartnerSort, SEARCH_COUNT_CAP};
+pub use partners::{OrganizationFilter, PartnerQuery, PartnerSort, SEARCH_COUNT_CAP};
 pub use record::Record;
 /// The search-index deferral's SQL, which the benchmark's schema floor runs as the store does.
 #[cfg(feature = "bench")]

@@ -51,11 +51,20 @@ pub struct PartnerQuery {
     /// Type-ahead text: every word must prefix-match a word of the company name or email.
     pub search: Option<String>,
     pub partner_type: Option<PartnerType>,
-    pub target_org_id: Option<Uuid>,
+    /// One organization's partners only: one's own, or a connected one's.
+    pub organization: Option<OrganizationFilter>,
     pub sync_state: Option<SyncState>,
     pub sort: PartnerSort,
     #[serde(flatten)]
     pub paging: super::Paging,
+}
+
+/// Whose partners a list shows: `"own"`, or `{"connected": "<id>"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrganizationFilter {
+    Own,
+    Connected(Uuid),
 }
 
 const COLUMNS: &str = "p.key, p.target_org_id, p.company_name, p.sales_amount, p.partner_type, p.email, p.frequency, \
@@ -242,8 +251,10 @@ fn selection_of(query: &PartnerQuery) -> Selection {
     if let Some(t) = query.partner_type {
         filter.holds_with("p.partner_type = ?", t.as_str());
     }
-    if let Some(org) = query.target_org_id {
-        filter.holds_with("p.target_org_id = ?", org.to_string());
+    match query.organization {
+        Some(OrganizationFilter::Own) => filter.holds("p.target_org_id IS NULL"),
+        Some(OrganizationFilter::Connected(org)) => filter.holds_with("p.target_org_id = ?", org.to_string()),
+        None => {}
     }
     // How each state is found (migration 0006): most partners are synced, and
     // the name order reaches them soon; a pending one has a change in the

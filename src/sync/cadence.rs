@@ -77,6 +77,9 @@ pub struct Cadence {
     focused: bool,
     /// Changes saved here and not yet pushed.
     push_due: bool,
+    /// "Sync now" asked for a full read that has not started yet (one asked
+    /// for while a run goes is not answered by that run).
+    full_requested: bool,
 }
 
 fn after(now: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
@@ -96,6 +99,7 @@ impl Cadence {
             quiet: 0,
             focused: true,
             push_due: false,
+            full_requested: false,
         }
     }
 
@@ -105,7 +109,7 @@ impl Cadence {
         let settled = self.back_since.is_some_and(|since| now >= after(since, self.policy.network_settle));
         let read = if held {
             Read::Nothing
-        } else if now >= self.full_at || settled {
+        } else if now >= self.full_at || settled || self.full_requested {
             Read::Full
         } else if now >= self.probe_at {
             Read::Totals
@@ -133,8 +137,8 @@ impl Cadence {
     }
 
     /// "Sync now": a full pull at once (a 429's hold still stands).
-    pub fn sync_now(&mut self, now: DateTime<Utc>) {
-        self.full_at = now;
+    pub fn sync_now(&mut self) {
+        self.full_requested = true;
         self.push_due = true;
     }
 
@@ -163,15 +167,20 @@ impl Cadence {
         self.full_at = self.full_at.min(after(now, self.policy.interval));
     }
 
-    /// A run pushed what was due.
-    pub fn pushed(&mut self) {
+    /// A run that reads as `read` is starting: it pushes what was saved so
+    /// far, and a full read answers the requests for one made so far (a save,
+    /// "Sync now" or the network's return after this needs a run of its own).
+    pub fn starting(&mut self, read: Read) {
         self.push_due = false;
+        if read == Read::Full {
+            self.full_requested = false;
+            self.back_since = None;
+        }
     }
 
     /// A full pull ended; `found` is whether it brought anything new.
     pub fn pulled_in_full(&mut self, now: DateTime<Utc>, found: bool) {
         self.quiet = if found || self.focused { 0 } else { self.quiet.saturating_add(1) };
-        self.back_since = None;
         self.full_at = after(now, self.jittered(self.wait()));
         self.probe_at = after(now, self.policy.probe_every);
     }
@@ -202,7 +211,6 @@ impl Cadence {
     /// read ended (found something or not) or failed, totals were read, the
     /// server asked to slow down. The one place a run's outcome moves the schedule.
     pub fn ran(&mut self, now: DateTime<Utc>, read: Read, report: &super::SyncReport) {
-        self.pushed();
         if read == Read::Totals {
             self.probed(now, false);
         }
@@ -257,8 +265,8 @@ mod tests {
             let (push, read) = self.cadence.due(at(m));
             if push {
                 self.pushes += 1;
-                self.cadence.pushed();
             }
+            self.cadence.starting(read);
             match read {
                 Read::Full => {
                     self.full_pulls.push(m);
@@ -319,7 +327,7 @@ mod tests {
         c.pulled_in_full(at(0.0), false);
         c.saved();
         assert_eq!(c.due(at(1.0)), (true, Read::Nothing));
-        c.pushed();
+        c.starting(Read::Nothing);
         assert_eq!(c.due(at(1.0)), (false, Read::Nothing));
         assert_eq!(c.due(at(5.0)), (false, Read::Totals));
     }
@@ -335,6 +343,7 @@ mod tests {
             assert_eq!(c.due(at(m + 1.0)).1, Read::Nothing, "not while it flaps");
         }
         assert_eq!(c.due(at(6.5)).1, Read::Full);
+        c.starting(Read::Full);
         c.pulled_in_full(at(6.5), false);
         assert_ne!(c.due(at(7.0)).1, Read::Full, "once");
     }
@@ -344,7 +353,7 @@ mod tests {
         let mut c = Cadence::new(CadencePolicy::default(), at(0.0));
         c.rate_limited(at(0.0), Some(Duration::from_secs(600)));
         for m in 0..10 {
-            c.sync_now(at(m as f64));
+            c.sync_now();
             assert_eq!(c.due(at(m as f64)).1, Read::Nothing, "a read at minute {m} during Retry-After");
         }
         assert_eq!(c.due(at(10.0)).1, Read::Full);
@@ -352,6 +361,20 @@ mod tests {
         // A huge Retry-After is held to a year, not an overflow.
         c.rate_limited(at(10.0), Some(Duration::from_secs(u64::MAX)));
         assert_eq!(c.due(at(11.0)).1, Read::Nothing);
+    }
+
+    /// "Sync now" pressed while a full read goes is answered by a full read
+    /// after it, not by the one already under way.
+    #[test]
+    fn sync_now_during_a_run_gets_a_full_read_of_its_own() {
+        let mut c = Cadence::new(CadencePolicy::default(), at(0.0));
+        c.starting(Read::Full);
+        c.sync_now(); // pressed mid-run
+        c.pulled_in_full(at(1.0), false);
+        assert_eq!(c.due(at(1.0)), (true, Read::Full));
+        c.starting(Read::Full);
+        c.pulled_in_full(at(2.0), false);
+        assert_eq!(c.due(at(2.0)), (false, Read::Nothing));
     }
 
     #[test]

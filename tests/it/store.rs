@@ -225,8 +225,13 @@ fn lists_page_sort_and_filter() {
 
     let q = PartnerQuery { partner_type: Some(PartnerType::Supplier), ..Default::default() };
     assert_eq!(store.list_partners(&q).unwrap().total, 12);
-    let q = PartnerQuery { target_org_id: Some(org), ..Default::default() };
+    let q = PartnerQuery {
+        organization: Some(partnerbook::store::OrganizationFilter::Connected(org)),
+        ..Default::default()
+    };
     assert_eq!(store.list_partners(&q).unwrap().total, 5);
+    let q = PartnerQuery { organization: Some(partnerbook::store::OrganizationFilter::Own), ..Default::default() };
+    assert_eq!(store.list_partners(&q).unwrap().total, 20, "one's own: stored without an organization");
     let q = PartnerQuery { sync_state: Some(SyncState::Synced), ..Default::default() };
     assert_eq!(store.list_partners(&q).unwrap().total, 0);
     let q =

@@ -13,10 +13,42 @@ let list;
 let form;
 let editing = null; // the partner being edited, or null for a new one
 
+// Connected organizations from Settings: id -> the name the user gave it.
+let connected = new Map();
+
+/** What the organization column says for a partner. */
+function organizationName(id) {
+  if (!id) return 'My organization';
+  return connected.get(id) || `Organization ${id.slice(0, 8)}…`;
+}
+
+function organizationFilter() {
+  const value = $('#partner-org-filter').value;
+  if (!value) return null;
+  return value === 'own' ? 'own' : { connected: value };
+}
+
+/** Fills the organization filter from the settings (`view` as get_settings returns it). */
+function organizationsFrom(view) {
+  const names = (view && view.partners.organization_names) || {};
+  const ids = (view && view.partners.target_org_ids) || [];
+  connected = new Map(ids.filter((id) => names[id]).map((id) => [id, names[id]]));
+  document.body.classList.toggle('has-connected', ids.length > 0);
+  const select = $('#partner-org-filter');
+  const chosen = select.value;
+  select.replaceChildren(
+    el('option', { text: 'All', attrs: { value: '' } }),
+    el('option', { text: 'My organization', attrs: { value: 'own' } }),
+    ...ids.map((id) => el('option', { text: organizationName(id), attrs: { value: id } })),
+  );
+  select.value = [...select.options].some((o) => o.value === chosen) ? chosen : '';
+}
+
 function query(offset, limit) {
   return {
     search: $('#partner-search').value.trim() || null,
     partner_type: $('#partner-type-filter').value || null,
+    organization: organizationFilter(),
     sync_state: $('#partner-state-filter').value || null,
     sort: 'company_name',
     descending: false,
@@ -29,6 +61,7 @@ function row(p) {
   return el('div', { className: 'row partner-row partner-columns', attrs: { role: 'row' } }, [
     el('span', { className: 'partner-name', text: p.company_name }),
     el('span', { className: 'partner-email', text: p.email }),
+    el('span', { className: 'partner-org org-only', text: organizationName(p.target_org_id) }),
     el('span', { className: 'partner-type', text: p.partner_type === 'customer' ? 'Customer' : 'Supplier' }),
     el('span', { className: 'num', text: amount.format(p.sales_amount) }),
     el('span', {}, [badge(p.sync_state, p.sync_error)]),
@@ -64,7 +97,11 @@ function open(partner) {
 function readOnly(why) {
   const note = $('#partner-read-only');
   note.hidden = !why;
-  note.textContent = why || '';
+  // The sync engine names the organization by its ID; Settings may have a name for it.
+  const id = editing && editing.target_org_id;
+  note.textContent = why ? `Read-only here. ${id ? why.split(id).join(organizationName(id)) : why}` : '';
+  // The same reason is the record's sync note: said once.
+  if (why) $('#partner-sync-info').hidden = true;
   for (const f of FIELDS) $(`#partner-${f}`).disabled = Boolean(why);
   $('#partner-save').hidden = Boolean(why);
   if (why) $('#partner-delete').hidden = true;
@@ -109,7 +146,8 @@ export function listedCount() {
 function loaded(total, capped = false) {
   listed = total;
   shown = capped ? `${amount.format(total - 1)}+` : amount.format(total);
-  const filtered = Boolean($('#partner-search').value.trim() || $('#partner-type-filter').value || $('#partner-state-filter').value);
+  const filtered = Boolean($('#partner-search').value.trim() || $('#partner-type-filter').value
+    || $('#partner-state-filter').value || $('#partner-org-filter').value);
   // A broad search stops counting at 10,000 matches: say "more than".
   $('#partner-count').textContent = capped
     ? `${amount.format(total - 1)}+ partners`
@@ -155,5 +193,8 @@ export function initPartners() {
   for (const event of ['input', 'search', 'change']) $('#partner-search').addEventListener(event, search);
   $('#partner-type-filter').addEventListener('change', reload);
   $('#partner-state-filter').addEventListener('change', reload);
+  $('#partner-org-filter').addEventListener('change', reload);
+  window.addEventListener('partnerbook:settings', (event) => { organizationsFrom(event.detail); reload(); });
+  call('get_settings').then(organizationsFrom).catch(() => {});
   return reload();
 }

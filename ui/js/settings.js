@@ -15,7 +15,9 @@ function clearErrors() {
 
 function fill(view) {
   for (const [section, field] of TEXT_FIELDS) $(`#set-${section}-${field}`).value = view[section][field] || '';
-  $('#set-partners-target_org_ids').value = (view.partners.target_org_ids || []).join('\n');
+  const names = view.partners.organization_names || {};
+  $('#set-partners-target_org_ids').value = (view.partners.target_org_ids || [])
+    .map((id) => (names[id] ? `${id} ${names[id]}` : id)).join('\n');
   $('#set-partners-assumed_ops').checked = Boolean(view.partners.assumed_ops);
   const settle = view.sync && view.sync.settle_seconds;
   $('#set-sync-settle_seconds').value = settle ? String(settle) : '';
@@ -23,6 +25,8 @@ function fill(view) {
     $(id).value = '';
     $(id).placeholder = has ? 'Stored in the keychain (leave empty to keep)' : 'Not set';
   }
+  // The partner list names connected organizations as the settings do.
+  window.dispatchEvent(new CustomEvent('partnerbook:settings', { detail: view }));
   $('#keychain-status').textContent = view.keychain.message;
   $('#keychain-status').classList.toggle('warning', !view.keychain.available);
 }

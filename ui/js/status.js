@@ -26,6 +26,7 @@ export async function refreshStatus() {
     let message = s.syncing ? 'Syncing…' : (s.message || '');
     if (s.open_conflicts) message += ` ${s.open_conflicts} change${s.open_conflicts === 1 ? '' : 's'} to decide.`;
     $('#status-message').textContent = message;
+    $('#status-message').title = message;
     configured = s.sync_configured;
     const pill = $('#nav-changes-count');
     pill.hidden = !s.open_conflicts;
