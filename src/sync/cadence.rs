@@ -377,6 +377,71 @@ mod tests {
         assert_eq!(c.due(at(2.0)), (false, Read::Nothing));
     }
 
+    /// A working day, a tick a minute: saves while the user is here, lunch
+    /// with the window in the background, a flapping network, a restart, and
+    /// a 429 with `Retry-After: 600`. Every save is pushed the minute it is
+    /// made; no read goes during the hold; a flap reads once it has settled.
+    #[test]
+    fn a_simulated_day_of_saves_flaps_a_restart_and_a_429() {
+        fastrand::seed(7); // the jitter, the same in every run (the assertions hold for any)
+        let mut c = Cadence::new(CadencePolicy::default(), at(0.0));
+        c.focus(false, at(0.0)); // the night: the window open, nobody at it
+        let (mut reads, mut pushes_late, mut read_minutes) = (0, 0, Vec::new());
+        let mut saved_at: Option<u32> = None;
+        for m in 0..24 * 60u32 {
+            let now = at(m as f64);
+            match m {
+                // Work: focus from 8:00 to 12:00 and 13:00 to 17:00, a save every 10 minutes.
+                480 | 780 => c.focus(true, now),
+                720 | 1020 => c.focus(false, now),
+                600 => c = Cadence::new(CadencePolicy::default(), now), // a restart
+                850 => c.rate_limited(now, Some(Duration::from_secs(600))), // 14:10
+                905 | 906 | 908 => c.network_lost(),
+                _ => {}
+            }
+            if matches!(m, 905 | 906 | 908) {
+                c.network_back(now);
+            }
+            let working = (480..720).contains(&m) || (780..1020).contains(&m);
+            if working && m % 10 == 0 {
+                c.saved();
+                c.activity(now);
+                saved_at = Some(m);
+            }
+            let (push, read) = c.due(now);
+            if push {
+                if saved_at.is_some_and(|s| s != m) {
+                    pushes_late += 1;
+                }
+                saved_at = None;
+            }
+            c.starting(read);
+            match read {
+                Read::Full => {
+                    reads += 1;
+                    read_minutes.push(m);
+                    c.pulled_in_full(now, false);
+                }
+                Read::Totals => c.probed(now, false),
+                Read::Nothing => {}
+            }
+        }
+        assert_eq!(pushes_late, 0, "a save waited past its minute");
+        assert!(read_minutes.iter().all(|m| !(850..860).contains(m)), "a read during Retry-After: {read_minutes:?}");
+        assert!(read_minutes.iter().any(|m| (860..=866).contains(m)), "reads resume after the hold: {read_minutes:?}");
+        assert!(read_minutes.contains(&600), "a restart reads in full: {read_minutes:?}");
+        // The network came back for good at 908: a full read once it settled (911, or the
+        // timer's own if it fell from 908 on), not one per flap.
+        assert!(read_minutes.iter().any(|m| (908..=911).contains(m)), "{read_minutes:?}");
+        let around: Vec<_> = read_minutes.iter().filter(|m| (905..=912).contains(*m)).collect();
+        assert!(around.len() <= 2, "{read_minutes:?}");
+        // Focused hours read about every 15 minutes, the night and lunch back off: 8 focused hours
+        // make about 32, the rest a dozen; the first version read 1,440 times.
+        let night = read_minutes.iter().filter(|m| **m < 480).count();
+        assert!(night <= 7, "the night backs off to 4 hours: {read_minutes:?}");
+        assert!((30..=60).contains(&reads), "{reads} full reads: {read_minutes:?}");
+    }
+
     #[test]
     fn a_changed_total_brings_the_full_pull_forward_and_a_restart_pulls_in_full() {
         let mut c = Cadence::new(CadencePolicy::default(), at(0.0));
