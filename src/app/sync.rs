@@ -99,7 +99,8 @@ impl SyncRunner {
         };
         match due {
             (false, Read::Nothing) => self.last(),
-            (_, read) => self.run_reading(db, config, read),
+            // Nobody waits on a scheduled read: its pages go a few at a time.
+            (_, read) => self.run_reading(db, &SyncConfig { pages_in_flight: 2, ..config.clone() }, read),
         }
     }
 

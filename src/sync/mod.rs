@@ -94,6 +94,11 @@ pub struct SyncConfig {
     pub request_timeout: Duration,
     /// The most records one pull reads from one list.
     pub max_pull_records: usize,
+    /// Partner pages requested at once while a list is read. A read someone
+    /// waits for ("Sync now", the command line) asks 8 at once; the window's
+    /// scheduled reads 2, so a scan of 1,000 pages is spread out rather than
+    /// a burst on the server.
+    pub pages_in_flight: usize,
     /// How long after an attempt began a change whose answer was lost may
     /// still commit on the server; only then does anything of that record go
     /// again (a partner create is first looked for). `None`: twice the
@@ -127,6 +132,7 @@ impl Default for SyncConfig {
             read: cadence::Read::Full,
             request_timeout: Duration::from_secs(30),
             max_pull_records: 2_000_000,
+            pages_in_flight: PAGES_IN_FLIGHT,
             settle_window: None,
             sign_in_probe_every: access::PROBE_EVERY,
         }
@@ -502,7 +508,7 @@ async fn pull(
         tried.push(Entity::Partner);
         report.full_reads += 1;
         store.set_bulk_writes(true)?;
-        let pulled = pull_partners(store, api, config.max_pull_records, report, progress).await;
+        let pulled = pull_partners(store, api, config, report, progress).await;
         store.set_bulk_writes(false)?;
         match pulled? {
             PullEnd::Read { in_full: true } => read_in_full.push(Entity::Partner),
@@ -1042,10 +1048,11 @@ async fn finish_org_create(
 async fn pull_partners(
     store: &mut Store,
     api: &Arc<PartnersApi>,
-    max_records: usize,
+    config: &SyncConfig,
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<PullEnd, SyncFailure> {
+    let max_records = config.max_pull_records;
     let mut read_in_full = true;
     let stopped = |report: &mut SyncReport, f: Failure| {
         slowed_down(report, &f);
@@ -1078,7 +1085,8 @@ async fn pull_partners(
         pager.repeats(&first);
         let end = if first.len() < client::PAGE { first.len() } else { total.min(max_records) };
         let mut batch = decode_partners(&first);
-        let mut pages = read_pages(api.clone(), org, first.len(), end, pager);
+        let in_flight = config.pages_in_flight.max(1);
+        let mut pages = read_pages(api.clone(), org, first.len()..end, in_flight, pager);
         loop {
             let mut reading = true;
             while reading && batch.good.len() < MERGE_AT_MOST {
@@ -1197,13 +1205,13 @@ fn decode_partners(items: &[Value]) -> Decoded {
     page
 }
 
-/// Pages requested at once while a pull reads the partner list.
-const PAGES_IN_FLIGHT: usize = 8;
+/// Pages requested at once while a pull someone waits for reads the partner list.
+pub const PAGES_IN_FLIGHT: usize = 8;
 /// The most pulled partners merged in one transaction.
 const MERGE_AT_MOST: usize = 5_000;
 
-/// Fetches the partner pages from offset `from` up to `end`,
-/// [`PAGES_IN_FLIGHT`] at a time, and hands each over as it arrives (in any
+/// Fetches the partner pages at the offsets in `range`, `in_flight` at a
+/// time, and hands each over as it arrives (in any
 /// order: each record merges on its own). Asks for no more after a short
 /// page (the list ended early); stops after a failure, after a page that
 /// repeats one already read (`pager` knows them), or when the receiver is
@@ -1211,18 +1219,18 @@ const MERGE_AT_MOST: usize = 5_000;
 fn read_pages(
     api: Arc<PartnersApi>,
     org: Uuid,
-    from: usize,
-    end: usize,
+    range: std::ops::Range<usize>,
+    in_flight: usize,
     mut pager: client::Pager,
 ) -> mpsc::Receiver<client::Answer<Decoded>> {
     let (pages, received) = mpsc::channel(64);
     tokio::spawn(async move {
-        let mut offsets = (from..end).step_by(client::PAGE.max(1));
+        let mut offsets = range.step_by(client::PAGE.max(1));
         let mut requests = JoinSet::new();
         let mut ended = false;
         loop {
             while !ended
-                && requests.len() < PAGES_IN_FLIGHT
+                && requests.len() < in_flight
                 && let Some(at) = offsets.next()
             {
                 let api = api.clone();

@@ -55,6 +55,8 @@ enum Mode {
     HideIgnoringIdFilter(String),
     /// Partner updates are applied, then answered only after two seconds (past the client's timeout).
     SlowUpdates,
+    /// Partner lists say nothing of their total (no `total_items`).
+    NoTotals,
 }
 
 #[derive(Default)]
@@ -75,6 +77,11 @@ struct World {
     /// From this moment the server's clock (its `Date` header) runs at a
     /// quarter of real speed: seen from here, this machine's clock runs ahead.
     slow_clock_since: Option<chrono::DateTime<Utc>>,
+    /// How long each partner list waits before it answers, and how many
+    /// were waiting at once, at most (how hard a scan hits the server).
+    list_delay: Duration,
+    lists_waiting: usize,
+    most_lists_waiting: usize,
 }
 
 type Shared = Arc<Mutex<World>>;
@@ -189,7 +196,17 @@ async fn answer(State(world): State<Shared>, method: Method, uri: Uri, headers: 
             }
             json_response(200, record)
         }
-        (Method::GET, ["p", "partners"]) => list_partners(&world, &mode, &uri),
+        (Method::GET, ["p", "partners"]) => {
+            let delay = {
+                let mut w = world.lock().unwrap();
+                w.lists_waiting += 1;
+                w.most_lists_waiting = w.most_lists_waiting.max(w.lists_waiting);
+                w.list_delay
+            };
+            tokio::time::sleep(delay).await;
+            world.lock().unwrap().lists_waiting -= 1;
+            list_partners(&world, &mode, &uri)
+        }
         (Method::PUT, ["p", "partners", id]) => {
             let answer = {
                 let mut w = world.lock().unwrap();
@@ -299,6 +316,9 @@ fn list_partners(world: &Shared, mode: &Mode, uri: &Uri) -> Response {
         .cloned()
         .collect();
     let page: Vec<Value> = matching.iter().skip(offset).take(limit).cloned().collect();
+    if matches!(mode, Mode::NoTotals) {
+        return json_response(200, json!({"items": page}));
+    }
     json_response(200, json!({"items": page, "total_items": matching.len()}))
 }
 
@@ -960,5 +980,50 @@ async fn a_pull_without_the_sending_lock_leaves_a_lost_create_to_the_drainer() {
     let report = sync(&mut store, &config).await.unwrap();
     assert_eq!(report.adopted, 1, "{report:?}");
     assert_eq!(s.hostile.partners().len(), 1, "not sent again");
+    behave_and_drain(&s, &mut store, &dir).await;
+}
+
+/// A read nobody waits for (the window's schedule) asks for few pages at
+/// once; "Sync now" for more. Counted at this server, which holds each list
+/// answer back 30 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_read_spreads_its_pages_out() {
+    let s = servers().await;
+    {
+        let mut w = s.hostile.world.lock().unwrap();
+        w.partners = (0..1_000).map(fake_partner).collect();
+        w.list_delay = Duration::from_millis(30);
+    }
+    let mut most = Vec::new();
+    for pages_in_flight in [2, 8] {
+        let (_dir, mut store) = new_store();
+        let c = SyncConfig { organizations: None, pages_in_flight, ..config(&s) };
+        s.hostile.world.lock().unwrap().most_lists_waiting = 0;
+        let r = sync(&mut store, &c).await.unwrap();
+        assert_eq!(r.pulled_new, 1_000, "{r:?}");
+        most.push(s.hostile.world.lock().unwrap().most_lists_waiting);
+    }
+    let (spread, burst) = (most[0], most[1]);
+    assert!(spread <= 2, "{spread} pages at once");
+    assert!(burst > 2, "the knob does nothing: {burst}");
+}
+
+/// A server that says nothing of a list's total gives the cheap check no
+/// answer: said, nothing read in full on it, nothing deleted, sends go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_without_a_total_is_no_answer_to_the_cheap_check() {
+    let s = servers().await;
+    s.hostile.world.lock().unwrap().partners = (0..5).map(fake_partner).collect();
+    let (dir, mut store) = new_store();
+    let full = SyncConfig { organizations: None, ..config(&s) };
+    sync(&mut store, &full).await.unwrap();
+    s.hostile.set(Mode::NoTotals);
+    store.create_partner(&partner(1), None).unwrap();
+    let totals = SyncConfig { read: partnerbook::sync::cadence::Read::Totals, ..full.clone() };
+    let r = sync(&mut store, &totals).await.unwrap();
+    assert_eq!((r.full_reads, r.deleted_remotely, r.sent), (0, 0, 1), "{r:?}");
+    assert!(r.errors.iter().any(|e| e.contains("did not say how many")), "{r:?}");
+    assert_eq!(store.list_partners(&PartnerQuery::default()).unwrap().total, 6);
+    s.hostile.set(Mode::Behave);
     behave_and_drain(&s, &mut store, &dir).await;
 }
