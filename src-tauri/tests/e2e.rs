@@ -514,9 +514,15 @@ async fn scenario(app: &App) {
         .await;
     app.until("Try again", "!document.querySelector('#sign-in-again').hidden").await;
     app.shot("11-needs-sign-in").await;
+    // The Sync screen says it too, with its own Try again.
+    app.click("#nav-changes").await;
+    app.until("the Sync screen's sign-in note", "!document.querySelector('#sign-in-needed').hidden").await;
+    assert!(app.text("#sign-in-reasons").await.contains("refused the client ID or secret"));
+    app.shot("12-sync-screen-needs-sign-in").await;
     app.api.add_client(partnerbook_standin::ClientCredentials::dev());
-    app.click("#sign-in-again").await;
+    app.click("#sign-in-again-changes").await;
     app.until("signed in again", "document.querySelector('#sign-in-again').hidden").await;
+    app.until("the note to go", "document.querySelector('#sign-in-needed').hidden").await;
     assert!(!app.text("#status-message").await.starts_with("Needs sign-in"));
 }
 

@@ -3,7 +3,7 @@
 
 import { call } from './api.js';
 import { $, el, confirmDialog, notice } from './dom.js';
-import { refreshStatus } from './status.js';
+import { refreshStatus, syncNow } from './status.js';
 
 const LABELS = {
   company_name: 'Company name', sales_amount: 'Sales amount', partner_type: 'Partner type', email: 'Email',
@@ -132,9 +132,13 @@ function outboxRow(entry, onDone) {
 
 export async function loadChanges() {
   try {
-    const [conflicts, entries, settings] = await Promise.all([
-      call('conflicts'), call('outbox'), call('get_settings').catch(() => null),
+    const [conflicts, entries, settings, status] = await Promise.all([
+      call('conflicts'), call('outbox'), call('get_settings').catch(() => null), call('status').catch(() => null),
     ]);
+    // An API paused for a refused sign-in: said here too, with Try again.
+    const paused = (status && status.needs_sign_in) || [];
+    $('#sign-in-needed').hidden = paused.length === 0;
+    $('#sign-in-reasons').replaceChildren(...paused.map((reason) => el('li', { text: reason })));
     const canDelete = Boolean(settings && settings.partners && settings.partners.assumed_ops);
     const byRecord = new Map();
     for (const c of conflicts) {
@@ -160,3 +164,9 @@ export async function loadChanges() {
   }
   refreshStatus();
 }
+
+// "Try again" beside the reasons: lifts the pause, syncs, and shows what came of it.
+$('#sign-in-again-changes').addEventListener('click', async () => {
+  await syncNow(false, 'try_sign_in_again');
+  loadChanges();
+});
