@@ -68,22 +68,6 @@ pub fn create(
     store.create_partner(draft, target)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_create_names_ones_own_organization_or_none() {
-        let (own, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        assert_eq!(create_target(Some(own), None), Ok(None));
-        assert_eq!(create_target(Some(own), Some(own)), Ok(None));
-        let refused = create_target(Some(own), Some(other)).unwrap_err();
-        assert_eq!((refused.field.as_str(), refused.code.as_str()), ("target_org_id", "not_own_organization"));
-        assert!(refused.message.contains("own organization"), "{}", refused.message);
-        assert!(create_target(None, Some(other)).unwrap_err().message.contains("Settings"));
-    }
-}
-
 /// Refuses a change to a partner of a connected organization that answered
 /// a write with 403 (see [`crate::sync::access`]): the change would only wait here.
 pub fn writable(store: &Store, key: Uuid) -> Result<(), StoreError> {
@@ -110,4 +94,20 @@ pub fn edit(store: &mut Store, key: Uuid, patch: &PartnerPatch) -> Result<Partne
 pub fn delete(store: &mut Store, key: Uuid) -> Result<Partner, StoreError> {
     writable(store, key)?;
     store.delete::<Partners>(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_create_names_ones_own_organization_or_none() {
+        let (own, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert_eq!(create_target(Some(own), None), Ok(None));
+        assert_eq!(create_target(Some(own), Some(own)), Ok(None));
+        let refused = create_target(Some(own), Some(other)).unwrap_err();
+        assert_eq!((refused.field.as_str(), refused.code.as_str()), ("target_org_id", "not_own_organization"));
+        assert!(refused.message.contains("own organization"), "{}", refused.message);
+        assert!(create_target(None, Some(other)).unwrap_err().message.contains("Settings"));
+    }
 }

@@ -18,6 +18,9 @@ use crate::stats::Counters;
 
 pub(crate) type AppState = Arc<Shared>;
 
+/// `(requester, target)` organization pairs.
+pub(crate) type Connections = HashSet<(Uuid, Uuid)>;
+
 pub(crate) struct Shared {
     pub db: Db,
     pub auth: Auth,
@@ -69,7 +72,7 @@ impl Shared {
         db: Db,
         auth: Auth,
         prefix: String,
-        (connections, writable_connections): (HashSet<(Uuid, Uuid)>, HashSet<(Uuid, Uuid)>),
+        (connections, writable_connections): (Connections, Connections),
         assumed_partner_ops: bool,
         faults: Faults,
         seed: u64,
