@@ -2,8 +2,8 @@
 //!
 //! Columns are matched by name (the export's own names), every row is checked
 //! with the same rules as the form, likely duplicates are found (same email, or
-//! same company name ignoring case and spacing, among stored partners and
-//! within the file), and only then are the good rows written, all in one
+//! the same company name as [`crate::duplicates`] compares names, among stored
+//! partners and within the file), and only then are the good rows written, all in one
 //! transaction with their outbox entries.
 
 use std::collections::HashMap;
@@ -51,9 +51,13 @@ pub struct ImportReport {
     pub imported: u64,
 }
 
-/// Company names match ignoring case and runs of spaces; emails ignoring case.
+/// Company names match as the form's duplicate warning compares them (case,
+/// accents, punctuation and legal forms set aside: "Müller GmbH" is
+/// "MULLER"); emails ignoring case. Only these certain likenesses refuse a
+/// row; a merely similar name is the form's warning, not a refusal.
 fn name_key(name: &str) -> String {
-    name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    let normalized = crate::duplicates::normalized_name(name);
+    if normalized.is_empty() { name.trim().to_lowercase() } else { normalized }
 }
 
 /// A data row: its number in the file, and its cells by column name.

@@ -3,6 +3,7 @@
 //! build on this crate alone.
 
 pub mod app;
+pub mod duplicates;
 pub mod error;
 pub mod export;
 pub mod import;

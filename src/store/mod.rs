@@ -12,6 +12,7 @@
 mod access;
 mod columns;
 mod conflicts;
+mod duplicates;
 mod organizations;
 mod outbox;
 mod partners;
@@ -35,6 +36,7 @@ pub use crate::plan::{ConflictKind, Pulled, Resolution};
 pub use access::{ReadOnlyOrganization, SignInPause, list_name};
 pub use columns::PartnerColumn;
 pub use conflicts::Conflict;
+pub use duplicates::PossibleDuplicate;
 pub use organizations::OrganizationQuery;
 pub use organizations::Organizations;
 pub use outbox::Due;

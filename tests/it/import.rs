@@ -218,3 +218,29 @@ fn a_file_with_nothing_to_write_is_answered_while_another_process_writes() {
     assert_eq!((report.invalid, report.imported), (1, 0));
     other.execute_batch("ROLLBACK").unwrap();
 }
+
+/// The import refuses what the form's duplicate warning calls certain: the
+/// same name once accents, punctuation and legal forms are set aside. A
+/// merely similar name is imported (the form warns; a file cannot ask).
+#[test]
+fn an_import_compares_names_as_the_duplicate_warning_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("names.db")).unwrap();
+    let mut existing = draft("Müller Maschinenbau GmbH", 1);
+    existing.email = "info@mueller.example".into();
+    store.create_partner(&existing, None).unwrap();
+    let file = dir.path().join("names.csv");
+    std::fs::write(
+        &file,
+        "email,company_name,sales_amount,partner_type,frequency,payment_terms\n\
+         a@x.example,MULLER MASCHINENBAU,10,customer,monthly,net 30\n\
+         b@x.example,\"Saigon Textiles, JSC\",10,customer,monthly,net 30\n\
+         c@x.example,Saigon Textiles Co. Ltd,10,customer,monthly,net 30\n\
+         d@x.example,Muller Maschinenbaw,10,customer,monthly,net 30\n",
+    )
+    .unwrap();
+    let report = import_partners(&mut store, &file, true, None).unwrap();
+    let statuses: Vec<(u64, &str)> = report.rows.iter().map(|r| (r.row, r.status)).collect();
+    assert_eq!(statuses, [(2, "duplicate"), (3, "ok"), (4, "duplicate"), (5, "ok")]);
+    assert_eq!(report.rows[2].duplicate_of.as_deref(), Some("row 3"));
+}

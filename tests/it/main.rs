@@ -16,6 +16,7 @@
 mod support;
 
 mod cli;
+mod duplicates;
 mod contract;
 mod export;
 mod harness;
