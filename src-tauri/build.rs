@@ -6,6 +6,7 @@ const COMMANDS: &[&str] = &[
     "list_partners",
     "get_partner",
     "validate_partner",
+    "possible_duplicates",
     "create_partner",
     "update_partner",
     "delete_partner",

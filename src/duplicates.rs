@@ -38,16 +38,71 @@ impl Likeness {
 /// Words that say what kind of company it is, not which: set aside before
 /// names are compared. Lowercase, without dots (normalising removes them).
 const LEGAL_FORMS: &[&str] = &[
-    "ab", "ag", "as", "asa", "bhd", "bv", "co", "company", "corp", "corporation", "cv", "gmbh", "inc",
-    "incorporated", "jsc", "kg", "kk", "limited", "llc", "llp", "lp", "ltd", "nv", "oy", "oyj", "plc", "pte",
-    "pty", "sa", "sarl", "sas", "sdn", "spa", "sl", "srl", "tnhh", "ug", "the",
+    "ab",
+    "ag",
+    "as",
+    "asa",
+    "bhd",
+    "bv",
+    "co",
+    "company",
+    "corp",
+    "corporation",
+    "cv",
+    "gmbh",
+    "inc",
+    "incorporated",
+    "jsc",
+    "kg",
+    "kk",
+    "limited",
+    "llc",
+    "llp",
+    "lp",
+    "ltd",
+    "nv",
+    "oy",
+    "oyj",
+    "plc",
+    "pte",
+    "pty",
+    "sa",
+    "sarl",
+    "sas",
+    "sdn",
+    "spa",
+    "sl",
+    "srl",
+    "tnhh",
+    "ug",
+    "the",
 ];
 
 /// Mail providers: a shared domain there says nothing about the company.
 const MAIL_PROVIDERS: &[&str] = &[
-    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "hotmail.com", "outlook.com", "live.com", "msn.com",
-    "icloud.com", "me.com", "aol.com", "gmx.de", "gmx.net", "web.de", "proton.me", "protonmail.com", "mail.ru",
-    "yandex.ru", "qq.com", "163.com", "126.com", "naver.com", "zoho.com",
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "yahoo.co.uk",
+    "hotmail.com",
+    "outlook.com",
+    "live.com",
+    "msn.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "proton.me",
+    "protonmail.com",
+    "mail.ru",
+    "yandex.ru",
+    "qq.com",
+    "163.com",
+    "126.com",
+    "naver.com",
+    "zoho.com",
 ];
 
 /// A company name as compared: lowercase, accents removed, punctuation as
@@ -84,11 +139,7 @@ pub struct Probe {
 
 impl Probe {
     pub fn new(company_name: &str, email: &str) -> Probe {
-        Probe {
-            name: normalized_name(company_name),
-            email: email.trim().to_lowercase(),
-            domain: company_domain(email),
-        }
+        Probe { name: normalized_name(company_name), email: email.trim().to_lowercase(), domain: company_domain(email) }
     }
 }
 

@@ -29,7 +29,7 @@ struct Args {
     /// Tiny sizes: checks that every benchmark still works, in seconds
     #[arg(long)]
     smoke: bool,
-    /// Only these paths (save, import, search, push, pull, idle, start); all by default
+    /// Only these paths (save, import, search, duplicates, push, pull, idle, start); all by default
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// The desktop binary whose start is measured [default: target/release/partnerbook-desktop]
@@ -42,6 +42,7 @@ struct Sizes {
     import_rows: usize,
     search_rows: usize,
     queries: usize,
+    duplicate_rows: usize,
     push: usize,
     push_one_at_a_time: usize,
     pull: usize,
@@ -54,6 +55,7 @@ const FULL: Sizes = Sizes {
     import_rows: 100_000,
     search_rows: 1_000_000,
     queries: 1_000,
+    duplicate_rows: 100_000,
     push: 10_000,
     push_one_at_a_time: 400,
     pull: 100_000,
@@ -65,6 +67,7 @@ const SMOKE: Sizes = Sizes {
     import_rows: 300,
     search_rows: 3_000,
     queries: 30,
+    duplicate_rows: 3_000,
     push: 40,
     push_one_at_a_time: 5,
     pull: 250,
@@ -327,6 +330,143 @@ fn search(dir: &Path, n: usize, queries: usize) -> Vec<Row> {
     }]
 }
 
+/// Company names as a sales team has them: a place or brand word, a trade,
+/// a legal form, so words repeat across hundreds of partners as they do.
+fn realistic_name(i: usize) -> String {
+    const FIRST: [&str; 40] = [
+        "Saigon",
+        "Hanoi",
+        "Mekong",
+        "Pacific",
+        "Golden",
+        "Lotus",
+        "Dragon",
+        "Phoenix",
+        "Delta",
+        "Coastal",
+        "Sunrise",
+        "Northwind",
+        "Contoso",
+        "Fabrikam",
+        "Acme",
+        "Blue",
+        "Green",
+        "Star",
+        "United",
+        "Global",
+        "Asia",
+        "Viet",
+        "Tan",
+        "Minh",
+        "Hoang",
+        "Thai",
+        "Kim",
+        "Bao",
+        "Nam",
+        "Long",
+        "Hai",
+        "Phu",
+        "An",
+        "Duc",
+        "Quang",
+        "Thanh",
+        "Binh",
+        "Hung",
+        "Lam",
+        "Son",
+    ];
+    const TRADE: [&str; 25] = [
+        "Textiles",
+        "Trading",
+        "Steel",
+        "Logistics",
+        "Seafood",
+        "Coffee",
+        "Garments",
+        "Plastics",
+        "Paper",
+        "Foods",
+        "Furniture",
+        "Electronics",
+        "Cement",
+        "Packaging",
+        "Shipping",
+        "Pharma",
+        "Dairy",
+        "Printing",
+        "Motors",
+        "Marine",
+        "Agro",
+        "Timber",
+        "Ceramics",
+        "Leather",
+        "Glass",
+    ];
+    const FORM: [&str; 5] = ["JSC", "Co., Ltd", "Ltd", "Group", "Corporation"];
+    // A number keeps them apart past the 5,000 word combinations, as branch names do.
+    format!("{} {} {} {}", FIRST[i % 40], TRADE[(i / 40) % 25], i / 1000, FORM[i % 5])
+}
+
+/// The duplicate warning as the form asks it, at `n` partners: a name typed
+/// with a typo and a personal mailbox (only the name can tell), against the
+/// matcher run over every partner.
+fn duplicates(dir: &Path, n: usize, queries: usize) -> Vec<Row> {
+    let mut store = Store::open(dir.join("duplicates.db")).unwrap();
+    let all: Vec<_> = (0..n)
+        .map(|i| {
+            PartnerDraft { company_name: realistic_name(i), email: format!("buyer{i}@firm{i}.example"), ..draft(i) }
+                .validate_fields()
+                .unwrap()
+        })
+        .collect();
+    store.create_partners(&all, None).unwrap();
+    let mut rng = fastrand::Rng::with_seed(9);
+    let typed: Vec<(usize, String)> = (0..queries)
+        .map(|_| {
+            let i = rng.usize(0..n);
+            let mut name: Vec<char> = realistic_name(i).chars().collect();
+            let at = rng.usize(4..name.len() - 4);
+            name.swap(at, at + 1);
+            (i, name.into_iter().collect())
+        })
+        .collect();
+    store.possible_duplicates("warm", "up@gmail.com", None).unwrap();
+    let (mut ours, mut found) = (Vec::with_capacity(queries), 0);
+    for (i, name) in &typed {
+        let t = Instant::now();
+        let hits = store.possible_duplicates(name, "someone@gmail.com", None).unwrap();
+        ours.push(t.elapsed());
+        found += usize::from(hits.iter().any(|h| h.company_name == realistic_name(*i)));
+    }
+    // Baseline: every partner read and judged.
+    let matcher = partnerbook::duplicates::Matcher::default();
+    let mut scan = Vec::new();
+    for (_, name) in typed.iter().take(10) {
+        let probe = partnerbook::duplicates::Probe::new(name, "someone@gmail.com");
+        let t = Instant::now();
+        let mut stmt = store.connection().prepare_cached("SELECT company_name, email FROM partners").unwrap();
+        let hits = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|(n, e)| matcher.assess(&probe, &partnerbook::duplicates::Probe::new(n, e)).is_some())
+            .count();
+        scan.push(t.elapsed());
+        std::hint::black_box(hits);
+    }
+    ours.sort();
+    scan.sort();
+    let p95 = percentile(&ours, 0.95);
+    vec![Row {
+        path: "duplicate warning while typing (a typo'd name, a personal mailbox)",
+        measure: format!("p50 / p95 over {queries} names, {n} partners; the typo'd partner found {found}/{queries}"),
+        ours: format!("{} / {}", ms(percentile(&ours, 0.5)), ms(p95)),
+        baseline: format!("every partner judged: p50 {}", ms(percentile(&scan, 0.5))),
+        target: "p95 < 20 ms",
+        met: Some(p95 < Duration::from_millis(20)),
+    }]
+}
+
 const ORG: Uuid = Uuid::from_u128(0x0b0b_0000_0000_7000_8000_0000_0000_0001);
 
 async fn standin(latency_ms: u64) -> StandIn {
@@ -533,6 +673,9 @@ async fn main() {
     }
     if wanted("pull") {
         rows.extend(pull(dir.path(), sizes.pull).await);
+    }
+    if wanted("duplicates") {
+        rows.extend(duplicates(dir.path(), sizes.duplicate_rows, sizes.queries));
     }
     if wanted("idle") {
         rows.extend(idle_window(dir.path(), sizes.pull).await);

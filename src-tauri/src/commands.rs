@@ -68,6 +68,18 @@ pub fn validate_partner(draft: PartnerDraft) -> Vec<FieldError> {
     draft.validate_fields().err().map(|r| r.fields).unwrap_or_default()
 }
 
+/// Stored partners the form's name and email may duplicate (`key`: the
+/// partner being edited, left out), asked as the user leaves either field.
+#[tauri::command]
+pub fn possible_duplicates(
+    state: State<'_, AppState>,
+    company_name: String,
+    email: String,
+    key: Option<Uuid>,
+) -> Result<Vec<partnerbook::store::PossibleDuplicate>> {
+    Ok(state.store().possible_duplicates(&company_name, &email, key)?)
+}
+
 #[tauri::command]
 pub fn create_partner(state: State<'_, AppState>, draft: PartnerDraft, target_org_id: Option<Uuid>) -> Result<Partner> {
     Ok(app::partners::create(&mut state.store(), &Overlay::default(), &draft, target_org_id)?)

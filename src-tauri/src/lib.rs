@@ -21,6 +21,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::list_partners,
         commands::get_partner,
         commands::validate_partner,
+        commands::possible_duplicates,
         commands::create_partner,
         commands::update_partner,
         commands::delete_partner,

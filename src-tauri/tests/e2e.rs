@@ -335,6 +335,23 @@ async fn scenario(app: &App) {
     app.fill("#partner-search", "").await;
     app.until("search to clear", "document.querySelectorAll('#partner-list .partner-row').length === 2").await;
 
+    // A duplicate warning while typing: leaving the name field asks the store, offline.
+    app.click("#partner-new").await;
+    app.css("#partner-form").await;
+    app.fill("#partner-company_name", "ACME Corp.").await;
+    app.css("#partner-company_name").await.send_keys(TAB).await.unwrap();
+    app.until("the duplicate warning", "!document.querySelector('#partner-duplicates').hidden").await;
+    let warning = app.text("#partner-duplicates").await;
+    assert!(warning.contains("Possible duplicate of Acme Corporation (orders@acme.example; same name)"), "{warning}");
+    app.shot("03b-duplicate-warning").await;
+    // Its link opens the partner it names (after asking, since something was typed).
+    app.click("#partner-duplicates button.link").await;
+    app.until("the question", "document.querySelector('#confirm-dialog').open").await;
+    app.click("#confirm-yes").await;
+    app.until("Acme opened", "document.querySelector('#partner-company_name').value === 'Acme Corporation'").await;
+    app.click("#partner-cancel").await;
+    app.until("the form to close", "document.querySelector('#partner-form').offsetParent === null").await;
+
     // Export: the dialog offers the formats; the native save dialog cannot be
     // driven through WebDriver, so the file is written through the same IPC
     // command the dialog's path goes to, from inside the page.

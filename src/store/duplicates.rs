@@ -85,9 +85,8 @@ impl Store {
                 "SELECT p.key, p.company_name, p.email FROM partners_fts f JOIN partners p ON p.rowid = f.rowid
                  WHERE partners_fts MATCH ?1 AND p.deleted_at IS NULL ORDER BY f.rank LIMIT ?2",
             )?;
-            let rows = alike.query_map(rusqlite::params![query, CANDIDATES as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
+            let rows = alike
+                .query_map(rusqlite::params![query, CANDIDATES as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             candidates.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
         }
         let matcher = Matcher::default();

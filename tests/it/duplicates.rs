@@ -95,8 +95,17 @@ fn typo(name: &str, n: usize) -> String {
         2 if at + 1 < chars.len() => out.swap(at, at + 1),
         _ => {
             let neighbour = |c: char| match c.to_ascii_lowercase() {
-                'a' => 's', 'e' => 'r', 'i' => 'o', 'o' => 'p', 'n' => 'm', 's' => 'a', 't' => 'y', 'r' => 't',
-                'l' => 'k', 'c' => 'v', _ => 'e',
+                'a' => 's',
+                'e' => 'r',
+                'i' => 'o',
+                'o' => 'p',
+                'n' => 'm',
+                's' => 'a',
+                't' => 'y',
+                'r' => 't',
+                'l' => 'k',
+                'c' => 'v',
+                _ => 'e',
             };
             out[at] = neighbour(chars[at]);
         }
@@ -107,8 +116,11 @@ fn typo(name: &str, n: usize) -> String {
 /// How people enter a company again: `(name, email)` from the first entry.
 fn reentries(name: &str, email: &str, n: usize) -> Vec<(String, String)> {
     let plain: String = unicode_plain(name);
-    let without_form =
-        name.split([',', ' ']).filter(|w| !["GmbH", "JSC", "Ltd", "Inc.", "S.A.", "LLC", "KK", "AG"].contains(w)).collect::<Vec<_>>().join(" ");
+    let without_form = name
+        .split([',', ' '])
+        .filter(|w| !["GmbH", "JSC", "Ltd", "Inc.", "S.A.", "LLC", "KK", "AG"].contains(w))
+        .collect::<Vec<_>>()
+        .join(" ");
     let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
     vec![
         (plain.clone(), format!("someone.else@{domain}")),
@@ -127,9 +139,23 @@ fn reentries(name: &str, email: &str, n: usize) -> Vec<(String, String)> {
 fn unicode_plain(name: &str) -> String {
     name.chars()
         .map(|c| match c {
-            'ü' => 'u', 'ễ' | 'é' | 'É' => 'e', 'à' | 'ả' => 'a', 'ç' | 'Ç' => 'c', 'ı' => 'i', 'ù' | 'ú' => 'u',
-            'ó' | 'ò' => 'o', 'í' => 'i', 'æ' => 'a', 'ø' => 'o', 'á' => 'a', 'ă' => 'a', 'ạ' => 'a', 'ồ' => 'o',
-            'Đ' => 'D', 'đ' => 'd', other => other,
+            'ü' => 'u',
+            'ễ' | 'é' | 'É' => 'e',
+            'à' | 'ả' => 'a',
+            'ç' | 'Ç' => 'c',
+            'ı' => 'i',
+            'ù' | 'ú' => 'u',
+            'ó' | 'ò' => 'o',
+            'í' => 'i',
+            'æ' => 'a',
+            'ø' => 'o',
+            'á' => 'a',
+            'ă' => 'a',
+            'ạ' => 'a',
+            'ồ' => 'o',
+            'Đ' => 'D',
+            'đ' => 'd',
+            other => other,
         })
         .collect()
 }

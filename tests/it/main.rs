@@ -16,8 +16,8 @@
 mod support;
 
 mod cli;
-mod duplicates;
 mod contract;
+mod duplicates;
 mod export;
 mod harness;
 mod hostile;

@@ -1,7 +1,7 @@
 // The partners screen: virtual list with search and filters, and the form.
 
 import { call } from './api.js';
-import { $, el, badge, debounce, notice } from './dom.js';
+import { $, el, badge, confirmDialog, debounce, notice } from './dom.js';
 import { RecordForm, deleteRecord, saveRecord, syncInfo } from './form.js';
 import { openExport, openImport } from './transfer.js';
 import { VirtualList } from './virtual-list.js';
@@ -82,12 +82,45 @@ function open(partner) {
   syncInfo($('#partner-sync-info'), partner);
   form.opened(draft);
   readOnly(null);
+  $('#partner-duplicates').hidden = true;
   if (partner && partner.target_org_id) {
     call('partner_read_only', { key: partner.key }).then((why) => {
       if (editing === partner) readOnly(why);
     }).catch(() => {});
   }
   $('#partner-company_name').focus();
+}
+
+const LIKENESS = {
+  same_email: 'same email',
+  same_name: 'same name',
+  same_domain_similar_name: 'similar name, same company domain',
+  similar_name: 'similar name',
+};
+
+/**
+ * Warns, as the user leaves the name or the email, of stored partners this
+ * one may duplicate (unsynced ones included); saving anyway is allowed.
+ */
+async function checkDuplicates() {
+  const box = $('#partner-duplicates');
+  const asked = editing;
+  const name = $('#partner-company_name').value;
+  const email = $('#partner-email').value;
+  if (!name.trim() && !email.trim()) { box.hidden = true; return; }
+  let found = [];
+  try {
+    found = await call('possible_duplicates', { companyName: name, email, key: asked ? asked.key : null });
+  } catch (_) {
+    found = [];
+  }
+  if (editing !== asked) return; // another record was opened meanwhile
+  box.replaceChildren(...found.map((d) => el('p', {}, [
+    'Possible duplicate of ',
+    el('button', { className: 'link', text: d.company_name, attrs: { type: 'button', 'data-key': d.key } }),
+    ` (${d.email}; ${LIKENESS[d.likeness] || d.likeness}).`,
+  ])));
+  box.hidden = found.length === 0;
 }
 
 /**
@@ -194,6 +227,13 @@ export function initPartners() {
   $('#partner-type-filter').addEventListener('change', reload);
   $('#partner-state-filter').addEventListener('change', reload);
   $('#partner-org-filter').addEventListener('change', reload);
+  for (const field of ['#partner-company_name', '#partner-email']) $(field).addEventListener('change', checkDuplicates);
+  $('#partner-duplicates').addEventListener('click', async (event) => {
+    const key = event.target.dataset && event.target.dataset.key;
+    if (!key) return;
+    if (form.dirty() && !(await confirmDialog('Discard what you typed and open that partner?', 'Open it'))) return;
+    openByKey({ key });
+  });
   window.addEventListener('partnerbook:settings', (event) => { organizationsFrom(event.detail); reload(); });
   call('get_settings').then(organizationsFrom).catch(() => {});
   return reload();
