@@ -7,6 +7,7 @@ const COMMANDS: &[&str] = &[
     "get_partner",
     "validate_partner",
     "possible_duplicates",
+    "possible_duplicate_organizations",
     "create_partner",
     "update_partner",
     "delete_partner",

@@ -436,7 +436,7 @@ fn duplicates(dir: &Path, n: usize, queries: usize) -> Vec<Row> {
         let t = Instant::now();
         let hits = store.possible_duplicates(name, "someone@gmail.com", None).unwrap();
         ours.push(t.elapsed());
-        found += usize::from(hits.iter().any(|h| h.company_name == realistic_name(*i)));
+        found += usize::from(hits.iter().any(|h| h.name == realistic_name(*i)));
     }
     // Baseline: every partner read and judged.
     let matcher = partnerbook::duplicates::Matcher::default();

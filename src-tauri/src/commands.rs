@@ -80,6 +80,17 @@ pub fn possible_duplicates(
     Ok(state.store().possible_duplicates(&company_name, &email, key)?)
 }
 
+/// The same for the organization form, by name and billing email.
+#[tauri::command]
+pub fn possible_duplicate_organizations(
+    state: State<'_, AppState>,
+    name: String,
+    billing_email: String,
+    key: Option<Uuid>,
+) -> Result<Vec<partnerbook::store::PossibleDuplicate>> {
+    Ok(state.store().possible_duplicate_organizations(&name, &billing_email, key)?)
+}
+
 #[tauri::command]
 pub fn create_partner(state: State<'_, AppState>, draft: PartnerDraft, target_org_id: Option<Uuid>) -> Result<Partner> {
     Ok(app::partners::create(&mut state.store(), &Overlay::default(), &draft, target_org_id)?)

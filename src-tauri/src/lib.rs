@@ -22,6 +22,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::get_partner,
         commands::validate_partner,
         commands::possible_duplicates,
+        commands::possible_duplicate_organizations,
         commands::create_partner,
         commands::update_partner,
         commands::delete_partner,

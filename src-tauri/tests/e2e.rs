@@ -415,6 +415,18 @@ async fn scenario(app: &App) {
     )
     .await;
     app.shot("06-organizations-list").await;
+    // The organization form warns of a likely duplicate too.
+    app.click("#org-new").await;
+    app.css("#org-form").await;
+    app.fill("#org-name", "SAIGON TEXTILES JSC").await;
+    app.css("#org-name").await.send_keys(TAB).await.unwrap();
+    app.until("the organization duplicate warning", "!document.querySelector('#org-duplicates').hidden").await;
+    assert!(app.text("#org-duplicates").await.contains("Possible duplicate of Saigon Textiles"));
+    app.click("#org-cancel").await;
+    if app.js("const d = document.querySelector('#confirm-dialog'); return !!(d && d.open);").await == json!(true) {
+        app.click("#confirm-yes").await;
+    }
+    app.until("the org form to close", "document.querySelector('#org-form').offsetParent === null").await;
 
     // The Sync screen lists what waits (sync is not set up here), with retry and discard.
     app.click("#nav-changes").await;

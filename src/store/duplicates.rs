@@ -18,11 +18,12 @@ use uuid::Uuid;
 use super::{Result, Store};
 use crate::duplicates::{Likeness, Matcher, Probe};
 
-/// A stored partner the draft may duplicate.
+/// A stored record the draft may duplicate: a partner (its company name) or
+/// an organization (its name).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PossibleDuplicate {
     pub key: Uuid,
-    pub company_name: String,
+    pub name: String,
     pub email: String,
     pub likeness: Likeness,
     /// How alike the names are, 0 to 1 (1 for an equal email or name).
@@ -37,15 +38,16 @@ const SHOWN: usize = 5;
 const DOMAIN_NOISE: &[&str] = &["com", "net", "org", "gov", "edu", "www", "mail"];
 
 /// The search-index query for `probe`: each name word's first three letters
-/// as a prefix, and each word of the company domain but its last label.
-fn candidate_query(probe: &Probe) -> Option<String> {
+/// as a prefix (in column `name`), and each word of the company domain but
+/// its last label (in column `email`).
+fn candidate_query(probe: &Probe, name: &str, email: &str) -> Option<String> {
     let mut terms: Vec<String> = probe
         .name
         .split_whitespace()
         .map(|w| w.chars().take(3).collect::<String>())
         .collect::<HashSet<_>>()
         .into_iter()
-        .map(|prefix| format!("company_name : \"{prefix}\"*"))
+        .map(|prefix| format!("{name} : \"{prefix}\"*"))
         .collect();
     if let Some(domain) = &probe.domain {
         let labels: Vec<&str> = domain.split('.').collect();
@@ -53,11 +55,24 @@ fn candidate_query(probe: &Probe) -> Option<String> {
             .iter()
             .flat_map(|l| l.split(|c: char| !c.is_alphanumeric()))
             .filter(|w| w.chars().count() >= 3 && !DOMAIN_NOISE.contains(w));
-        terms.extend(words.map(|w| format!("email : \"{w}\"")));
+        terms.extend(words.map(|w| format!("{email} : \"{w}\"")));
     }
     terms.sort();
     (!terms.is_empty()).then(|| terms.join(" OR "))
 }
+
+/// Where one kind of record is looked for: its table, its search index and
+/// the columns compared.
+struct Source {
+    table: &'static str,
+    fts: &'static str,
+    name: &'static str,
+    email: &'static str,
+}
+
+const PARTNERS: Source = Source { table: "partners", fts: "partners_fts", name: "company_name", email: "email" };
+const ORGANIZATIONS: Source =
+    Source { table: "organizations", fts: "organizations_fts", name: "name", email: "billing_email" };
 
 impl Store {
     /// Partners that look like the one being typed (`editing`: its own key,
@@ -69,22 +84,45 @@ impl Store {
         email: &str,
         editing: Option<Uuid>,
     ) -> Result<Vec<PossibleDuplicate>> {
-        let probe = Probe::new(company_name, email);
-        let mut candidates: Vec<(String, String, String)> = Vec::new();
+        super::search::catch_up(&self.conn)?;
+        self.look_alikes(&PARTNERS, company_name, email, editing)
+    }
+
+    /// The same for organizations, by name and billing email. (Their email is
+    /// not indexed: organizations number in the thousands, so the exact-email
+    /// look-up reads the table, well under a millisecond.)
+    pub fn possible_duplicate_organizations(
+        &self,
+        name: &str,
+        billing_email: &str,
+        editing: Option<Uuid>,
+    ) -> Result<Vec<PossibleDuplicate>> {
+        self.look_alikes(&ORGANIZATIONS, name, billing_email, editing)
+    }
+
+    fn look_alikes(
+        &self,
+        source: &Source,
+        name: &str,
+        email: &str,
+        editing: Option<Uuid>,
+    ) -> Result<Vec<PossibleDuplicate>> {
+        let probe = Probe::new(name, email);
+        let Source { table, fts, name: name_col, email: email_col } = source;
+        let mut candidates: Vec<(String, String, Option<String>)> = Vec::new();
         if !probe.email.is_empty() {
-            let mut same_email = self.conn.prepare_cached(
-                "SELECT key, company_name, email FROM partners
-                 WHERE email = ?1 COLLATE NOCASE AND deleted_at IS NULL LIMIT 20",
-            )?;
+            let mut same_email = self.conn.prepare_cached(&format!(
+                "SELECT key, {name_col}, {email_col} FROM {table}
+                 WHERE {email_col} = ?1 COLLATE NOCASE AND deleted_at IS NULL LIMIT 20"
+            ))?;
             let rows = same_email.query_map([&probe.email], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             candidates.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
         }
-        if let Some(query) = candidate_query(&probe) {
-            super::search::catch_up(&self.conn)?;
-            let mut alike = self.conn.prepare_cached(
-                "SELECT p.key, p.company_name, p.email FROM partners_fts f JOIN partners p ON p.rowid = f.rowid
-                 WHERE partners_fts MATCH ?1 AND p.deleted_at IS NULL ORDER BY f.rank LIMIT ?2",
-            )?;
+        if let Some(query) = candidate_query(&probe, name_col, email_col) {
+            let mut alike = self.conn.prepare_cached(&format!(
+                "SELECT t.key, t.{name_col}, t.{email_col} FROM {fts} f JOIN {table} t ON t.rowid = f.rowid
+                 WHERE {fts} MATCH ?1 AND t.deleted_at IS NULL ORDER BY f.rank LIMIT ?2"
+            ))?;
             let rows = alike
                 .query_map(rusqlite::params![query, CANDIDATES as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             candidates.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
@@ -97,9 +135,10 @@ impl Store {
             if Some(&key) == editing.as_ref() || !seen.insert(key.clone()) {
                 continue;
             }
+            let mail = mail.unwrap_or_default();
             let Some((likeness, similarity)) = matcher.assess(&probe, &Probe::new(&name, &mail)) else { continue };
             let Ok(key) = Uuid::parse_str(&key) else { continue };
-            found.push(PossibleDuplicate { key, company_name: name, email: mail, likeness, similarity });
+            found.push(PossibleDuplicate { key, name, email: mail, likeness, similarity });
         }
         found.sort_by(|a, b| a.likeness.cmp(&b.likeness).then(b.similarity.total_cmp(&a.similarity)));
         found.truncate(SHOWN);
@@ -115,11 +154,12 @@ mod tests {
     fn the_query_is_name_prefixes_and_domain_words_only() {
         let probe = Probe::new("Müller Maschinenbau GmbH", "info@mueller-mb.example");
         assert_eq!(
-            candidate_query(&probe).as_deref(),
+            candidate_query(&probe, "company_name", "email").as_deref(),
             Some(r#"company_name : "mas"* OR company_name : "mul"* OR email : "mueller""#)
         );
         // A mail provider's domain adds nothing; nothing at all, no query.
-        assert_eq!(candidate_query(&Probe::new("Lan", "lan@gmail.com")).as_deref(), Some(r#"company_name : "lan"*"#));
-        assert_eq!(candidate_query(&Probe::new("", "")), None);
+        let query = |name, email| candidate_query(&Probe::new(name, email), "company_name", "email");
+        assert_eq!(query("Lan", "lan@gmail.com").as_deref(), Some(r#"company_name : "lan"*"#));
+        assert_eq!(query("", ""), None);
     }
 }

@@ -309,3 +309,23 @@ fn the_store_finds_the_candidates_the_matcher_needs() {
     // Nothing alike, nothing found.
     assert!(store.possible_duplicates("Zebra Quantum Widgets", "z@zqw.example", None).unwrap().is_empty());
 }
+
+/// The organization form asks the same way, by name and billing email.
+#[test]
+fn organizations_are_looked_for_by_name_and_billing_email() {
+    let mut store = Store::open_in_memory().unwrap();
+    let org = |name: &str, billing: Option<&str>| -> partnerbook::OrganizationDraft {
+        serde_json::from_value(serde_json::json!({
+            "name": name, "type": "F", "address": "1 Le Loi", "country": "VN", "phone": "+84 1",
+            "billing_email": billing, "contacts": [{"firstName": "Lan"}]
+        }))
+        .unwrap()
+    };
+    let saigon = store.create_organization(&org("Saigon Textiles JSC", Some("ap@saigontex.example"))).unwrap().key;
+    store.create_organization(&org("Hanoi Steel", None)).unwrap();
+    let found = store.possible_duplicate_organizations("SAIGON TEXTILES", "", None).unwrap();
+    assert_eq!(found.iter().map(|d| d.key).collect::<Vec<_>>(), [saigon]);
+    let by_email = store.possible_duplicate_organizations("Other Name", "AP@saigontex.example", None).unwrap();
+    assert_eq!(by_email.first().map(|d| d.key), Some(saigon));
+    assert!(store.possible_duplicate_organizations("Saigon Textiles", "", Some(saigon)).unwrap().is_empty());
+}

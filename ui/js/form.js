@@ -3,7 +3,7 @@
 // the keyboard (Enter saves via the form's submit button, Esc cancels).
 
 import { call } from './api.js';
-import { $, $$, confirmDialog, notice } from './dom.js';
+import { $, $$, confirmDialog, el, notice } from './dom.js';
 
 export class RecordForm {
   /**
@@ -156,3 +156,33 @@ async function showWaiting(node, record) {
   }
 }
 
+
+const LIKENESS = {
+  same_email: 'same email',
+  same_name: 'same name',
+  same_domain_similar_name: 'similar name, same company domain',
+  similar_name: 'similar name',
+};
+
+/**
+ * "Possible duplicate of Acme Corp (buyer@acme.example; same name)", one line
+ * per stored record the form may duplicate, each name a link to open it.
+ */
+export function showDuplicates(box, found) {
+  box.replaceChildren(...found.map((d) => el('p', {}, [
+    'Possible duplicate of ',
+    el('button', { className: 'link', text: d.name, attrs: { type: 'button', 'data-key': d.key } }),
+    d.email ? ` (${d.email}; ${LIKENESS[d.likeness] || d.likeness}).` : ` (${LIKENESS[d.likeness] || d.likeness}).`,
+  ])));
+  box.hidden = found.length === 0;
+}
+
+/** A click on a duplicate's name opens it, after asking when something was typed. */
+export function onDuplicateChosen(box, form, what, open) {
+  box.addEventListener('click', async (event) => {
+    const key = event.target.dataset && event.target.dataset.key;
+    if (!key) return;
+    if (form.dirty() && !(await confirmDialog(`Discard what you typed and open that ${what}?`, 'Open it'))) return;
+    open(key);
+  });
+}

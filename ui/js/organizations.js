@@ -2,7 +2,7 @@
 
 import { call } from './api.js';
 import { $, $$, el, badge, debounce, notice } from './dom.js';
-import { RecordForm, deleteRecord, saveRecord, syncInfo } from './form.js';
+import { RecordForm, deleteRecord, onDuplicateChosen, saveRecord, showDuplicates, syncInfo } from './form.js';
 import { refreshStatus, syncSaved } from './status.js';
 import { openExport } from './transfer.js';
 import { VirtualList } from './virtual-list.js';
@@ -119,7 +119,23 @@ function open(org) {
   $('#org-delete').hidden = !org;
   syncInfo($('#org-sync-info'), org);
   form.opened(draft);
+  $('#org-duplicates').hidden = true;
   $('#org-name').focus();
+}
+
+/** As the user leaves the name or the billing email: stored organizations this one may duplicate. */
+async function checkDuplicates() {
+  const asked = editing;
+  const name = $('#org-name').value;
+  const billingEmail = $('#org-billing_email').value;
+  if (!name.trim() && !billingEmail.trim()) { $('#org-duplicates').hidden = true; return; }
+  const found = await call('possible_duplicate_organizations', { name, billingEmail, key: asked ? asked.key : null })
+    .catch(() => []);
+  if (editing === asked) showDuplicates($('#org-duplicates'), found);
+}
+
+async function openByKey(key) {
+  try { open(await call('get_organization', { key })); } catch (error) { notice(error.message, true); }
 }
 
 function save(event) {
@@ -180,9 +196,7 @@ export function initOrganizations() {
     rowHeight: 40,
     fetchPage: (offset, limit) => call('list_organizations', { query: query(offset, limit) }),
     renderRow: row,
-    onOpen: async (item) => {
-      try { open(await call('get_organization', { key: item.key })); } catch (error) { notice(error.message, true); }
-    },
+    onOpen: (item) => openByKey(item.key),
     onLoaded: loaded,
   });
   form = new RecordForm($('#org-form'), {
@@ -211,6 +225,8 @@ export function initOrganizations() {
   const search = debounce(reload, 150);
   for (const event of ['input', 'search', 'change']) $('#org-search').addEventListener(event, search);
   $('#org-type-filter').addEventListener('change', reload);
+  for (const field of ['#org-name', '#org-billing_email']) $(field).addEventListener('change', checkDuplicates);
+  onDuplicateChosen($('#org-duplicates'), form, 'organization', openByKey);
   fillCountries();
   return reload();
 }

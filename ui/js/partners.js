@@ -1,8 +1,8 @@
 // The partners screen: virtual list with search and filters, and the form.
 
 import { call } from './api.js';
-import { $, el, badge, confirmDialog, debounce, notice } from './dom.js';
-import { RecordForm, deleteRecord, saveRecord, syncInfo } from './form.js';
+import { $, el, badge, debounce, notice } from './dom.js';
+import { RecordForm, deleteRecord, onDuplicateChosen, saveRecord, showDuplicates, syncInfo } from './form.js';
 import { openExport, openImport } from './transfer.js';
 import { VirtualList } from './virtual-list.js';
 import { refreshStatus, syncSaved } from './status.js';
@@ -91,13 +91,6 @@ function open(partner) {
   $('#partner-company_name').focus();
 }
 
-const LIKENESS = {
-  same_email: 'same email',
-  same_name: 'same name',
-  same_domain_similar_name: 'similar name, same company domain',
-  similar_name: 'similar name',
-};
-
 /**
  * Warns, as the user leaves the name or the email, of stored partners this
  * one may duplicate (unsynced ones included); saving anyway is allowed.
@@ -115,12 +108,7 @@ async function checkDuplicates() {
     found = [];
   }
   if (editing !== asked) return; // another record was opened meanwhile
-  box.replaceChildren(...found.map((d) => el('p', {}, [
-    'Possible duplicate of ',
-    el('button', { className: 'link', text: d.company_name, attrs: { type: 'button', 'data-key': d.key } }),
-    ` (${d.email}; ${LIKENESS[d.likeness] || d.likeness}).`,
-  ])));
-  box.hidden = found.length === 0;
+  showDuplicates(box, found);
 }
 
 /**
@@ -228,12 +216,7 @@ export function initPartners() {
   $('#partner-state-filter').addEventListener('change', reload);
   $('#partner-org-filter').addEventListener('change', reload);
   for (const field of ['#partner-company_name', '#partner-email']) $(field).addEventListener('change', checkDuplicates);
-  $('#partner-duplicates').addEventListener('click', async (event) => {
-    const key = event.target.dataset && event.target.dataset.key;
-    if (!key) return;
-    if (form.dirty() && !(await confirmDialog('Discard what you typed and open that partner?', 'Open it'))) return;
-    openByKey({ key });
-  });
+  onDuplicateChosen($('#partner-duplicates'), form, 'partner', (key) => openByKey({ key }));
   window.addEventListener('partnerbook:settings', (event) => { organizationsFrom(event.detail); reload(); });
   call('get_settings').then(organizationsFrom).catch(() => {});
   return reload();
