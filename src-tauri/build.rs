@@ -31,6 +31,7 @@ const COMMANDS: &[&str] = &[
     "export_organizations",
     "cancel_export",
     "import_partners",
+    "cancel_import",
     "conflicts",
     "resolve_conflicts",
     "outbox",

@@ -162,6 +162,7 @@ impl From<&ImportError> for ErrorBody {
             ImportError::Write { path, source } => {
                 ErrorBody::new(ErrorKind::Io, e.to_string()).with("path", path.display()).with("cause", source)
             }
+            ImportError::Cancelled => ErrorBody::new(ErrorKind::Cancelled, e.to_string()),
             ImportError::MissingColumn { path, missing } => ErrorBody::new(ErrorKind::InvalidFile, e.to_string())
                 .with("path", path.display())
                 .with("column", missing),

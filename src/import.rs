@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::export::{PartnerColumn, restore_cell};
+use crate::export::{PartnerColumn, Progress, restore_cell};
 use crate::store::{PartnerQuery, Store, StoreError};
 use crate::validate::FieldError;
 use crate::{PartnerDraft, PartnerFields};
@@ -26,6 +26,8 @@ pub enum ImportError {
     MissingColumn { path: PathBuf, missing: String },
     #[error("Could not write {}: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("The import was stopped; nothing was saved.")]
+    Cancelled,
 }
 
 const REQUIRED: [&str; 6] = ["company_name", "sales_amount", "partner_type", "email", "frequency", "payment_terms"];
@@ -125,10 +127,23 @@ pub fn import_partners(
     dry_run: bool,
     rejects: Option<&Path>,
 ) -> Result<ImportReport, ImportError> {
+    import_partners_with(store, path, dry_run, rejects, |_| true)
+}
+
+/// [`import_partners`], telling `progress` how far the check has come (rows
+/// checked of the file's rows); `progress` returning false stops it, and then
+/// nothing is saved ([`ImportError::Cancelled`]).
+pub fn import_partners_with(
+    store: &mut Store,
+    path: &Path,
+    dry_run: bool,
+    rejects: Option<&Path>,
+    mut progress: impl FnMut(Progress) -> bool + Send,
+) -> Result<ImportReport, ImportError> {
     let stored = StoredKeys::of(store)?;
     if dry_run {
         let rows = read_rows(path)?;
-        let (report, refused) = check_rows(&rows, stored, |_| {});
+        let (report, refused) = check_rows(&rows, stored, |_| {}, &mut progress).ok_or(ImportError::Cancelled)?;
         write_rejects(rejects, &refused)?;
         return Ok(report);
     }
@@ -142,12 +157,18 @@ pub fn import_partners(
             let rows = read_rows(path)?;
             let mut chunk = Vec::with_capacity(CHUNK);
             let mut writer_stopped = false;
-            let (report, refused) = check_rows(&rows, stored, |fields| {
-                chunk.push(fields);
-                if chunk.len() == CHUNK && !writer_stopped {
-                    writer_stopped = hand_over.send(std::mem::take(&mut chunk)).is_err();
-                }
-            });
+            let (report, refused) = check_rows(
+                &rows,
+                stored,
+                |fields| {
+                    chunk.push(fields);
+                    if chunk.len() == CHUNK && !writer_stopped {
+                        writer_stopped = hand_over.send(std::mem::take(&mut chunk)).is_err();
+                    }
+                },
+                &mut progress,
+            )
+            .ok_or(ImportError::Cancelled)?;
             if !writer_stopped {
                 let _ = hand_over.send(chunk);
             }
@@ -202,15 +223,21 @@ impl StoredKeys {
 /// A refused row: its number, its cells, and why.
 type Refused<'a> = (u64, &'a HashMap<String, String>, String);
 
-/// Checks every row in file order, handing each good one to `accept` at once.
+/// Checks every row in file order, handing each good one to `accept` at
+/// once; `None` when `progress` (told every [`CHUNK`] rows) said stop.
 fn check_rows<'a>(
     rows: &'a [NumberedRow],
     mut seen: StoredKeys,
     mut accept: impl FnMut(PartnerFields),
-) -> (ImportReport, Vec<Refused<'a>>) {
+    progress: &mut impl FnMut(Progress) -> bool,
+) -> Option<(ImportReport, Vec<Refused<'a>>)> {
     let mut report = ImportReport { rows: Vec::new(), valid: 0, invalid: 0, duplicates: 0, imported: 0 };
     let mut refused = Vec::new();
-    for (row, cells) in rows {
+    let total = rows.len() as u64;
+    for (done, (row, cells)) in rows.iter().enumerate() {
+        if done % CHUNK == 0 && !progress(Progress { done: done as u64, total }) {
+            return None;
+        }
         let cell = |c: PartnerColumn| cells.get(c.as_str()).cloned().unwrap_or_default();
         let draft = PartnerDraft {
             company_name: cell(PartnerColumn::CompanyName),
@@ -248,7 +275,7 @@ fn check_rows<'a>(
         };
         report.rows.push(entry);
     }
-    (report, refused)
+    progress(Progress { done: total, total }).then_some((report, refused))
 }
 
 /// Writes the refused rows to `path`, if there is one.

@@ -13,7 +13,7 @@ use partnerbook::app::settings::{ConnectionReport, Overlay, SettingsView};
 use partnerbook::app::status::Status;
 use partnerbook::app::{self, LastSync};
 use partnerbook::export::{ExportOptions, OrganizationExportOptions, Progress};
-use partnerbook::import::{self, ImportReport};
+use partnerbook::import::ImportReport;
 use partnerbook::settings::RemoteSettingsDraft;
 use partnerbook::store::{
     Conflict, Entity, OrganizationQuery, Organizations, OutboxEntry, Page, PartnerQuery, Partners, Resolution,
@@ -322,7 +322,32 @@ pub fn cancel_export(state: State<'_, AppState>) {
     state.export_cancel.store(true, Ordering::SeqCst);
 }
 
+/// Checks, and unless `dry_run` imports, a file on its own connection and
+/// thread, so the window answers meanwhile; reports progress
+/// (`import-progress`); `cancel_import` stops it with nothing saved.
 #[tauri::command]
-pub fn import_partners(state: State<'_, AppState>, path: PathBuf, dry_run: bool) -> Result<ImportReport> {
-    Ok(import::import_partners(&mut state.store(), &chosen(path)?, dry_run, None)?)
+pub async fn import_partners<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    path: PathBuf,
+    dry_run: bool,
+) -> Result<ImportReport> {
+    let (db, path) = (state.db_path.clone(), chosen(path)?);
+    let cancel = state.import_cancel.clone();
+    cancel.store(false, Ordering::SeqCst);
+    tauri::async_runtime::spawn_blocking(move || {
+        app::import::run(&db, &path, dry_run, |p: Progress| {
+            let _ = app.emit("import-progress", p);
+            !cancel.load(Ordering::SeqCst)
+        })
+    })
+    .await
+    .map_err(|e| internal("The import", e))?
+    .map_err(CommandError)
+}
+
+/// Stops a running import; nothing of it is saved.
+#[tauri::command]
+pub fn cancel_import(state: State<'_, AppState>) {
+    state.import_cancel.store(true, Ordering::SeqCst);
 }

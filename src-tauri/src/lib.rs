@@ -46,6 +46,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::export_organizations,
         commands::cancel_export,
         commands::import_partners,
+        commands::cancel_import,
         commands::conflicts,
         commands::resolve_conflicts,
         commands::outbox,
@@ -62,6 +63,8 @@ pub struct AppState {
     pub db_path: PathBuf,
     /// Set by `cancel_export`; the running export stops at its next progress tick.
     pub export_cancel: Arc<AtomicBool>,
+    /// Set by `cancel_import`; the running import checks it between chunks of rows.
+    pub import_cancel: Arc<AtomicBool>,
     /// Syncs, one at a time, and the last result.
     pub sync: Arc<SyncRunner>,
     /// `window_ready` logs the start-up time once.
@@ -76,6 +79,7 @@ impl AppState {
             secrets,
             db_path,
             export_cancel: Arc::default(),
+            import_cancel: Arc::default(),
             sync: Arc::default(),
         }
     }

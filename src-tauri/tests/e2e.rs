@@ -553,7 +553,83 @@ async fn scenario(app: &App) {
     app.until("signed in again", "document.querySelector('#sign-in-again').hidden").await;
     app.until("the note to go", "document.querySelector('#sign-in-needed').hidden").await;
     assert!(!app.text("#status-message").await.starts_with("Needs sign-in"));
+
+    // An import runs off the window's thread: a search and opening a record answer before it ends.
+    app.click("#nav-partners").await;
+    let key = app.js("return document.querySelector('#partner-list .partner-row').dataset.key;").await;
+    let key = key.as_str().unwrap().to_string();
+    let big = app.files.join("big.csv");
+    let mut text = String::from("email,company_name,sales_amount,partner_type,frequency,payment_terms\n");
+    for i in 0..IMPORT_ROWS {
+        text.push_str(&format!("bulk{i}@import.example,Bulk Company {i},{i},customer,monthly,net 30\n"));
+    }
+    std::fs::write(&big, &text).unwrap();
+    let timing = app
+        .client
+        .execute_async(
+            "const [path, key, done] = arguments;
+             const t = window.__TAURI__;
+             const events = [];
+             t.event.listen('import-progress', (e) => events.push([performance.now(), e.payload.done])).then(async (unlisten) => {
+               const importing = t.core.invoke('import_partners', {path, dryRun: false})
+                 .then((r) => ['ok', r.imported, performance.now()], (e) => ['err', e.kind, performance.now()]);
+               while (!events.some(([, d]) => d > 0)) await new Promise((r) => setTimeout(r, 2));
+               await t.core.invoke('list_partners', {query: {search: 'acme', limit: 50, offset: 0}});
+               const searched = performance.now();
+               await t.core.invoke('get_partner', {key});
+               const opened = performance.now();
+               const result = await importing;
+               unlisten();
+               done({events, searched, opened, result});
+             });",
+            vec![json!(big), json!(key)],
+        )
+        .await
+        .unwrap();
+    let events = timing["events"].as_array().unwrap();
+    let last_event = events.last().unwrap()[0].as_f64().unwrap();
+    let dones: Vec<u64> = events.iter().map(|e| e[1].as_u64().unwrap()).collect();
+    assert!(dones.windows(2).all(|w| w[0] <= w[1]) && dones.len() > 3, "the bar moves: {dones:?}");
+    assert_eq!((&timing["result"][0], &timing["result"][1]), (&json!("ok"), &json!(IMPORT_ROWS)), "{timing}");
+    for what in ["searched", "opened"] {
+        assert!(timing[what].as_f64().unwrap() < last_event, "{what} waited for the import: {timing}");
+    }
+    // Stop: a second file, stopped once it is under way, leaves nothing.
+    let second = app.files.join("second.csv");
+    std::fs::write(&second, text.replace("bulk", "more").replace("Bulk", "More")).unwrap();
+    let stopped = app
+        .client
+        .execute_async(
+            "const [path, done] = arguments;
+             const t = window.__TAURI__;
+             let started = false;
+             t.event.listen('import-progress', (e) => { if (e.payload.done > 0 && !started) { started = true; t.core.invoke('cancel_import'); } })
+               .then((unlisten) => t.core.invoke('import_partners', {path, dryRun: false})
+                 .then((r) => done(['ok', r.imported]), (e) => done(['err', e.kind]))
+                 .finally(unlisten));",
+            vec![json!(second)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(stopped, json!(["err", "cancelled"]));
+    let more = app
+        .client
+        .execute_async(
+            "const done = arguments[0];
+             window.__TAURI__.core.invoke('list_partners', {query: {search: 'more', limit: 1, offset: 0}}).then((p) => done(p.total));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(more, json!(0), "a stopped import saved something");
+    // The list counts the imported rows (and the two partners from before: ours and the connected one).
+    app.fill("#partner-search", "x").await;
+    app.fill("#partner-search", "").await;
+    app.until("the imported rows", "/30,002|30002/.test(document.querySelector('#partner-count').textContent)").await;
 }
+
+/// Rows of the import that runs while the window is used (a debug build checks about 10,000 a second).
+const IMPORT_ROWS: u64 = 30_000;
 
 /// The connected organization of the end-to-end run.
 const CONNECTED: uuid::Uuid = uuid::Uuid::from_u128(0x0c0c_0000_0000_4000_8000_0000_0000_0042);

@@ -7,12 +7,13 @@
 //! - [`settings`]: where sync's settings come from (database, secrets, the
 //!   `PARTNERBOOK_*` overlay) and the order a save writes them in;
 //! - [`status`]: what the status bar says;
-//! - [`export`]: an export on its own connection, with progress and cancel;
+//! - [`export`], [`import`]: an export or an import on its own connection, with progress and cancel;
 //! - [`partners`]: whose organization a new partner goes to.
 //!
 //! Every failure leaves here as an [`ErrorBody`](crate::ErrorBody).
 
 pub mod export;
+pub mod import;
 pub mod partners;
 pub mod settings;
 pub mod status;

@@ -244,3 +244,37 @@ fn an_import_compares_names_as_the_duplicate_warning_does() {
     assert_eq!(statuses, [(2, "duplicate"), (3, "ok"), (4, "duplicate"), (5, "ok")]);
     assert_eq!(report.rows[2].duplicate_of.as_deref(), Some("row 3"));
 }
+
+/// Progress is told as the file is checked; stopping it part-way, or at the
+/// very end, saves nothing.
+#[test]
+fn an_import_reports_progress_and_stopping_it_saves_nothing() {
+    use partnerbook::import::import_partners_with;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("stop.db")).unwrap();
+    let file = dir.path().join("big.csv");
+    let mut text = String::from("email,company_name,sales_amount,partner_type,frequency,payment_terms\n");
+    for i in 0..5_000 {
+        text.push_str(&format!("p{i}@stop.example,Company Number {i},{i},customer,monthly,net 30\n"));
+    }
+    std::fs::write(&file, text).unwrap();
+    for stop_after in [2, 6] {
+        let mut told = Vec::new();
+        let outcome = import_partners_with(&mut store, &file, false, None, |p| {
+            told.push((p.done, p.total));
+            told.len() < stop_after
+        });
+        assert!(matches!(outcome, Err(ImportError::Cancelled)), "{outcome:?}");
+        assert_eq!(store.record_counts().unwrap().0, 0, "stopped after {stop_after} reports, something was saved");
+        assert!(told.iter().all(|(_, total)| *total == 5_000));
+    }
+    // Let run, the reports climb to the end and everything is saved.
+    let mut told = Vec::new();
+    let report = import_partners_with(&mut store, &file, false, None, |p| {
+        told.push(p.done);
+        true
+    })
+    .unwrap();
+    assert_eq!(report.imported, 5_000);
+    assert_eq!(told, [0, 1_000, 2_000, 3_000, 4_000, 5_000]);
+}

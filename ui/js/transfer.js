@@ -118,27 +118,54 @@ async function chooseImport() {
   if (!path) return;
   importPath = path;
   $('#import-file').textContent = path;
-  $('#import-summary').textContent = 'Checking the file…';
   try {
-    const report = await call('import_partners', { path, dryRun: true });
+    const report = await withProgress('Checking', () => call('import_partners', { path, dryRun: true }));
     $('#import-summary').textContent = `Checked: ${describe(report)} Rows with errors or duplicates are left out.`;
     showProblems(report);
     $('#import-go').hidden = report.valid === 0;
     $('#import-go').textContent = `Import ${report.valid} partner${report.valid === 1 ? '' : 's'}`;
   } catch (error) {
-    $('#import-summary').textContent = error.message;
+    $('#import-summary').textContent = error.kind === 'cancelled' ? 'Stopped; nothing was saved.' : error.message;
+  }
+}
+
+/**
+ * Runs an import call (on its own thread in Rust: the window answers
+ * meanwhile) with its progress bar and Stop button.
+ */
+async function withProgress(doing, run) {
+  const bar = $('#import-progress');
+  bar.hidden = false;
+  bar.value = 0;
+  $('#import-cancel').hidden = false;
+  $('#import-go').disabled = true;
+  $('#import-choose').disabled = true;
+  $('#import-summary').textContent = `${doing} the file…`;
+  const stop = await listen('import-progress', ({ done, total }) => {
+    bar.max = Math.max(total, 1);
+    bar.value = done;
+    $('#import-summary').textContent = `${doing} the file… ${done.toLocaleString()} of ${total.toLocaleString()} rows`;
+  });
+  try {
+    return await run();
+  } finally {
+    stop();
+    bar.hidden = true;
+    $('#import-cancel').hidden = true;
+    $('#import-go').disabled = false;
+    $('#import-choose').disabled = false;
   }
 }
 
 async function runImport() {
   if (!importPath) return;
   try {
-    const report = await call('import_partners', { path: importPath, dryRun: false });
+    const report = await withProgress('Importing', () => call('import_partners', { path: importPath, dryRun: false }));
     $('#import-dialog').close();
     notice(`Imported ${report.imported} partner${report.imported === 1 ? '' : 's'}; they will be synced.`);
     afterImport();
   } catch (error) {
-    $('#import-summary').textContent = error.message;
+    $('#import-summary').textContent = error.kind === 'cancelled' ? 'Stopped; nothing was saved.' : error.message;
   }
 }
 
@@ -148,5 +175,10 @@ export function initTransfer() {
   $('#export-dialog').addEventListener('cancel', (event) => { event.preventDefault(); cancelExport(); });
   $('#import-choose').addEventListener('click', chooseImport);
   $('#import-go').addEventListener('click', runImport);
-  $('#import-close').addEventListener('click', () => $('#import-dialog').close());
+  $('#import-cancel').addEventListener('click', () => call('cancel_import').catch(() => {}));
+  $('#import-close').addEventListener('click', () => {
+    // Closing while it runs stops it: nothing half-imported behind a closed dialog.
+    if (!$('#import-cancel').hidden) call('cancel_import').catch(() => {});
+    $('#import-dialog').close();
+  });
 }
