@@ -24,7 +24,7 @@ impl SecretName {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SecretError {
     #[error(
         "No keychain is available on this computer ({0}). Secrets cannot be saved; Partnerbook keeps working offline."
@@ -74,6 +74,56 @@ impl SecretStore for MemorySecrets {
     }
     fn availability(&self) -> Availability {
         Availability { available: true, message: "Secrets are kept in memory for this session only.".into() }
+    }
+}
+
+/// Any secret store, read once: the window's status bar asks for the sync
+/// settings every few seconds, and a locked keyring answers a read with an
+/// unlock prompt, so reading it each time prompted every 5 s. A value (or
+/// the keychain's refusal) is kept until a save or removal through this
+/// store, or [`CachedSecrets::forget`] (Settings opened or saved).
+pub struct CachedSecrets<S> {
+    inner: S,
+    values: Mutex<HashMap<SecretName, Result<Option<String>, SecretError>>>,
+    availability: Mutex<Option<Availability>>,
+}
+
+impl<S> fmt::Debug for CachedSecrets<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CachedSecrets(..)") // never print the values
+    }
+}
+
+impl<S: SecretStore> CachedSecrets<S> {
+    pub fn new(inner: S) -> Self {
+        CachedSecrets { inner, values: Mutex::default(), availability: Mutex::default() }
+    }
+
+    /// Reads everything afresh at the next use.
+    pub fn forget(&self) {
+        self.values.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        *self.availability.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+impl<S: SecretStore> SecretStore for CachedSecrets<S> {
+    fn get(&self, name: SecretName) -> Result<Option<String>, SecretError> {
+        let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
+        values.entry(name).or_insert_with(|| self.inner.get(name)).clone()
+    }
+    fn set(&self, name: SecretName, value: &str) -> Result<(), SecretError> {
+        let outcome = self.inner.set(name, value);
+        self.forget();
+        outcome
+    }
+    fn delete(&self, name: SecretName) -> Result<(), SecretError> {
+        let outcome = self.inner.delete(name);
+        self.forget();
+        outcome
+    }
+    fn availability(&self) -> Availability {
+        let mut known = self.availability.lock().unwrap_or_else(|e| e.into_inner());
+        known.get_or_insert_with(|| self.inner.availability()).clone()
     }
 }
 
@@ -141,6 +191,48 @@ impl SecretStore for KeychainSecrets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts the reads that reach the store behind the cache.
+    #[derive(Default)]
+    struct Counting {
+        inner: MemorySecrets,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl SecretStore for Counting {
+        fn get(&self, name: SecretName) -> Result<Option<String>, SecretError> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.get(name)
+        }
+        fn set(&self, name: SecretName, value: &str) -> Result<(), SecretError> {
+            self.inner.set(name, value)
+        }
+        fn delete(&self, name: SecretName) -> Result<(), SecretError> {
+            self.inner.delete(name)
+        }
+        fn availability(&self) -> Availability {
+            self.get(SecretName::PartnersClientSecret).ok();
+            self.inner.availability()
+        }
+    }
+
+    #[test]
+    fn the_keychain_is_read_once_until_a_save_or_forget() {
+        let cached = CachedSecrets::new(Counting::default());
+        let reads = |c: &CachedSecrets<Counting>| c.inner.reads.load(std::sync::atomic::Ordering::SeqCst);
+        for _ in 0..100 {
+            assert_eq!(cached.get(SecretName::PartnersClientSecret).unwrap(), None);
+            cached.availability();
+        }
+        assert_eq!(reads(&cached), 2, "one read for the value, one for the availability check");
+        cached.set(SecretName::PartnersClientSecret, "s3cret").unwrap();
+        assert_eq!(cached.get(SecretName::PartnersClientSecret).unwrap().as_deref(), Some("s3cret"));
+        assert_eq!(reads(&cached), 3, "a save is read back afresh");
+        cached.forget();
+        cached.get(SecretName::PartnersClientSecret).unwrap();
+        assert_eq!(reads(&cached), 4);
+        assert!(!format!("{cached:?}").contains("s3cret"));
+    }
 
     #[test]
     fn memory_secrets_round_trip_and_never_print() {

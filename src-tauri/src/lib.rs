@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use partnerbook::Store;
 use partnerbook::app::SyncRunner;
-use partnerbook::secrets::{KeychainSecrets, MemorySecrets, SecretStore};
+use partnerbook::secrets::{CachedSecrets, KeychainSecrets, MemorySecrets, SecretStore};
 use tauri::{Manager, Runtime};
 
 /// Registers the commands the window may call; build.rs declares the same
@@ -102,7 +102,8 @@ fn database_path(app: &tauri::App) -> PathBuf {
 fn secret_store() -> Box<dyn SecretStore> {
     match std::env::var("PARTNERBOOK_SECRETS").as_deref() {
         Ok("memory") => Box::new(MemorySecrets::default()),
-        _ => Box::new(KeychainSecrets),
+        // Read once and kept (see CachedSecrets): no unlock prompt every few seconds.
+        _ => Box::new(CachedSecrets::new(KeychainSecrets)),
     }
 }
 
