@@ -19,6 +19,8 @@ pub struct Status {
     pub next_retry_at: Option<DateTime<Utc>>,
     pub sync_configured: bool,
     pub syncing: bool,
+    /// The running sync's counts so far ("Syncing… 3 sent, 1200 received").
+    pub progress: Option<String>,
     pub open_conflicts: usize,
     /// APIs paused for a refused sign-in, each as its sentence; kept across
     /// restarts and alike for every process on this database.
@@ -48,6 +50,7 @@ pub fn status(store: &Store, runner: &SyncRunner, config: &SyncConfig) -> Result
         next_retry_at,
         sync_configured,
         syncing: runner.is_running(),
+        progress: runner.progress(),
         open_conflicts,
         needs_sign_in,
         message,

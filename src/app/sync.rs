@@ -42,6 +42,8 @@ pub struct SyncRunner {
     running: AtomicBool,
     last: Mutex<LastSync>,
     cadence: Mutex<Cadence>,
+    /// The running sync's report as it grows (the status bar's "Syncing… 120 received").
+    live: Mutex<Option<SyncReport>>,
 }
 
 impl Default for SyncRunner {
@@ -68,6 +70,7 @@ impl SyncRunner {
             running: AtomicBool::new(false),
             last: Mutex::default(),
             cadence: Mutex::new(Cadence::new(policy, chrono::Utc::now())),
+            live: Mutex::default(),
         }
     }
 
@@ -102,6 +105,12 @@ impl SyncRunner {
             // Nobody waits on a scheduled read: its pages go a few at a time.
             (_, read) => self.run_reading(db, &SyncConfig { pages_in_flight: 2, ..config.clone() }, read),
         }
+    }
+
+    /// What the running sync has done so far, as a sentence, if one runs.
+    pub fn progress(&self) -> Option<String> {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.as_ref().filter(|_| self.is_running()).map(progress_sentence)
     }
 
     pub fn is_running(&self) -> bool {
@@ -158,8 +167,12 @@ impl SyncRunner {
         let config = SyncConfig { read, ..config.clone() };
         let outcome = sync_runtime().and_then(|runtime| {
             let mut store = Store::open(db).map_err(|e| ErrorBody::from(&e))?;
-            runtime.block_on(sync_once(&mut store, &config, |_| {})).map_err(|e| ErrorBody::from(&e))
+            let report_progress = |r: &SyncReport| {
+                *self.live.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.clone());
+            };
+            runtime.block_on(sync_once(&mut store, &config, report_progress)).map_err(|e| ErrorBody::from(&e))
         });
+        *self.live.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let now = chrono::Utc::now();
         if let Ok(report) = &outcome {
             self.cadence().ran(now, read, report);
@@ -231,6 +244,19 @@ pub fn summary(r: &SyncReport) -> String {
     sentence
 }
 
+/// "Syncing… 3 sent, 1,200 received, 1 to decide": a running sync's counts.
+pub fn progress_sentence(r: &SyncReport) -> String {
+    let mut parts = vec![format!("{} sent", r.sent + r.adopted)];
+    let received = r.pulled_new + r.pulled_updated;
+    if received > 0 {
+        parts.push(format!("{received} received"));
+    }
+    if r.conflicts > 0 {
+        parts.push(format!("{} to decide", r.conflicts));
+    }
+    format!("Syncing… {}", parts.join(", "))
+}
+
 /// Said when another process holds the database's sending lock.
 pub const SENDING_ELSEWHERE: &str =
     "Another Partnerbook is sending this database's changes; they go from there, and nothing was sent from here.";
@@ -282,6 +308,22 @@ mod tests {
         assert_eq!(summary(&stopped), "Synced: 0 sent. Reading partners stopped part-way.");
         let elsewhere = SyncReport { sending_elsewhere: true, pulled_new: 2, ..Default::default() };
         assert_eq!(summary(&elsewhere), format!("{SENDING_ELSEWHERE} 2 received."));
+    }
+
+    #[test]
+    fn a_running_sync_says_its_counts() {
+        let r = SyncReport {
+            sent: 2,
+            adopted: 1,
+            pulled_new: 1_000,
+            pulled_updated: 200,
+            conflicts: 1,
+            ..Default::default()
+        };
+        assert_eq!(progress_sentence(&r), "Syncing… 3 sent, 1200 received, 1 to decide");
+        assert_eq!(progress_sentence(&SyncReport::default()), "Syncing… 0 sent");
+        // Nothing running, no progress.
+        assert_eq!(SyncRunner::default().progress(), None);
     }
 
     /// A second run while one is going returns the last result at once, not a second sync.

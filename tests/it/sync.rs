@@ -867,3 +867,36 @@ async fn an_update_sent_without_a_full_read_reads_its_record_back_first() {
     // One list request read both back (plus the token and the update).
     assert!(s.stats().requests <= 3, "{:?}", s.stats());
 }
+
+/// The window's status bar shows a running sync's counts as they move, not
+/// "Syncing…" for a whole pull.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_sync_shows_its_counts_as_they_move() {
+    let s = server(Faults { latency_ms: 20, ..Faults::none() }).await;
+    for i in 0..1_500 {
+        s.insert_partner(ORG, serde_json::to_value(partner(i).validate_fields().unwrap()).unwrap());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("progress.db");
+    Store::open(&db).unwrap();
+    let config = SyncConfig { organizations: None, pages_in_flight: 1, ..config(&s) };
+    let runner = std::sync::Arc::new(partnerbook::app::SyncRunner::default());
+    let running = {
+        let (runner, db, config) = (runner.clone(), db.clone(), config.clone());
+        std::thread::spawn(move || runner.run_blocking(&db, &config))
+    };
+    let mut seen = Vec::new();
+    while !running.is_finished() {
+        if let Some(sentence) = runner.progress() {
+            if seen.last() != Some(&sentence) {
+                seen.push(sentence);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let last = running.join().unwrap();
+    assert!(last.message.contains("1500 received"), "{last:?}");
+    let partway: Vec<_> = seen.iter().filter(|s| s.contains(" received") && !s.contains("1500 received")).collect();
+    assert!(partway.len() >= 2, "counts seen while it ran: {seen:?}");
+    assert_eq!(runner.progress(), None, "nothing once it ended");
+}

@@ -23,11 +23,13 @@ export async function refreshStatus() {
     checked.textContent = s.last_checked_at ? `checked with the central system ${ago(s.last_checked_at)}` : '';
     // "Needs sign-in" lasts until the credentials change, Try again, or the hourly probe.
     $('#sign-in-again').hidden = !(s.needs_sign_in && s.needs_sign_in.length);
-    let message = s.syncing ? 'Syncing…' : (s.message || '');
+    let message = s.syncing ? (s.progress || 'Syncing…') : (s.message || '');
     if (s.open_conflicts) message += ` ${s.open_conflicts} change${s.open_conflicts === 1 ? '' : 's'} to decide.`;
     $('#status-message').textContent = message;
     $('#status-message').title = message;
     configured = s.sync_configured;
+    // While a sync runs, its counts move every second, not every five.
+    if (s.syncing && !followUp) followUp = setTimeout(() => { followUp = null; refreshStatus(); }, 1000);
     const pill = $('#nav-changes-count');
     pill.hidden = !s.open_conflicts;
     pill.textContent = String(s.open_conflicts || '');
@@ -37,6 +39,7 @@ export async function refreshStatus() {
 }
 
 let configured = false;
+let followUp = null;
 let onSynced = () => {};
 
 /**
