@@ -3,6 +3,12 @@
 //! `bad_request`), calls the core, and returns data or a structured error
 //! `{kind, message, fields}`. No business rule lives here: what a user's
 //! action does is in `partnerbook::app` or the store.
+//!
+//! Nothing that touches the database or the keychain runs on the window's
+//! main thread: those commands are `#[tauri::command(async)]` (the async
+//! runtime's threads) or `async` with the heavy part on a blocking thread
+//! (import, export, sync), so the window never waits on a lock, a disk or a
+//! keyring prompt to repaint.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -53,12 +59,12 @@ pub fn window_ready(state: State<'_, AppState>, partners: u64) {
     }
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn list_partners(state: State<'_, AppState>, query: PartnerQuery) -> Result<Page<Partner>> {
     Ok(state.store().list_partners(&query)?)
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn get_partner(state: State<'_, AppState>, key: Uuid) -> Result<Partner> {
     Ok(state.store().get::<Partners>(key)?)
 }
@@ -70,7 +76,7 @@ pub fn validate_partner(draft: PartnerDraft) -> Vec<FieldError> {
 
 /// Stored partners the form's name and email may duplicate (`key`: the
 /// partner being edited, left out), asked as the user leaves either field.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn possible_duplicates(
     state: State<'_, AppState>,
     company_name: String,
@@ -81,7 +87,7 @@ pub fn possible_duplicates(
 }
 
 /// The same for the organization form, by name and billing email.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn possible_duplicate_organizations(
     state: State<'_, AppState>,
     name: String,
@@ -91,27 +97,27 @@ pub fn possible_duplicate_organizations(
     Ok(state.store().possible_duplicate_organizations(&name, &billing_email, key)?)
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn create_partner(state: State<'_, AppState>, draft: PartnerDraft, target_org_id: Option<Uuid>) -> Result<Partner> {
     Ok(app::partners::create(&mut state.store(), &Overlay::default(), &draft, target_org_id)?)
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn update_partner(state: State<'_, AppState>, key: Uuid, draft: PartnerDraft) -> Result<Partner> {
     Ok(app::partners::update(&mut state.store(), key, &draft)?)
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn delete_partner(state: State<'_, AppState>, key: Uuid) -> Result<Partner> {
     Ok(app::partners::delete(&mut state.store(), key)?)
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn list_organizations(state: State<'_, AppState>, query: OrganizationQuery) -> Result<Page<Organization>> {
     Ok(state.store().list_organizations(&query)?)
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn get_organization(state: State<'_, AppState>, key: Uuid) -> Result<Organization> {
     Ok(state.store().get::<Organizations>(key)?)
 }
@@ -121,17 +127,17 @@ pub fn validate_organization(draft: OrganizationDraft) -> Vec<FieldError> {
     draft.validate_fields().err().map(|r| r.fields).unwrap_or_default()
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn create_organization(state: State<'_, AppState>, draft: OrganizationDraft) -> Result<Organization> {
     Ok(state.store().create_organization(&draft)?)
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn update_organization(state: State<'_, AppState>, key: Uuid, draft: OrganizationDraft) -> Result<Organization> {
     Ok(state.store().update_organization(key, &draft)?)
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn delete_organization(state: State<'_, AppState>, key: Uuid) -> Result<Organization> {
     Ok(state.store().delete::<Organizations>(key)?)
 }
@@ -151,7 +157,7 @@ fn sync_config(state: &AppState) -> Result<partnerbook::sync::SyncConfig> {
     Ok(app::settings::sync_config(&state.store(), state.secrets.as_ref(), &Overlay::default())?)
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn status(state: State<'_, AppState>) -> Result<Status> {
     let config = sync_config(&state)?;
     Ok(app::status::status(&state.store(), &state.sync, &config)?)
@@ -198,7 +204,7 @@ pub async fn try_sign_in_again(state: State<'_, AppState>) -> Result<LastSync> {
 }
 
 /// Why this partner may not be changed here (its connected organization refused writes), if it may not.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn partner_read_only(state: State<'_, AppState>, key: Uuid) -> Result<Option<String>> {
     match app::partners::writable(&state.store(), key) {
         Ok(()) => Ok(None),
@@ -208,14 +214,14 @@ pub fn partner_read_only(state: State<'_, AppState>, key: Uuid) -> Result<Option
 }
 
 /// Open conflicts (fields changed here and on the server), for the user to settle.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn conflicts(state: State<'_, AppState>) -> Result<Vec<Conflict>> {
     Ok(state.store().conflicts()?)
 }
 
 /// Settles a record's conflicts field by field: `choices` maps a field to
 /// `mine` or `theirs`; a field not listed keeps the local value.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn resolve_conflicts(
     state: State<'_, AppState>,
     entity: Entity,
@@ -226,35 +232,35 @@ pub fn resolve_conflicts(
 }
 
 /// The changes waiting for the central API, oldest first, with their attempts and last error.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn outbox(state: State<'_, AppState>) -> Result<Vec<OutboxEntry>> {
     Ok(state.store().outbox()?)
 }
 
 /// One record's waiting changes, oldest first: what its form says about them
 /// (e.g. "waiting to confirm with the central system").
-#[tauri::command]
+#[tauri::command(async)]
 pub fn record_changes(state: State<'_, AppState>, entity: Entity, key: Uuid) -> Result<Vec<OutboxEntry>> {
     Ok(state.store().outbox_for(entity, key)?)
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn retry_change(state: State<'_, AppState>, seq: i64) -> Result<OutboxEntry> {
     Ok(state.store().retry_change(seq)?)
 }
 
 /// Gives up a change (the window asks first): the record goes back to the server's version.
-#[tauri::command]
+#[tauri::command(async)]
 pub fn discard_change(state: State<'_, AppState>, seq: i64) -> Result<()> {
     Ok(state.store().discard_change(seq)?)
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn get_settings(state: State<'_, AppState>) -> Result<SettingsView> {
     Ok(app::settings::load(&state.store(), state.secrets.as_ref())?)
 }
 
-#[tauri::command]
+#[tauri::command(async)]
 pub fn save_settings(state: State<'_, AppState>, settings: RemoteSettingsDraft) -> Result<SettingsView> {
     Ok(app::settings::save(&mut state.store(), state.secrets.as_ref(), &settings)?)
 }

@@ -412,3 +412,21 @@ fn the_window_and_the_command_line_name_each_failure_alike() {
     }
     assert!(h.ok("get_partner", json!({"key": live}))["deleted_at"].is_null());
 }
+
+/// No command that reaches the database or the keychain runs on the
+/// window's main thread: a plain `#[tauri::command] fn` does, so each one
+/// taking the app's state is `async`, `(async)`, or only flips a flag.
+#[test]
+fn commands_that_touch_the_store_stay_off_the_main_thread() {
+    let source = include_str!("../src/commands.rs");
+    let only_flags = ["window_ready", "network_changed", "cancel_export", "cancel_import"];
+    let mut on_main = Vec::new();
+    for piece in source.split("#[tauri::command]\npub fn ").skip(1) {
+        let name = piece.split('(').next().unwrap();
+        let signature = piece.split('{').next().unwrap();
+        if signature.contains("State<") && !only_flags.contains(&name) {
+            on_main.push(name.to_string());
+        }
+    }
+    assert!(on_main.is_empty(), "these run on the main thread: {on_main:?}");
+}
