@@ -32,6 +32,10 @@ pub enum ImportError {
 
 const REQUIRED: [&str; 6] = ["company_name", "sales_amount", "partner_type", "email", "frequency", "payment_terms"];
 
+mod read;
+pub use read::{MAX_CELL_CHARS, MAX_COLUMNS, MAX_FILE_BYTES, MAX_ROWS};
+use read::{NumberedRow, read_table};
+
 /// What became of one data row (row 2 is the first row under the header).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RowReport {
@@ -51,6 +55,10 @@ pub struct ImportReport {
     pub duplicates: u64,
     /// Rows written (0 on a dry run).
     pub imported: u64,
+    /// How the file was read: "UTF-8", "Windows-1252", "XLSX", …
+    pub encoding: &'static str,
+    /// The CSV delimiter found (`,` `;` or tab); none for XLSX.
+    pub delimiter: Option<char>,
 }
 
 /// Company names match as the form's duplicate warning compares them (case,
@@ -60,62 +68,6 @@ pub struct ImportReport {
 fn name_key(name: &str) -> String {
     let normalized = crate::duplicates::normalized_name(name);
     if normalized.is_empty() { name.trim().to_lowercase() } else { normalized }
-}
-
-/// A data row: its number in the file, and its cells by column name.
-type NumberedRow = (u64, HashMap<String, String>);
-
-/// Reads every data row.
-fn read_rows(path: &Path) -> Result<Vec<NumberedRow>, ImportError> {
-    let fail = |cause: String| ImportError::Read { path: path.to_path_buf(), cause };
-    let is_xlsx = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
-    let table: Vec<Vec<String>> = if is_xlsx {
-        use calamine::{Data, Reader, Xlsx, open_workbook};
-        let mut book: Xlsx<_> = open_workbook(path).map_err(|e: calamine::XlsxError| fail(e.to_string()))?;
-        let range = book
-            .worksheet_range_at(0)
-            .ok_or_else(|| fail("the workbook has no sheet".into()))?
-            .map_err(|e| fail(e.to_string()))?;
-        range
-            .rows()
-            .map(|r| {
-                r.iter()
-                    .map(|c| match c {
-                        Data::Float(f) if f.fract() == 0.0 => format!("{}", *f as i64),
-                        Data::Empty => String::new(),
-                        other => other.to_string(),
-                    })
-                    .collect()
-            })
-            .collect()
-    } else {
-        let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| fail("it is not UTF-8 text".into()))?;
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let header_line = text.lines().next().unwrap_or_default();
-        let delimiter = if header_line.matches(';').count() > header_line.matches(',').count() { b';' } else { b',' };
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(text.as_bytes());
-        reader
-            .records()
-            .map(|r| {
-                r.map(|r| r.iter().map(|c| restore_cell(c).to_string()).collect()).map_err(|e| fail(e.to_string()))
-            })
-            .collect::<Result<_, _>>()?
-    };
-    let mut rows = table.into_iter();
-    let header: Vec<String> = rows.next().unwrap_or_default().iter().map(|h| h.trim().to_lowercase()).collect();
-    if let Some(missing) = REQUIRED.iter().find(|r| !header.iter().any(|h| h == *r)) {
-        return Err(ImportError::MissingColumn { path: path.to_path_buf(), missing: missing.to_string() });
-    }
-    Ok(rows
-        .enumerate()
-        .filter(|(_, cells)| cells.iter().any(|c| !c.trim().is_empty()))
-        .map(|(i, cells)| (i as u64 + 2, header.iter().cloned().zip(cells).collect()))
-        .collect())
 }
 
 /// Checks `path` and, unless `dry_run`, writes its valid, non-duplicate rows
@@ -142,8 +94,10 @@ pub fn import_partners_with(
 ) -> Result<ImportReport, ImportError> {
     let stored = StoredKeys::of(store)?;
     if dry_run {
-        let rows = read_rows(path)?;
-        let (report, refused) = check_rows(&rows, stored, |_| {}, &mut progress).ok_or(ImportError::Cancelled)?;
+        let table = read_table(path)?;
+        let (mut report, refused) =
+            check_rows(&table.rows, stored, |_| {}, &mut progress).ok_or(ImportError::Cancelled)?;
+        (report.encoding, report.delimiter) = (table.encoding, table.delimiter);
         write_rejects(rejects, &refused)?;
         return Ok(report);
     }
@@ -154,7 +108,8 @@ pub fn import_partners_with(
     std::thread::scope(|scope| {
         let (hand_over, handed) = std::sync::mpsc::sync_channel::<Vec<PartnerFields>>(CHUNKS_WAITING);
         let checker = scope.spawn(move || -> Result<ImportReport, ImportError> {
-            let rows = read_rows(path)?;
+            let table = read_table(path)?;
+            let (rows, read_as) = (table.rows, (table.encoding, table.delimiter));
             let mut chunk = Vec::with_capacity(CHUNK);
             let mut writer_stopped = false;
             let (report, refused) = check_rows(
@@ -173,7 +128,7 @@ pub fn import_partners_with(
                 let _ = hand_over.send(chunk);
             }
             write_rejects(rejects, &refused)?;
-            Ok(report)
+            Ok(ImportReport { encoding: read_as.0, delimiter: read_as.1, ..report })
         });
         let finish = || checker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         // The database is locked for writing only once there is a good row: a
@@ -221,7 +176,7 @@ impl StoredKeys {
 }
 
 /// A refused row: its number, its cells, and why.
-type Refused<'a> = (u64, &'a HashMap<String, String>, String);
+type Refused<'a> = (u64, &'a [String; 6], String);
 
 /// Checks every row in file order, handing each good one to `accept` at
 /// once; `None` when `progress` (told every [`CHUNK`] rows) said stop.
@@ -231,14 +186,24 @@ fn check_rows<'a>(
     mut accept: impl FnMut(PartnerFields),
     progress: &mut impl FnMut(Progress) -> bool,
 ) -> Option<(ImportReport, Vec<Refused<'a>>)> {
-    let mut report = ImportReport { rows: Vec::new(), valid: 0, invalid: 0, duplicates: 0, imported: 0 };
+    let mut report = ImportReport {
+        rows: Vec::new(),
+        valid: 0,
+        invalid: 0,
+        duplicates: 0,
+        imported: 0,
+        encoding: "",
+        delimiter: None,
+    };
     let mut refused = Vec::new();
     let total = rows.len() as u64;
     for (done, (row, cells)) in rows.iter().enumerate() {
         if done % CHUNK == 0 && !progress(Progress { done: done as u64, total }) {
             return None;
         }
-        let cell = |c: PartnerColumn| cells.get(c.as_str()).cloned().unwrap_or_default();
+        let cell = |c: PartnerColumn| {
+            REQUIRED.iter().position(|r| *r == c.as_str()).map(|i| cells[i].clone()).unwrap_or_default()
+        };
         let draft = PartnerDraft {
             company_name: cell(PartnerColumn::CompanyName),
             sales_amount: cell(PartnerColumn::SalesAmount),
@@ -290,7 +255,7 @@ fn write_rejects(path: Option<&Path>, refused: &[Refused<'_>]) -> Result<(), Imp
     for (row, cells, reason) in refused {
         let mut record = vec![row.to_string()];
         record.extend(
-            REQUIRED.iter().map(|c| crate::export::neutralise_cell(cells.get(*c).map_or("", |v| v)).into_owned()),
+            cells.iter().map(|c| crate::export::neutralise_cell(c).into_owned()),
         );
         record.push(reason.clone());
         out.write_record(&record).map_err(|e| write_error(e.into()))?;

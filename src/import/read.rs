@@ -1,0 +1,289 @@
+//! Reading a file from a stranger: CSV (UTF-8, UTF-16 with a BOM, or
+//! Windows-1252; comma, semicolon or tab) and XLSX, with limits a person never
+//! reaches and a hostile file cannot pass, checked while reading and before
+//! anything is allocated for what the file claims.
+//!
+//! The limits, and why:
+//! - [`MAX_FILE_BYTES`], 256 MB: a 1,000,000-row export of partners at every
+//!   field's limit is under 200 MB as CSV.
+//! - [`MAX_ROWS`], 1,000,000 data rows: ten times the largest book of partners
+//!   the benchmarks import; past it a file is refused, not read in part.
+//! - [`MAX_COLUMNS`], 256: the export has 15; a header wider than this is no
+//!   partner list. Only the six columns the import uses are kept per row, so
+//!   a wide file costs no more memory than a narrow one.
+//! - [`MAX_CELL_CHARS`], 32,767: Excel's own limit for a cell; every field the
+//!   import keeps is at most 100 characters, so this is a bound, not a rule.
+//! - XLSX: each zip entry at most [`MAX_ENTRY_BYTES`] (64 MB) unpacked and at
+//!   most [`MAX_RATIO`] (100) times its packed size, all entries together at
+//!   most 256 MB, each measured by unpacking it (the sizes the zip declares
+//!   are the file author's word, as is the sheet's `<dimension>`, which is
+//!   never used). A 100,000-row sheet is about 25 MB unpacked, at a ratio of
+//!   about 8.
+
+use std::io::Read;
+use std::path::Path;
+
+use super::{ImportError, REQUIRED};
+
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+pub const MAX_ROWS: usize = 1_000_000;
+pub const MAX_COLUMNS: usize = 256;
+pub const MAX_CELL_CHARS: usize = 32_767;
+pub const MAX_ENTRY_BYTES: u64 = 64 << 20;
+pub const MAX_TOTAL_UNPACKED: u64 = 256 << 20;
+pub const MAX_RATIO: u64 = 100;
+
+/// A data row: its number in the file (the header is row 1) and the six
+/// columns the import uses, in [`REQUIRED`]'s order.
+pub type NumberedRow = (u64, [String; 6]);
+
+/// What was read, and how.
+pub struct Table {
+    pub rows: Vec<NumberedRow>,
+    /// "UTF-8", "UTF-8 with BOM", "UTF-16LE", "UTF-16BE", "Windows-1252", or "XLSX".
+    pub encoding: &'static str,
+    /// `,`, `;` or tab for CSV; `None` for XLSX.
+    pub delimiter: Option<char>,
+}
+
+fn refuse(path: &Path, cause: impl Into<String>) -> ImportError {
+    ImportError::Read { path: path.to_path_buf(), cause: cause.into() }
+}
+
+/// Reads every data row of `path` (CSV, or XLSX by its extension).
+pub fn read_table(path: &Path) -> Result<Table, ImportError> {
+    let size = std::fs::metadata(path).map_err(|e| refuse(path, e.to_string()))?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(refuse(
+            path,
+            format!("it is {} MB; an import reads files of at most {} MB", size >> 20, MAX_FILE_BYTES >> 20),
+        ));
+    }
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xlsx")) {
+        read_xlsx(path)
+    } else {
+        read_csv(path)
+    }
+}
+
+/// Collects rows: the header decides which columns are kept; every limit is
+/// checked on the way.
+struct Rows<'p> {
+    path: &'p Path,
+    /// For each of [`REQUIRED`], its column in the file.
+    columns: Option<[usize; 6]>,
+    rows: Vec<NumberedRow>,
+}
+
+impl<'p> Rows<'p> {
+    fn new(path: &'p Path) -> Self {
+        Rows { path, columns: None, rows: Vec::new() }
+    }
+
+    fn cell_ok(&self, line: u64, column: usize, text: &str) -> Result<(), ImportError> {
+        if text.len() > MAX_CELL_CHARS && text.chars().count() > MAX_CELL_CHARS {
+            return Err(refuse(
+                self.path,
+                format!("row {line}, column {} holds more than {MAX_CELL_CHARS} characters", column + 1),
+            ));
+        }
+        Ok(())
+    }
+
+    fn header(&mut self, cells: &[String]) -> Result<(), ImportError> {
+        if cells.len() > MAX_COLUMNS {
+            return Err(refuse(
+                self.path,
+                format!("its header has {} columns; an import reads at most {MAX_COLUMNS}", cells.len()),
+            ));
+        }
+        let names: Vec<String> = cells.iter().map(|h| h.trim().to_lowercase()).collect();
+        let mut columns = [0; 6];
+        for (i, required) in REQUIRED.iter().enumerate() {
+            columns[i] = names.iter().position(|n| n == required).ok_or_else(|| ImportError::MissingColumn {
+                path: self.path.to_path_buf(),
+                missing: required.to_string(),
+            })?;
+        }
+        self.columns = Some(columns);
+        Ok(())
+    }
+
+    /// One data row, `cell(i)` giving the file's column `i` (empty when absent).
+    fn row(&mut self, line: u64, cell: impl Fn(usize) -> Option<String>) -> Result<(), ImportError> {
+        let columns = self.columns.expect("the header comes first");
+        let kept: [String; 6] = columns.map(|c| cell(c).unwrap_or_default());
+        if kept.iter().all(|c| c.trim().is_empty()) {
+            return Ok(());
+        }
+        if self.rows.len() == MAX_ROWS {
+            return Err(refuse(self.path, format!("it has more than {MAX_ROWS} rows; an import reads at most that")));
+        }
+        self.rows.push((line, kept));
+        Ok(())
+    }
+}
+
+/// The text of a CSV file and the encoding it was in. UTF-8 (with or without
+/// a BOM) and UTF-16 with a BOM are taken as such; a file that is not valid
+/// UTF-8 is Windows-1252 (what Excel on Windows saves as "CSV"), unless it
+/// also holds valid UTF-8 beyond ASCII: then it is UTF-8 with a bad byte,
+/// and that line is named rather than read as something else.
+fn decode(path: &Path, bytes: &[u8]) -> Result<(String, &'static str), ImportError> {
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        return strict_utf8(path, rest).map(|t| (t, "UTF-8 with BOM"));
+    }
+    for (bom, encoding, name) in
+        [(&b"\xFF\xFE"[..], encoding_rs::UTF_16LE, "UTF-16LE"), (&b"\xFE\xFF"[..], encoding_rs::UTF_16BE, "UTF-16BE")]
+    {
+        if bytes.starts_with(bom) {
+            let (text, had_errors) = encoding.decode_without_bom_handling(&bytes[2..]);
+            if had_errors {
+                return Err(refuse(path, format!("it is marked {name} but holds bytes that are not {name}")));
+            }
+            return Ok((text.into_owned(), name));
+        }
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok((text.to_string(), "UTF-8")),
+        Err(e) if bytes[..e.valid_up_to()].iter().any(|b| *b >= 0x80) => strict_utf8(path, bytes).map(|t| (t, "UTF-8")),
+        Err(_) => {
+            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
+            Ok((text.into_owned(), "Windows-1252"))
+        }
+    }
+}
+
+fn strict_utf8(path: &Path, bytes: &[u8]) -> Result<String, ImportError> {
+    std::str::from_utf8(bytes).map(str::to_string).map_err(|e| {
+        let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+        refuse(path, format!("line {line} is not valid UTF-8 (the rest of the file is); save it as UTF-8 again"))
+    })
+}
+
+fn read_csv(path: &Path) -> Result<Table, ImportError> {
+    let bytes = std::fs::read(path).map_err(|e| refuse(path, e.to_string()))?;
+    let (text, encoding) = decode(path, &bytes)?;
+    drop(bytes);
+    let header_line = text.lines().next().unwrap_or_default();
+    let delimiter = [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|d| header_line.bytes().filter(|b| b == d).count())
+        .expect("three candidates");
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut rows = Rows::new(path);
+    let mut record = csv::StringRecord::new();
+    let mut line: u64 = 0;
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(refuse(path, e.to_string())),
+        }
+        line += 1;
+        if record.len() > MAX_COLUMNS {
+            return Err(refuse(path, format!("row {line} has {} columns; at most {MAX_COLUMNS}", record.len())));
+        }
+        for (column, cell) in record.iter().enumerate() {
+            rows.cell_ok(line, column, cell)?;
+        }
+        if line == 1 {
+            let cells: Vec<String> = record.iter().map(str::to_string).collect();
+            rows.header(&cells)?;
+        } else {
+            rows.row(line, |c| record.get(c).map(|v| super::restore_cell(v).to_string()))?;
+        }
+    }
+    if rows.columns.is_none() {
+        return Err(refuse(path, "it is empty"));
+    }
+    Ok(Table { rows: rows.rows, encoding, delimiter: Some(delimiter as char) })
+}
+
+/// Unpacks every zip entry once, counting, before calamine reads any: the
+/// sizes the zip declares are not trusted.
+fn check_zip(path: &Path) -> Result<(), ImportError> {
+    let file = std::fs::File::open(path).map_err(|e| refuse(path, e.to_string()))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| refuse(path, format!("it is not an XLSX file ({e})")))?;
+    let mut total: u64 = 0;
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).map_err(|e| refuse(path, format!("it is damaged ({e})")))?;
+        let name = entry.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("entry {i}"));
+        let packed = entry.compressed_size().max(1);
+        let unpacked = std::io::copy(&mut (&mut entry).take(MAX_ENTRY_BYTES + 1), &mut std::io::sink())
+            .map_err(|e| refuse(path, format!("{name} in it is damaged ({e})")))?;
+        if unpacked > MAX_ENTRY_BYTES {
+            return Err(refuse(path, format!("{name} in it unpacks to more than {} MB", MAX_ENTRY_BYTES >> 20)));
+        }
+        if unpacked > 1 << 20 && unpacked / packed > MAX_RATIO {
+            return Err(refuse(
+                path,
+                format!("{name} in it unpacks to {} times its size, more than a spreadsheet does", unpacked / packed),
+            ));
+        }
+        total += unpacked;
+        if total > MAX_TOTAL_UNPACKED {
+            return Err(refuse(path, format!("it unpacks to more than {} MB", MAX_TOTAL_UNPACKED >> 20)));
+        }
+    }
+    Ok(())
+}
+
+fn read_xlsx(path: &Path) -> Result<Table, ImportError> {
+    use calamine::{Data, DataRef, Reader, Xlsx, open_workbook};
+    check_zip(path)?;
+    let mut book: Xlsx<_> = open_workbook(path).map_err(|e: calamine::XlsxError| refuse(path, e.to_string()))?;
+    let sheet = book.sheet_names().first().cloned().ok_or_else(|| refuse(path, "the workbook has no sheet"))?;
+    let mut cells = book.worksheet_cells_reader(&sheet).map_err(|e| refuse(path, e.to_string()))?;
+    // Cells come row by row, in order; only used cells, so a cell far away costs one cell.
+    let text = |value: &DataRef<'_>| -> String {
+        match value {
+            DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+            DataRef::Empty => String::new(),
+            other => Data::from(other.clone()).to_string(),
+        }
+    };
+    let mut header: Vec<String> = Vec::new();
+    let mut current: Option<(u32, Vec<(usize, String)>)> = None;
+    let mut rows = Rows::new(path);
+    let flush = |rows: &mut Rows<'_>, header: &mut Vec<String>, row: u32, found: Vec<(usize, String)>| {
+        let line = u64::from(row) + 1;
+        if rows.columns.is_none() {
+            // The first used row is the header (cells past MAX_COLUMNS were not kept).
+            let width = found.iter().map(|(c, _)| c + 1).max().unwrap_or(0);
+            *header = vec![String::new(); width];
+            for (c, v) in found {
+                header[c] = v;
+            }
+            return rows.header(header);
+        }
+        rows.row(line, |c| found.iter().find(|(at, _)| *at == c).map(|(_, v)| v.clone()))
+    };
+    while let Some(cell) = cells.next_cell().map_err(|e| refuse(path, e.to_string()))? {
+        let (row, column) = cell.get_position();
+        let value = text(cell.get_value());
+        rows.cell_ok(u64::from(row) + 1, column as usize, &value)?;
+        match &mut current {
+            Some((at, found)) if *at == row => {
+                if (column as usize) < MAX_COLUMNS {
+                    found.push((column as usize, value));
+                }
+            }
+            _ => {
+                if let Some((at, found)) = current.take() {
+                    flush(&mut rows, &mut header, at, found)?;
+                }
+                let found = if (column as usize) < MAX_COLUMNS { vec![(column as usize, value)] } else { vec![] };
+                current = Some((row, found));
+            }
+        }
+    }
+    if let Some((at, found)) = current.take() {
+        flush(&mut rows, &mut header, at, found)?;
+    }
+    if rows.columns.is_none() {
+        return Err(refuse(path, "its first sheet is empty"));
+    }
+    Ok(Table { rows: rows.rows, encoding: "XLSX", delimiter: None })
+}
