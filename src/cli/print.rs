@@ -267,8 +267,13 @@ pub fn import_report(report: &partnerbook::import::ImportReport, dry_run: bool, 
         println!("row {:>6}  {:<9}  {why}", row.row, row.status);
     }
     let verb = if dry_run { "would import" } else { "imported" };
+    let read_as = match report.delimiter {
+        Some('\t') => format!("read as {}, tab-separated", report.encoding),
+        Some(d) => format!("read as {}, separated by {d:?}", report.encoding),
+        None => format!("read as {}", report.encoding),
+    };
     println!(
-        "{} valid, {} invalid, {} duplicate; {verb} {}.",
+        "{} valid, {} invalid, {} duplicate; {verb} {} ({read_as}).",
         report.valid,
         report.invalid,
         report.duplicates,

@@ -254,9 +254,7 @@ fn write_rejects(path: Option<&Path>, refused: &[Refused<'_>]) -> Result<(), Imp
     out.write_record(&header).map_err(|e| write_error(e.into()))?;
     for (row, cells, reason) in refused {
         let mut record = vec![row.to_string()];
-        record.extend(
-            cells.iter().map(|c| crate::export::neutralise_cell(c).into_owned()),
-        );
+        record.extend(cells.iter().map(|c| crate::export::neutralise_cell(c).into_owned()));
         record.push(reason.clone());
         out.write_record(&record).map_err(|e| write_error(e.into()))?;
     }

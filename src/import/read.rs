@@ -59,11 +59,7 @@ pub fn read_table(path: &Path) -> Result<Table, ImportError> {
             format!("it is {} MB; an import reads files of at most {} MB", size >> 20, MAX_FILE_BYTES >> 20),
         ));
     }
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xlsx")) {
-        read_xlsx(path)
-    } else {
-        read_csv(path)
-    }
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xlsx")) { read_xlsx(path) } else { read_csv(path) }
 }
 
 /// Collects rows: the header decides which columns are kept; every limit is
@@ -124,54 +120,122 @@ impl<'p> Rows<'p> {
     }
 }
 
-/// The text of a CSV file and the encoding it was in. UTF-8 (with or without
-/// a BOM) and UTF-16 with a BOM are taken as such; a file that is not valid
-/// UTF-8 is Windows-1252 (what Excel on Windows saves as "CSV"), unless it
-/// also holds valid UTF-8 beyond ASCII: then it is UTF-8 with a bad byte,
-/// and that line is named rather than read as something else.
-fn decode(path: &Path, bytes: &[u8]) -> Result<(String, &'static str), ImportError> {
-    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        return strict_utf8(path, rest).map(|t| (t, "UTF-8 with BOM"));
+/// The encoding of a CSV file, decided by streaming over it once: UTF-8
+/// (with or without a BOM) and UTF-16 with a BOM are taken as such; a file
+/// that is not valid UTF-8 is Windows-1252 (what Excel on Windows saves as
+/// "CSV"), unless it also holds valid UTF-8 beyond ASCII before its first bad
+/// byte (or has a UTF-8 BOM): then it is UTF-8 with a bad byte, and that line
+/// is named rather than read as something else.
+fn sniff(path: &Path) -> Result<(&'static encoding_rs::Encoding, &'static str), ImportError> {
+    let open = || std::fs::File::open(path).map_err(|e| refuse(path, e.to_string()));
+    let mut head = [0u8; 3];
+    let got = read_up_to(&mut open()?, &mut head).map_err(|e| refuse(path, e.to_string()))?;
+    let head = &head[..got];
+    if head.starts_with(b"\xFF\xFE") {
+        return Ok((encoding_rs::UTF_16LE, "UTF-16LE"));
     }
-    for (bom, encoding, name) in
-        [(&b"\xFF\xFE"[..], encoding_rs::UTF_16LE, "UTF-16LE"), (&b"\xFE\xFF"[..], encoding_rs::UTF_16BE, "UTF-16BE")]
-    {
-        if bytes.starts_with(bom) {
-            let (text, had_errors) = encoding.decode_without_bom_handling(&bytes[2..]);
-            if had_errors {
-                return Err(refuse(path, format!("it is marked {name} but holds bytes that are not {name}")));
+    if head.starts_with(b"\xFE\xFF") {
+        return Ok((encoding_rs::UTF_16BE, "UTF-16BE"));
+    }
+    let bom = head.starts_with(b"\xEF\xBB\xBF");
+    // Validate the whole file as UTF-8, 64 KB at a time, counting lines.
+    let mut file = open()?;
+    let (mut carry, mut chunk) = (Vec::new(), vec![0u8; 64 << 10]);
+    let (mut lines, mut beyond_ascii) = (1usize, false);
+    loop {
+        let n = file.read(&mut chunk).map_err(|e| refuse(path, e.to_string()))?;
+        if n == 0 {
+            if carry.is_empty() {
+                return Ok((encoding_rs::UTF_8, if bom { "UTF-8 with BOM" } else { "UTF-8" }));
             }
-            return Ok((text.into_owned(), name));
+            break; // a sequence cut off by the end of the file
+        }
+        carry.extend_from_slice(&chunk[..n]);
+        let (valid, bad) = match std::str::from_utf8(&carry) {
+            Ok(_) => (carry.len(), false),
+            Err(e) => (e.valid_up_to(), e.error_len().is_some()),
+        };
+        lines += carry[..valid].iter().filter(|b| **b == b'\n').count();
+        beyond_ascii |= carry[..valid].iter().any(|b| *b >= 0x80);
+        if bad {
+            break;
+        }
+        carry.drain(..valid);
+    }
+    if bom || beyond_ascii {
+        return Err(refuse(
+            path,
+            format!("line {lines} is not valid UTF-8 (the rest of the file is); save it as UTF-8 again"),
+        ));
+    }
+    Ok((encoding_rs::WINDOWS_1252, "Windows-1252"))
+}
+
+fn read_up_to(file: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
         }
     }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Ok((text.to_string(), "UTF-8")),
-        Err(e) if bytes[..e.valid_up_to()].iter().any(|b| *b >= 0x80) => strict_utf8(path, bytes).map(|t| (t, "UTF-8")),
-        Err(_) => {
-            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
-            Ok((text.into_owned(), "Windows-1252"))
-        }
+    Ok(got)
+}
+
+/// A file decoded to UTF-8 as it is read (a BOM dropped), so a large file
+/// is never held whole, in its own encoding or in UTF-8.
+struct Decoding<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    raw: Vec<u8>,
+    out: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl<R: Read> Decoding<R> {
+    fn new(inner: R, encoding: &'static encoding_rs::Encoding) -> Self {
+        let decoder = encoding.new_decoder_with_bom_removal();
+        Decoding { inner, decoder, raw: vec![0; 64 << 10], out: Vec::new(), at: 0, done: false }
     }
 }
 
-fn strict_utf8(path: &Path, bytes: &[u8]) -> Result<String, ImportError> {
-    std::str::from_utf8(bytes).map(str::to_string).map_err(|e| {
-        let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
-        refuse(path, format!("line {line} is not valid UTF-8 (the rest of the file is); save it as UTF-8 again"))
-    })
+impl<R: Read> Read for Decoding<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.out.len() {
+            if self.done {
+                return Ok(0);
+            }
+            let n = self.inner.read(&mut self.raw)?;
+            let last = n == 0;
+            let room = self.decoder.max_utf8_buffer_length(n).unwrap_or(n * 3 + 16);
+            self.out.resize(room, 0);
+            let (_, _, written, _) = self.decoder.decode_to_utf8(&self.raw[..n], &mut self.out, last);
+            self.out.truncate(written);
+            self.at = 0;
+            self.done = last;
+        }
+        let n = buf.len().min(self.out.len() - self.at);
+        buf[..n].copy_from_slice(&self.out[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 fn read_csv(path: &Path) -> Result<Table, ImportError> {
-    let bytes = std::fs::read(path).map_err(|e| refuse(path, e.to_string()))?;
-    let (text, encoding) = decode(path, &bytes)?;
-    drop(bytes);
-    let header_line = text.lines().next().unwrap_or_default();
+    use std::io::BufRead;
+    let (encoding, name) = sniff(path)?;
+    let file = std::fs::File::open(path).map_err(|e| refuse(path, e.to_string()))?;
+    let mut decoded = std::io::BufReader::with_capacity(256 << 10, Decoding::new(file, encoding));
+    // The delimiter: whichever of comma, semicolon and tab the header line has most of.
+    let head = decoded.fill_buf().map_err(|e| refuse(path, e.to_string()))?;
+    let header_line = head.split(|b| *b == b'\n').next().unwrap_or_default();
     let delimiter = [b',', b';', b'\t']
         .into_iter()
-        .max_by_key(|d| header_line.bytes().filter(|b| b == d).count())
+        .max_by_key(|d| header_line.iter().filter(|b| *b == d).count())
         .expect("three candidates");
     let mut reader =
-        csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(text.as_bytes());
+        csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(decoded);
     let mut rows = Rows::new(path);
     let mut record = csv::StringRecord::new();
     let mut line: u64 = 0;
@@ -198,7 +262,7 @@ fn read_csv(path: &Path) -> Result<Table, ImportError> {
     if rows.columns.is_none() {
         return Err(refuse(path, "it is empty"));
     }
-    Ok(Table { rows: rows.rows, encoding, delimiter: Some(delimiter as char) })
+    Ok(Table { rows: rows.rows, encoding: name, delimiter: Some(delimiter as char) })
 }
 
 /// Unpacks every zip entry once, counting, before calamine reads any: the

@@ -151,7 +151,10 @@ fn the_command_line_imports_and_reports() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(text.contains("row      3  invalid    Company name is required."), "{text}");
-    assert!(text.contains("1 valid, 1 invalid, 0 duplicate; would import 1."), "{text}");
+    assert!(
+        text.contains("1 valid, 1 invalid, 0 duplicate; would import 1 (read as UTF-8, separated by ';')."),
+        "{text}"
+    );
     let out = run(&["--json", "partner", "import", file.to_str().unwrap()]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["imported"], 1);

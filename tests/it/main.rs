@@ -21,6 +21,7 @@ mod duplicates;
 mod export;
 mod harness;
 mod hostile;
+mod hostile_files;
 mod import;
 mod properties;
 mod store;
