@@ -70,27 +70,28 @@ pub struct SyncArgs {
     /// Keep running: sync every --interval seconds
     #[arg(long)]
     pub watch: bool,
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    /// Seconds between rounds with --watch (1 to 86400)
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub interval: u64,
-    /// Requests in flight at once
-    #[arg(long, default_value_t = 16)]
-    pub concurrency: usize,
+    /// Requests in flight at once (1 to 256)
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
     /// How long one run waits for changes backing off after a failure
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub wait: u64,
     /// First retry delay in milliseconds (doubles per attempt)
-    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    #[arg(long, default_value_t = 2000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub retry_base_ms: u64,
     /// Longest retry delay in milliseconds
-    #[arg(long, default_value_t = 300_000, value_name = "MS")]
+    #[arg(long, default_value_t = 300_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub retry_cap_ms: u64,
     /// Per-request timeout in seconds
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub timeout: u64,
     /// How long a partner create whose answer was lost may still arrive at
     /// the server; it is checked for and sent again only after this
     /// [default: twice --timeout]
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub settle_ms: Option<u64>,
     /// Only send; do not read the server's lists (the records about to be
     /// updated are still read back by id first, so no change made there is overwritten)
@@ -192,9 +193,11 @@ pub struct PageArgs {
     /// Sort descending
     #[arg(long)]
     pub desc: bool,
-    #[arg(long, default_value_t = 50)]
+    /// Rows a page shows (1 to 100000)
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub limit: u32,
-    #[arg(long, default_value_t = 0)]
+    /// Rows skipped (at most 10^12)
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000_000_000))]
     pub offset: u64,
     /// Include deleted records
     #[arg(long)]

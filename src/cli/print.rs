@@ -11,7 +11,15 @@ fn json<T: Serialize + ?Sized>(value: &T) {
 /// Stored text is shown verbatim, except control characters, which are escaped
 /// so a hostile value cannot drive the terminal.
 fn safe(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+    text.chars().map(|c| if shown_escaped(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect()
+}
+
+/// Characters a terminal would act on rather than show: controls (an `ESC c`
+/// resets it) and the bidirectional overrides and isolates that reorder what
+/// follows them ("Trojan Source"), shown as `\u{…}` instead.
+fn shown_escaped(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `safe`, cut to `width` characters with an ellipsis, padded to `width`.
@@ -98,8 +106,9 @@ fn footer<T>(page: &Page<T>, noun: &str) {
     println!("{first}-{last} of {} {noun}{plural}", page.total);
 }
 
+/// A labelled line; every value goes through [`safe`], whatever it came from.
 fn line(label: &str, value: impl AsRef<str>) {
-    println!("{label:<16}{}", value.as_ref());
+    println!("{label:<16}{}", safe(value.as_ref()));
 }
 
 fn opt(value: &Option<String>) -> String {

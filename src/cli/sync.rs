@@ -36,7 +36,7 @@ pub fn run(store: &mut Store, a: SyncArgs, json: bool) -> Result<()> {
     let base = sync_config(store, &MemorySecrets::default(), &Overlay::from_env().map_err(CliError::Body)?)
         .map_err(CliError::Body)?;
     let config = SyncConfig {
-        concurrency: a.concurrency.max(1),
+        concurrency: usize::from(a.concurrency),
         wait_for_retries: Duration::from_secs(a.wait),
         retry: RetryPolicy { base: Duration::from_millis(a.retry_base_ms), cap: Duration::from_millis(a.retry_cap_ms) },
         request_timeout: Duration::from_secs(a.timeout.max(1)),

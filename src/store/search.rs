@@ -74,13 +74,21 @@ pub(super) fn catch_up(conn: &Connection) -> Result<()> {
     }
 }
 
+/// The words of a search that count; the rest are ignored. No one types
+/// more; 20,000 repeated words once made a search take over a minute.
+pub const MAX_SEARCH_WORDS: usize = 32;
+
 /// Turns what a person typed into an FTS5 query: every word must match the
 /// start of some word in the indexed columns (`"acm"* "cor"*`). Punctuation
 /// separates words, as the index's tokenizer does, so user text can never be
 /// FTS5 syntax. `None` when nothing searchable remains (then: no filter).
 pub(crate) fn prefix_query(text: &str) -> Option<String> {
-    let terms: Vec<String> =
-        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| format!("\"{w}\"*")).collect();
+    let terms: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(MAX_SEARCH_WORDS)
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
     (!terms.is_empty()).then(|| terms.join(" "))
 }
 

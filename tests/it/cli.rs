@@ -369,3 +369,55 @@ fn db_flag_overrides_the_environment() {
     let info = cli.json(&["info"]);
     assert_eq!(info["database"], cli.db().to_str().unwrap());
 }
+
+/// What a terminal would act on is shown, not obeyed: control characters and
+/// bidirectional overrides in any field come out escaped.
+#[test]
+fn control_and_bidi_characters_are_shown_escaped() {
+    let cli = Cli::new();
+    let tricky = "Acme \u{202E}evil\u{202C} \u{1b}c Ltd";
+    let added = cli.json(&[
+        "partner",
+        "add",
+        "--company-name",
+        tricky,
+        "--sales-amount",
+        "1",
+        "--partner-type",
+        "customer",
+        "--email",
+        "t@t.example",
+        "--frequency",
+        "monthly",
+        "--payment-terms",
+        "net 30",
+    ]);
+    let key = added["key"].as_str().unwrap().to_string();
+    for args in [vec!["partner", "show", key.as_str()], vec!["partner", "list"]] {
+        let (code, out, _) = cli.run(&args);
+        assert_eq!(code, 0);
+        assert!(!out.contains('\u{202E}') && !out.contains('\u{1b}'), "{args:?} printed them raw: {out:?}");
+        assert!(out.contains("\\u{202e}"), "{args:?}: {out}");
+    }
+}
+
+/// Numbers past any sensible use are a usage error (exit 2), not a crash or a database error.
+#[test]
+fn numeric_flags_are_bounded() {
+    let cli = Cli::new();
+    for args in [
+        vec!["partner", "list", "--limit", "4294967295"],
+        vec!["partner", "list", "--offset", "18446744073709551615"],
+        vec!["sync", "--wait", "18446744073709551615"],
+        vec!["sync", "--retry-cap-ms", "18446744073709551615"],
+        vec!["sync", "--timeout", "0"],
+        vec!["sync", "--concurrency", "100000"],
+    ] {
+        let (code, _, err) = cli.run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+    }
+    // A search of 20,000 words counts its first 32 and answers.
+    let words = vec!["word"; 20_000].join(" ");
+    let (code, out, _) = cli.run(&["partner", "list", "--search", &words]);
+    assert_eq!((code, out.trim()), (0, "No partners match."));
+}
