@@ -109,25 +109,36 @@ pub struct Progress {
     pub total: u64,
 }
 
-/// Neutralises a CSV cell a spreadsheet would run as a formula: a cell that
-/// starts with `=`, `+`, `-`, `@`, tab or carriage return (after any leading
-/// quotes) gets one more leading `'`. [`restore_cell`] undoes it exactly.
-pub fn neutralise_cell(value: &str) -> std::borrow::Cow<'_, str> {
+/// Whether a spreadsheet opening this CSV cell would take it for a formula
+/// (OWASP's CSV-injection guidance, read completely): its first character,
+/// once any leading quotes and any leading whitespace or control characters
+/// (space, NUL, tab, line feed, carriage return, …) are passed over, is `=`,
+/// `+`, `-` or `@`; or it starts with a tab, carriage return or line feed at
+/// all (Excel reads those as a cue too).
+fn would_run(value: &str) -> bool {
     let rest = value.trim_start_matches('\'');
-    match rest.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}").into(),
-        _ => value.into(),
+    if rest.starts_with(['\t', '\r', '\n']) {
+        return true;
     }
+    let first = rest.chars().find(|c| !(c.is_whitespace() || c.is_control()));
+    matches!(first, Some('=' | '+' | '-' | '@'))
+}
+
+/// Neutralises a CSV cell a spreadsheet would run as a formula ([`would_run`])
+/// with one more leading `'`. Round trip, stated: [`restore_cell`] takes that
+/// one `'` off again and nothing else, so every value comes back exactly; a
+/// value that really starts with `'` and would not run is written as it is;
+/// one that starts with `'` and would run (`'=1`) gets a second (`''=1`) and
+/// comes back as `'=1`. XLSX needs none of this: its cells are typed text, so
+/// a phone number keeps its `+` there.
+pub fn neutralise_cell(value: &str) -> std::borrow::Cow<'_, str> {
+    if would_run(value) { format!("'{value}").into() } else { value.into() }
 }
 
 /// The inverse of [`neutralise_cell`], for importing our own exports.
 pub fn restore_cell(value: &str) -> &str {
     match value.strip_prefix('\'') {
-        Some(inner)
-            if matches!(inner.trim_start_matches('\'').chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r')) =>
-        {
-            inner
-        }
+        Some(inner) if would_run(inner) => inner,
         _ => value,
     }
 }
@@ -326,6 +337,40 @@ mod tests {
         }
         assert_eq!(neutralise_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
         assert_eq!(neutralise_cell("Acme"), "Acme");
+    }
+
+    /// Every trigger behind every leading run of whitespace or control
+    /// characters (OWASP's full list), behind quotes or not: neutralised, and
+    /// each value, neutralised or not, comes back exactly.
+    #[test]
+    fn every_formula_prefix_behind_whitespace_or_controls_is_neutralised() {
+        let leads = ["", " ", "  ", "\0", "\n", "\r", "\t", " \n", "\u{b}", "\u{c}", "\u{a0}", "\u{3000}"];
+        let quotes = ["", "'", "''"];
+        for trigger in ['=', '+', '-', '@'] {
+            for lead in leads {
+                for quote in quotes {
+                    let value = format!("{quote}{lead}{trigger}HYPERLINK(\"http://x\")");
+                    let out = neutralise_cell(&value);
+                    assert!(out.starts_with('\'') && out.len() == value.len() + 1, "{value:?} -> {out:?}");
+                    assert_eq!(restore_cell(&out), value);
+                }
+            }
+        }
+        // A cell starting with tab, carriage return or line feed is marked whatever follows.
+        for value in ["\tplain", "\rplain", "\nplain"] {
+            assert!(neutralise_cell(value).starts_with('\''), "{value:?}");
+        }
+        // Ordinary values pass as they are, and so does a quote that would not run.
+        for value in ["Acme", "a=b", "x-y", "net 30", "'quoted", "info@acme.example", "84 28 1234"] {
+            assert_eq!(neutralise_cell(value), value);
+            assert_eq!(restore_cell(value), value);
+        }
+        // A phone with its + must be marked in CSV (the XLSX writer keeps it as typed text).
+        assert_eq!(neutralise_cell("+84 28 1234"), "'+84 28 1234");
+        proptest::proptest!(|(value in "\\PC{0,12}|['=+@ \\t\\r\\n-]{0,6}\\PC{0,4}")| {
+            let written = neutralise_cell(&value);
+            proptest::prop_assert_eq!(restore_cell(&written), value.as_str());
+        });
     }
 
     #[test]
