@@ -144,6 +144,7 @@ impl From<&ExportError> for ErrorBody {
         match e {
             ExportError::Store(e) => e.into(),
             ExportError::Cancelled => ErrorBody::new(ErrorKind::Cancelled, e.to_string()),
+            ExportError::Target(_) => ErrorBody::new(ErrorKind::Io, e.to_string()),
             ExportError::Io { path, source } => {
                 ErrorBody::new(ErrorKind::Io, e.to_string()).with("path", path.display()).with("cause", source)
             }
@@ -163,6 +164,7 @@ impl From<&ImportError> for ErrorBody {
                 ErrorBody::new(ErrorKind::Io, e.to_string()).with("path", path.display()).with("cause", source)
             }
             ImportError::Cancelled => ErrorBody::new(ErrorKind::Cancelled, e.to_string()),
+            ImportError::Target(_) => ErrorBody::new(ErrorKind::Io, e.to_string()),
             ImportError::MissingColumn { path, missing } => ErrorBody::new(ErrorKind::InvalidFile, e.to_string())
                 .with("path", path.display())
                 .with("column", missing),

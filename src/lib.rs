@@ -16,6 +16,7 @@ pub mod secrets;
 pub mod settings;
 pub mod store;
 pub mod sync;
+pub mod target;
 mod text_enum;
 pub mod validate;
 

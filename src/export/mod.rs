@@ -94,6 +94,8 @@ pub enum ExportError {
     Xlsx(#[from] rust_xlsxwriter::XlsxError),
     #[error("Export cancelled; no file was written.")]
     Cancelled,
+    #[error("Nothing was written: {0}.")]
+    Target(String),
 }
 
 impl From<csv::Error> for ExportError {
@@ -158,7 +160,7 @@ pub fn export_partners(
     let headers: Vec<Column> = columns.iter().map(|&c| Column::new(c.as_str(), width(c))).collect();
     let total = store.count_partners(query)?;
     let layout = FileLayout { format: options.format, semicolon: options.semicolon, bom: options.bom };
-    write_file(path, layout, "Partners", &headers, total, progress, |out| {
+    write_file(store.path(), path, layout, "Partners", &headers, total, progress, |out| {
         store.for_each_partner_values(query, &columns, |row| -> Result<(), ExportError> {
             out.row(columns.iter().enumerate().map(|(i, &c)| cell(c, row.get_ref(i).unwrap_or(ValueRef::Null))))?;
             out.record_done()
@@ -302,7 +304,7 @@ pub fn export_organizations(
     }
     let state = |o: &Organization| options.sync_state.then(|| Cell::text(o.sync_state.as_str()));
     let layout = FileLayout { format: options.format, semicolon: options.semicolon, bom: options.bom };
-    write_file(path, layout, "Organizations", &headers, total, progress, |out| {
+    write_file(store.path(), path, layout, "Organizations", &headers, total, progress, |out| {
         store.for_each_organization(query, |o| -> Result<(), ExportError> {
             match options.contacts {
                 ContactLayout::Rows => {

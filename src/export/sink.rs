@@ -225,7 +225,10 @@ impl<P: FnMut(Progress) -> bool> Rows<'_, P> {
 
 /// Writes a whole export: a temporary file beside `path`, the header, the
 /// rows `fill` produces, then an atomic rename. Returns the records written.
+/// Refused before anything is written when `path` is the database's own file.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn write_file<P: FnMut(Progress) -> bool>(
+    database: &Path,
     path: &Path,
     layout: FileLayout,
     sheet_name: &str,
@@ -235,6 +238,9 @@ pub(super) fn write_file<P: FnMut(Progress) -> bool>(
     fill: impl FnOnce(&mut Rows<'_, P>) -> Result<(), ExportError>,
 ) -> Result<u64, ExportError> {
     let io = |source| ExportError::Io { path: path.to_path_buf(), source };
+    if let Some(why) = crate::target::refusal(path, database, true) {
+        return Err(ExportError::Target(why));
+    }
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut builder = tempfile::Builder::new();
     builder.prefix(".partnerbook-export-").suffix(".part");
@@ -274,5 +280,6 @@ pub(super) fn write_file<P: FnMut(Progress) -> bool>(
     };
     temp.as_file().sync_all().map_err(io)?;
     temp.persist(path).map_err(|e| io(e.error))?;
+    crate::target::sync_folder(path).map_err(io)?;
     Ok(done)
 }

@@ -28,6 +28,8 @@ pub enum ImportError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("The import was stopped; nothing was saved.")]
     Cancelled,
+    #[error("Nothing was imported: {0}.")]
+    Target(String),
 }
 
 const REQUIRED: [&str; 6] = ["company_name", "sales_amount", "partner_type", "email", "frequency", "payment_terms"];
@@ -92,6 +94,10 @@ pub fn import_partners_with(
     rejects: Option<&Path>,
     mut progress: impl FnMut(Progress) -> bool + Send,
 ) -> Result<ImportReport, ImportError> {
+    // The rejects file is checked before anything is read or written.
+    if let Some(why) = rejects.and_then(|r| crate::target::refusal(r, store.path(), false)) {
+        return Err(ImportError::Target(why));
+    }
     let stored = StoredKeys::of(store)?;
     if dry_run {
         let table = read_table(path)?;
@@ -244,10 +250,19 @@ fn check_rows<'a>(
 }
 
 /// Writes the refused rows to `path`, if there is one.
+/// Written beside `path` and renamed over it (never through a link, never in
+/// place: see [`crate::target`]).
 fn write_rejects(path: Option<&Path>, refused: &[Refused<'_>]) -> Result<(), ImportError> {
     let Some(path) = path else { return Ok(()) };
     let write_error = |e: std::io::Error| ImportError::Write { path: path.to_path_buf(), source: e };
-    let mut out = csv::Writer::from_path(path).map_err(|e| write_error(e.into()))?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".partnerbook-rejects-");
+    // The user's document, made like any other file (0666 less the umask), not a private temporary one.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let temp = builder.tempfile_in(dir).map_err(write_error)?;
+    let mut out = csv::Writer::from_writer(temp.as_file());
     let mut header = vec!["row".to_string()];
     header.extend(REQUIRED.iter().map(|s| s.to_string()));
     header.push("reason".into());
@@ -258,5 +273,9 @@ fn write_rejects(path: Option<&Path>, refused: &[Refused<'_>]) -> Result<(), Imp
         record.push(reason.clone());
         out.write_record(&record).map_err(|e| write_error(e.into()))?;
     }
-    out.flush().map_err(write_error)
+    out.flush().map_err(write_error)?;
+    drop(out);
+    temp.as_file().sync_all().map_err(write_error)?;
+    temp.persist(path).map_err(|e| write_error(e.error))?;
+    crate::target::sync_folder(path).map_err(write_error)
 }

@@ -249,3 +249,56 @@ fn a_utf_8_file_with_one_bad_byte_names_its_line() {
     std::fs::write(&file, bytes).unwrap();
     assert_refused(&dir, &file, "line 3 is not valid UTF-8");
 }
+
+/// An export never lands on the live database or its files, by any name; a
+/// rejects file is never written through a symbolic link (its target stays
+/// as it was) and nothing is imported then.
+#[test]
+fn targets_are_checked_before_anything_is_written() {
+    use partnerbook::export::{ExportOptions, export_partners};
+    let (_keep, dir) = dir();
+    let db = dir.join("live.db");
+    let mut store = Store::open(&db).unwrap();
+    let row = "Target Co,1,customer,t@t.example,monthly,net 30";
+    store
+        .create_partner(
+            &partnerbook::PartnerDraft {
+                company_name: "Kept".into(),
+                sales_amount: "1".into(),
+                partner_type: "customer".into(),
+                email: "kept@k.example".into(),
+                frequency: "monthly".into(),
+                payment_terms: "net 30".into(),
+            },
+            None,
+        )
+        .unwrap();
+    let before = std::fs::read(&db).unwrap();
+    for name in ["live.db", "live.db-wal", "live.db-shm", "sub/../live.db"] {
+        if name.starts_with("sub") {
+            std::fs::create_dir_all(dir.join("sub")).unwrap();
+        }
+        let refused =
+            export_partners(&store, &Default::default(), &ExportOptions::default(), &dir.join(name), |_| true);
+        assert!(format!("{refused:?}").contains("own database"), "{name}: {refused:?}");
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the database was written over");
+    assert_eq!(store.record_counts().unwrap().0, 1);
+
+    // A rejects path that is a link: refused, its target untouched, nothing imported.
+    let file = dir.join("in.csv");
+    std::fs::write(&file, format!("{HEADER}\n{row}\nBroken,,,,,\n")).unwrap();
+    let precious = dir.join("precious.txt");
+    std::fs::write(&precious, "keep me").unwrap();
+    let link = dir.join("rejects.csv");
+    std::os::unix::fs::symlink(&precious, &link).unwrap();
+    let outcome = partnerbook::import::import_partners(&mut store, &file, false, Some(&link));
+    assert!(format!("{outcome:?}").contains("symbolic link"), "{outcome:?}");
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me");
+    assert_eq!(store.record_counts().unwrap().0, 1, "imported although refused");
+    // A plain rejects path: written whole (by rename), the good row imported.
+    let plain = dir.join("rejects-plain.csv");
+    let report = partnerbook::import::import_partners(&mut store, &file, false, Some(&plain)).unwrap();
+    assert_eq!(report.imported, 1);
+    assert!(std::fs::read_to_string(&plain).unwrap().contains("Broken"));
+}
