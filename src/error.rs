@@ -145,6 +145,7 @@ impl From<&ExportError> for ErrorBody {
             ExportError::Store(e) => e.into(),
             ExportError::Cancelled => ErrorBody::new(ErrorKind::Cancelled, e.to_string()),
             ExportError::Target(_) => ErrorBody::new(ErrorKind::Io, e.to_string()),
+            ExportError::Limit(_) => ErrorBody::new(ErrorKind::InvalidFile, e.to_string()),
             ExportError::Io { path, source } => {
                 ErrorBody::new(ErrorKind::Io, e.to_string()).with("path", path.display()).with("cause", source)
             }

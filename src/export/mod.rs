@@ -96,6 +96,9 @@ pub enum ExportError {
     Cancelled,
     #[error("Nothing was written: {0}.")]
     Target(String),
+    /// The file format cannot hold this list (a limit of XLSX); nothing was written.
+    #[error("Nothing was written: {0}.")]
+    Limit(String),
 }
 
 impl From<csv::Error> for ExportError {
@@ -310,6 +313,11 @@ pub fn export_organizations(
                 ContactLayout::Rows => {
                     for c in &o.fields.contacts {
                         out.row(org_cells(&o).chain(contact_cells(c)).chain(state(&o)))?;
+                    }
+                    // An organization without contacts is one row with the contact cells empty, not left out.
+                    if o.fields.contacts.is_empty() {
+                        let blank = [(); 5].map(|_| Cell::Empty);
+                        out.row(org_cells(&o).chain(blank).chain(state(&o)))?;
                     }
                 }
                 ContactLayout::Columns => {

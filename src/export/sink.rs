@@ -164,15 +164,32 @@ impl XlsxSink {
     }
 }
 
+/// The most an XLSX cell holds, and the most data rows a sheet holds (one
+/// row of 1,048,576 is the header): Excel's own limits.
+pub const XLSX_MAX_CELL_CHARS: usize = 32_767;
+pub const XLSX_MAX_ROWS: u64 = 1_048_575;
+
 impl RowSink for XlsxSink {
     fn row(&mut self, cells: &mut dyn Iterator<Item = Cell<'_>>) -> Result<(), ExportError> {
         self.row += 1;
         let row = self.row;
+        if u64::from(row) > XLSX_MAX_ROWS {
+            return Err(ExportError::Limit(format!(
+                "an XLSX sheet holds at most {XLSX_MAX_ROWS} rows; export as CSV or JSON Lines instead"
+            )));
+        }
         let sheet = self.workbook.worksheet_from_index(0)?;
         for (col, cell) in cells.enumerate() {
             let col = col as u16;
             // Strings are stored as text cells, never as formulas: no neutralising needed.
             match cell {
+                Cell::Text(t) if t.chars().count() > XLSX_MAX_CELL_CHARS => {
+                    return Err(ExportError::Limit(format!(
+                        "row {row}, column {} holds more than {XLSX_MAX_CELL_CHARS} characters, the most an XLSX \
+                         cell holds; export as CSV or JSON Lines instead",
+                        col + 1
+                    )));
+                }
                 Cell::Text(t) => sheet.write_string(row, col, t)?,
                 Cell::Integer(n) => sheet.write_number_with_format(row, col, n as f64, &self.money)?,
                 Cell::Number(n) => sheet.write_number_with_format(row, col, n, &self.number)?,

@@ -300,3 +300,62 @@ fn organizations_export_with_contacts_as_columns_or_rows() {
     assert_eq!(line["longitude"], -20.25);
     assert_eq!(line["contact_1_first_name"], "Dee");
 }
+
+/// A value XLSX cannot hold (over 32,767 characters: here a server's long
+/// refusal) is refused with the limit named, and no file is left; CSV takes it.
+#[test]
+fn an_xlsx_export_that_cannot_hold_a_value_says_so_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store_with_hostile_rows(dir.path());
+    let long = "x".repeat(40_000);
+    let error = serde_json::json!({"message": long, "fields": []}).to_string();
+    store.connection().execute("UPDATE partners SET sync_error = ?1 WHERE rowid = 1", [&error]).unwrap();
+    let columns = vec![PartnerColumn::CompanyName, PartnerColumn::SyncError];
+    let path = dir.path().join("long.xlsx");
+    let options = ExportOptions { format: ExportFormat::Xlsx, columns: columns.clone(), ..Default::default() };
+    let refused = export_partners(&store, &PartnerQuery::default(), &options, &path, |_| true).unwrap_err();
+    assert!(matches!(refused, ExportError::Limit(_)), "{refused:?}");
+    assert!(refused.to_string().contains("32767") && refused.to_string().contains("CSV"), "{refused}");
+    assert!(!path.exists());
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".part"))
+    );
+    let csv = dir.path().join("long.csv");
+    let options = ExportOptions { columns, ..Default::default() };
+    export_partners(&store, &PartnerQuery::default(), &options, &csv, |_| true).unwrap();
+    assert!(std::fs::read_to_string(&csv).unwrap().contains(&long));
+}
+
+/// The one-row-per-contact layout keeps an organization without contacts
+/// (one row, its contact cells empty), read back with the csv crate.
+#[test]
+fn organizations_without_contacts_are_kept_in_the_rows_layout() {
+    use partnerbook::export::{ContactLayout, OrganizationExportOptions, export_organizations};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("orgs.db")).unwrap();
+    let org = |name: &str| -> partnerbook::OrganizationDraft {
+        serde_json::from_value(serde_json::json!({
+            "name": name, "type": "F", "address": "1 Le Loi", "country": "VN", "phone": "+84 1",
+            "contacts": [{"firstName": "Lan"}, {"firstName": "Minh"}]
+        }))
+        .unwrap()
+    };
+    store.create_organization(&org("With Contacts")).unwrap();
+    let bare = store.create_organization(&org("Without Contacts")).unwrap();
+    // As one arrives from the central system with none.
+    store
+        .connection()
+        .execute(
+            "DELETE FROM contacts WHERE org_rowid = (SELECT rowid FROM organizations WHERE key = ?1)",
+            [bare.key.to_string()],
+        )
+        .unwrap();
+    let path = dir.path().join("orgs.csv");
+    let options = OrganizationExportOptions { contacts: ContactLayout::Rows, ..Default::default() };
+    let rows = export_organizations(&store, &Default::default(), &options, &path, |_| true).unwrap();
+    assert_eq!(rows, 2);
+    let mut reader = csv::Reader::from_path(&path).unwrap();
+    let names: Vec<String> = reader.records().map(|r| r.unwrap()[1].to_string()).collect();
+    assert_eq!(names.iter().filter(|n| *n == "With Contacts").count(), 2);
+    assert_eq!(names.iter().filter(|n| *n == "Without Contacts").count(), 1, "{names:?}");
+}
