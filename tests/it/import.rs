@@ -6,7 +6,7 @@ use partnerbook::import::{ImportError, import_partners};
 use partnerbook::store::PartnerQuery;
 use partnerbook::{PartnerDraft, PartnerFields, Store};
 
-const HOSTILE: [&str; 7] = [
+const HOSTILE: [&str; 14] = [
     "=HYPERLINK(\"http://evil.example\",\"click\")",
     "+SUM(1,2)",
     "'=already quoted",
@@ -14,6 +14,14 @@ const HOSTILE: [&str; 7] = [
     "line\nbreak\r\nCRLF",
     "emoji 😀 株式会社",
     "@cmd",
+    // Triggers behind whitespace and control characters, and values that only look like them.
+    "  =1+2 behind spaces",
+    "\u{0}=behind a NUL",
+    "\n@behind a line feed",
+    "\t-behind a tab",
+    "+84 28 1234 (a phone)",
+    "'plain with a quote",
+    "bidi \u{202E}override\u{202C} and \u{2066}isolate\u{2069}",
 ];
 
 fn draft(name: &str, i: usize) -> PartnerDraft {
@@ -55,6 +63,19 @@ fn export_then_import_gives_identical_records() {
     ] {
         let file = dir.path().join(name);
         export_partners(&source, &PartnerQuery::default(), &options, &file, |_| true).unwrap();
+        if name.ends_with(".csv") {
+            // Read as a spreadsheet would: no cell whose first character past whitespace and
+            // controls is a formula trigger, unless it is marked with a leading quote.
+            let delimiter = if options.semicolon { b';' } else { b',' };
+            let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).from_path(&file).unwrap();
+            for record in reader.records() {
+                for cell in record.unwrap().iter() {
+                    let first = cell.chars().find(|c| !(c.is_whitespace() || c.is_control()));
+                    let runs = matches!(first, Some('=' | '+' | '-' | '@')) || cell.starts_with(['\t', '\r', '\n']);
+                    assert!(!runs || cell.starts_with('\''), "{name}: {cell:?} would run");
+                }
+            }
+        }
         let mut target = Store::open(dir.path().join(format!("{name}.db"))).unwrap();
         let report = import_partners(&mut target, &file, false, None).unwrap();
         assert_eq!((report.valid, report.invalid, report.duplicates), (expected.len() as u64, 0, 0), "{name}");
