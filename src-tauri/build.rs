@@ -35,6 +35,7 @@ const COMMANDS: &[&str] = &[
     "conflicts",
     "resolve_conflicts",
     "outbox",
+    "outbox_page",
     "retry_change",
     "discard_change",
     "record_changes",

@@ -239,6 +239,26 @@ pub fn outbox(state: State<'_, AppState>) -> Result<Vec<OutboxEntry>> {
 
 /// One record's waiting changes, oldest first: what its form says about them
 /// (e.g. "waiting to confirm with the central system").
+/// One page of the waiting changes (`filter`: waiting, refused or held; none
+/// for all), with every filter's count, for the Sync screen's virtual list.
+#[tauri::command(async)]
+pub fn outbox_page(
+    state: State<'_, AppState>,
+    filter: Option<partnerbook::store::OutboxFilter>,
+    limit: u32,
+    offset: u64,
+) -> Result<OutboxPage> {
+    let store = state.store();
+    Ok(OutboxPage { page: store.outbox_page(filter, limit, offset)?, counts: store.outbox_counts()? })
+}
+
+#[derive(serde::Serialize)]
+pub struct OutboxPage {
+    #[serde(flatten)]
+    page: partnerbook::store::Page<OutboxEntry>,
+    counts: partnerbook::store::OutboxCounts,
+}
+
 #[tauri::command(async)]
 pub fn record_changes(state: State<'_, AppState>, entity: Entity, key: Uuid) -> Result<Vec<OutboxEntry>> {
     Ok(state.store().outbox_for(entity, key)?)

@@ -50,6 +50,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::conflicts,
         commands::resolve_conflicts,
         commands::outbox,
+        commands::outbox_page,
         commands::retry_change,
         commands::discard_change,
         commands::record_changes,

@@ -431,9 +431,9 @@ async fn scenario(app: &App) {
     // The Sync screen lists what waits (sync is not set up here), with retry and discard.
     app.click("#nav-changes").await;
     app.css("#screen-changes").await;
-    app.until("the waiting changes", "document.querySelectorAll('#outbox-rows tr').length === 2").await;
+    app.until("the waiting changes", "document.querySelectorAll('#outbox-rows .outbox-row').length === 2").await;
     let rows =
-        app.js("return [...document.querySelectorAll('#outbox-rows tr')].map(r => r.cells[0].textContent);").await;
+        app.js("return [...document.querySelectorAll('#outbox-rows .outbox-record')].map(r => r.textContent);").await;
     assert_eq!(rows, json!(["Partner: Acme Corporation", "Organization: Saigon Textiles"]), "{rows}");
     assert!(app.text("#conflict-empty").await.contains("Nothing to decide"));
     app.shot("08-sync-screen").await;

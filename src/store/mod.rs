@@ -40,7 +40,7 @@ pub use duplicates::PossibleDuplicate;
 pub use organizations::OrganizationQuery;
 pub use organizations::Organizations;
 pub use outbox::Due;
-pub use outbox::{Entity, Op, OutboxEntry, OutboxState};
+pub use outbox::{Entity, Op, OutboxCounts, OutboxEntry, OutboxFilter, OutboxState};
 pub use partners::Partners;
 pub use partners::{OrganizationFilter, PartnerQuery, PartnerSort, SEARCH_COUNT_CAP};
 pub use record::Record;

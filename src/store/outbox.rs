@@ -13,7 +13,9 @@ use uuid::Uuid;
 use serde_json::Value;
 
 use super::record::{Record, for_entity};
-use super::{Result, Store, StoreError, json_at, now_text, opt_millis, parse_text, parse_time, time_text, uuid_at};
+use super::{
+    Page, Result, Store, StoreError, json_at, now_text, opt_millis, parse_text, parse_time, time_text, uuid_at,
+};
 use crate::model::{SyncError, SyncState};
 use crate::plan::Fields;
 use crate::text_enum::text_enum;
@@ -545,5 +547,69 @@ impl Store {
         refresh_sync_state(&tx, entity, key)?;
         tx.commit()?;
         Ok(())
+    }
+}
+
+/// Which waiting changes the Sync screen lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxFilter {
+    /// Going to be sent (not refused, not held).
+    Waiting,
+    /// Refused by the central system: the user's to fix, retry or discard.
+    Refused,
+    /// Kept here until the server accepts them (an operation it lacks, a read-only organization).
+    Held,
+}
+
+impl OutboxFilter {
+    fn condition(self) -> &'static str {
+        match self {
+            OutboxFilter::Waiting => "state = 'pending' AND hold IS NULL",
+            OutboxFilter::Refused => "state = 'rejected'",
+            OutboxFilter::Held => "state = 'pending' AND hold IS NOT NULL",
+        }
+    }
+}
+
+/// How many changes each filter holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OutboxCounts {
+    pub all: u64,
+    pub waiting: u64,
+    pub refused: u64,
+    pub held: u64,
+}
+
+impl Store {
+    /// One page of the waiting changes, oldest first: the Sync screen reads
+    /// them as it scrolls (100,000 after a large import), never all at once.
+    pub fn outbox_page(&self, filter: Option<OutboxFilter>, limit: u32, offset: u64) -> Result<Page<OutboxEntry>> {
+        let condition = filter.map_or("1", OutboxFilter::condition);
+        let limit = limit.clamp(1, 1_000);
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE {condition} ORDER BY seq LIMIT ?1 OFFSET ?2"
+        ))?;
+        let offset_sql = i64::try_from(offset).unwrap_or(i64::MAX);
+        let items =
+            stmt.query_map(params![limit, offset_sql], entry_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let total: i64 =
+            self.conn.query_row(&format!("SELECT count(*) FROM outbox WHERE {condition}"), [], |r| r.get(0))?;
+        Ok(Page { items, total: total as u64, total_capped: false, limit, offset })
+    }
+
+    pub fn outbox_counts(&self) -> Result<OutboxCounts> {
+        Ok(self.conn.query_row(
+            "SELECT count(*),
+                    count(*) FILTER (WHERE state = 'pending' AND hold IS NULL),
+                    count(*) FILTER (WHERE state = 'rejected'),
+                    count(*) FILTER (WHERE state = 'pending' AND hold IS NOT NULL)
+             FROM outbox",
+            [],
+            |r| {
+                let n = |i| r.get::<_, i64>(i).map(|v| v as u64);
+                Ok(OutboxCounts { all: n(0)?, waiting: n(1)?, refused: n(2)?, held: n(3)? })
+            },
+        )?)
     }
 }

@@ -716,3 +716,28 @@ fn a_pulled_version_older_than_the_stored_one_is_a_stale_read() {
     assert_eq!(store.pull_page::<Partners>(None, &[newer]).unwrap(), [Pulled::Updated]);
     assert_eq!(store.get::<Partners>(p.key).unwrap().fields.payment_terms, "net 60");
 }
+
+/// The Sync screen reads the waiting changes a page at a time, by filter,
+/// with every filter's count.
+#[test]
+fn the_outbox_is_read_a_page_at_a_time_by_filter() {
+    use partnerbook::store::OutboxFilter;
+    let mut store = Store::open_in_memory().unwrap();
+    let drafts: Vec<_> = (0..1_050)
+        .map(|i| draft(&format!("Paged {i}"), &format!("p{i}@paged.example")).validate_fields().unwrap())
+        .collect();
+    store.create_partners(&drafts, None).unwrap();
+    let seqs: Vec<i64> = store.outbox().unwrap().iter().map(|e| e.seq).collect();
+    store.connection().execute("UPDATE outbox SET state = 'rejected' WHERE seq = ?1", [seqs[3]]).unwrap();
+    store.connection().execute("UPDATE outbox SET hold = 'not yet' WHERE seq IN (?1, ?2)", [seqs[5], seqs[6]]).unwrap();
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!((counts.all, counts.waiting, counts.refused, counts.held), (1_050, 1_047, 1, 2));
+    let page = store.outbox_page(None, 200, 1_000).unwrap();
+    assert_eq!((page.total, page.items.len()), (1_050, 50));
+    assert_eq!(page.items[0].seq, seqs[1_000], "oldest first, from the offset");
+    let held = store.outbox_page(Some(OutboxFilter::Held), 200, 0).unwrap();
+    assert_eq!(held.items.iter().map(|e| e.seq).collect::<Vec<_>>(), [seqs[5], seqs[6]]);
+    assert_eq!(store.outbox_page(Some(OutboxFilter::Refused), 200, 0).unwrap().items[0].seq, seqs[3]);
+    // A page is at most 1,000, whatever is asked.
+    assert_eq!(store.outbox_page(None, u32::MAX, 0).unwrap().items.len(), 1_000);
+}

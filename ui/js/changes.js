@@ -4,6 +4,7 @@
 import { call } from './api.js';
 import { $, el, confirmDialog, notice } from './dom.js';
 import { refreshStatus, syncNow } from './status.js';
+import { VirtualList } from './virtual-list.js';
 
 const LABELS = {
   company_name: 'Company name', sales_amount: 'Sales amount', partner_type: 'Partner type', email: 'Email',
@@ -98,7 +99,8 @@ function outboxRow(entry, onDone) {
     : entry.last_error || (entry.attempts ? 'Will be sent again' : 'Waiting');
   const retry = el('button', { text: 'Retry', attrs: { type: 'button' } });
   const discard = el('button', { className: 'danger', text: 'Discard…', attrs: { type: 'button' } });
-  retry.addEventListener('click', async () => {
+  retry.addEventListener('click', async (event) => {
+    event.stopPropagation();
     try {
       await call('retry_change', { seq: entry.seq });
       notice('It will be sent with the next sync.');
@@ -107,7 +109,8 @@ function outboxRow(entry, onDone) {
       notice(error.message, true);
     }
   });
-  discard.addEventListener('click', async () => {
+  discard.addEventListener('click', async (event) => {
+    event.stopPropagation();
     const never = entry.op === 'create';
     const question = never
       ? `Discard "${recordName(entry)}"? It was never sent, so it will be removed from this computer.`
@@ -121,19 +124,50 @@ function outboxRow(entry, onDone) {
       notice(error.message, true);
     }
   });
-  return el('tr', { attrs: { 'data-seq': String(entry.seq) } }, [
-    el('td', { text: `${entry.entity === 'partner' ? 'Partner' : 'Organization'}: ${recordName(entry)}` }),
-    el('td', { text: { create: 'New', update: 'Changed', delete: 'Deleted' }[entry.op] || entry.op }),
-    el('td', { text: String(entry.attempts) }),
-    el('td', { text: status }),
-    el('td', { className: 'row-actions' }, [retry, ' ', discard]),
+  const record = `${entry.entity === 'partner' ? 'Partner' : 'Organization'}: ${recordName(entry)}`;
+  return el('div', { className: 'row outbox-row outbox-columns', attrs: { role: 'listitem', 'data-seq': String(entry.seq) } }, [
+    el('span', { className: 'outbox-record', text: record, attrs: { title: record } }),
+    el('span', { text: { create: 'New', update: 'Changed', delete: 'Deleted' }[entry.op] || entry.op }),
+    el('span', { text: String(entry.attempts) }),
+    el('span', { className: 'outbox-status', text: status, attrs: { title: status } }),
+    el('span', { className: 'row-actions' }, [retry, ' ', discard]),
   ]);
+}
+
+// The waiting changes, read a page at a time as the list scrolls.
+let outboxList = null;
+
+function outboxFilter() {
+  return $('#outbox-filter').value || null;
+}
+
+function initOutbox() {
+  outboxList = new VirtualList($('#outbox-rows'), {
+    rowHeight: 44,
+    fetchPage: async (offset, limit) => {
+      const page = await call('outbox_page', { filter: outboxFilter(), limit, offset });
+      const { counts } = page;
+      $('#outbox-count').textContent = `${counts.all.toLocaleString()} in all: ${counts.waiting.toLocaleString()} waiting, `
+        + `${counts.refused.toLocaleString()} refused, ${counts.held.toLocaleString()} kept here`;
+      page.items = page.items.map((e) => ({ ...e, key: String(e.seq) }));
+      return page;
+    },
+    renderRow: (entry) => outboxRow(entry, loadChanges),
+    onOpen: () => {},
+    onLoaded: (total) => {
+      $('#outbox-empty').hidden = total > 0 || Boolean(outboxFilter());
+      $('#outbox-table').hidden = total === 0 && !outboxFilter();
+    },
+  });
+  $('#outbox-filter').addEventListener('change', () => outboxList.reset());
 }
 
 export async function loadChanges() {
   try {
-    const [conflicts, entries, settings, status] = await Promise.all([
-      call('conflicts'), call('outbox'), call('get_settings').catch(() => null), call('status').catch(() => null),
+    if (!outboxList) initOutbox();
+    const [conflicts, settings, status] = await Promise.all([
+      call('conflicts'), call('get_settings').catch(() => null), call('status').catch(() => null),
+      outboxList.reset(),
     ]);
     // An API paused for a refused sign-in: said here too, with Try again.
     const paused = (status && status.needs_sign_in) || [];
@@ -147,15 +181,13 @@ export async function loadChanges() {
       byRecord.get(id).push(c);
     }
     // A record in conflict keeps its change waiting: its name comes from there.
-    const names = new Map(entries.map((e) => [e.record_key, recordName(e)]));
-    $('#conflict-list').replaceChildren(...[...byRecord.entries()].map(([id, list]) => {
+    const cards = await Promise.all([...byRecord.entries()].map(async ([id, list]) => {
       const [entity, key] = id.split('|');
-      return conflictCard(entity, key, list, names.get(key), loadChanges, canDelete);
+      const [head] = await call('record_changes', { entity, key }).catch(() => []);
+      return conflictCard(entity, key, list, head ? recordName(head) : null, loadChanges, canDelete);
     }));
+    $('#conflict-list').replaceChildren(...cards);
     $('#conflict-empty').hidden = byRecord.size > 0;
-    $('#outbox-rows').replaceChildren(...entries.map((e) => outboxRow(e, loadChanges)));
-    $('#outbox-table').hidden = entries.length === 0;
-    $('#outbox-empty').hidden = entries.length > 0;
     const pill = $('#nav-changes-count');
     pill.hidden = byRecord.size === 0;
     pill.textContent = String(byRecord.size);
