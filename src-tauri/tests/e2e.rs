@@ -328,6 +328,21 @@ async fn scenario(app: &App) {
     app.click("#partner-save").await;
     app.until("the edited email", "[...document.querySelectorAll('#partner-list .partner-email')].some(e => e.textContent === 'orders@acme.example')").await;
 
+    // Focus goes back to the saved record's row, not to the page.
+    app.until(
+        "focus on the saved row",
+        "document.activeElement && document.activeElement.querySelector && document.activeElement.querySelector('.partner-email') \
+         && document.activeElement.querySelector('.partner-email').textContent === 'orders@acme.example'",
+    )
+    .await;
+    // Shortcuts: / focuses the search, Ctrl+N opens a new record.
+    app.js("document.activeElement.blur(); document.dispatchEvent(new KeyboardEvent('keydown', {key: '/', bubbles: true}));").await;
+    app.until("the search focused", "document.activeElement.id === 'partner-search'").await;
+    app.js("document.activeElement.blur(); document.dispatchEvent(new KeyboardEvent('keydown', {key: 'n', ctrlKey: true, bubbles: true}));").await;
+    app.until("a new partner form", "document.querySelector('#partner-form-title').textContent === 'New partner' && document.querySelector('#partner-form').offsetParent !== null").await;
+    app.click("#partner-cancel").await;
+    app.until("focus back on New partner", "document.activeElement.id === 'partner-new'").await;
+
     // Search narrows the list as the user types.
     app.fill("#partner-search", "acm").await;
     app.until("search to narrow", "document.querySelectorAll('#partner-list .partner-row').length === 1").await;

@@ -23,6 +23,15 @@ export function notice(message, isError = false) {
   noticeTimer = setTimeout(() => { box.textContent = ''; }, isError ? 10000 : 4000);
 }
 
+/**
+ * After a save or cancel, focus goes back to the record's row in `list` (or,
+ * if it is not in view, to `fallback`), never to the page's body.
+ */
+export function focusRow(list, key, fallback) {
+  const row = key ? list.querySelector(`[data-key="${CSS.escape(key)}"]`) : null;
+  (row || fallback).focus();
+}
+
 export function debounce(fn, ms) {
   let timer;
   return (...args) => {

@@ -98,10 +98,10 @@ export class RecordForm {
  */
 export async function saveRecord(form, action, done, after) {
   try {
-    await action();
+    const saved = await action();
     form.close();
     notice(done);
-    await after();
+    await after(saved);
   } catch (error) {
     if (error.kind === 'validation') {
       form.showAllErrors(error.fields);

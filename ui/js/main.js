@@ -37,6 +37,20 @@ if (!available) {
       reloadOrganizations();
     }
   });
+  // Shortcuts, shown in the buttons' and fields' tooltips: Ctrl+N a new record, / or Ctrl+F the search.
+  document.addEventListener('keydown', (event) => {
+    const screen = $$('.screen').find((s) => !s.hidden);
+    if (!screen || document.querySelector('dialog[open]')) return;
+    const typing = ['INPUT', 'TEXTAREA', 'SELECT'].includes(document.activeElement.tagName);
+    const key = event.key.toLowerCase();
+    if ((event.ctrlKey || event.metaKey) && key === 'n') {
+      const add = screen.querySelector('.toolbar button.primary');
+      if (add) { event.preventDefault(); add.click(); }
+    } else if (((event.ctrlKey || event.metaKey) && key === 'f') || (key === '/' && !typing)) {
+      const search = screen.querySelector('input[type="search"]');
+      if (search) { event.preventDefault(); search.focus(); search.select(); }
+    }
+  });
   initTransfer();
   initSettings();
   initOrganizations();

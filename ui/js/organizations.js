@@ -1,7 +1,7 @@
 // The organizations screen: list, form and the contacts editor.
 
 import { call } from './api.js';
-import { $, $$, el, badge, debounce, notice } from './dom.js';
+import { $, focusRow, $$, el, badge, debounce, notice } from './dom.js';
 import { RecordForm, deleteRecord, onDuplicateChosen, saveRecord, showDuplicates, syncInfo } from './form.js';
 import { refreshStatus, syncSaved } from './status.js';
 import { openExport } from './transfer.js';
@@ -152,8 +152,9 @@ function remove() {
   deleteRecord(form, editing.name, () => call('delete_organization', { key }), 'Organization deleted.', afterChange);
 }
 
-async function afterChange() {
+async function afterChange(saved) {
   await reload();
+  focusRow($('#org-list'), saved && saved.key, $('#org-new'));
   refreshStatus();
   syncSaved();
 }
@@ -203,7 +204,11 @@ export function initOrganizations() {
     errorElement,
     inputFor,
     validate: () => call('validate_organization', { draft: draft() }),
-    onCancel: () => { editing = null; },
+    onCancel: () => {
+      const key = editing && editing.key;
+      editing = null;
+      focusRow($('#org-list'), key, $('#org-new'));
+    },
   });
   for (const f of FIELDS) $(`#org-${f}`).dataset.field = f;
   $('#org-latitude').dataset.field = 'location.latitude';

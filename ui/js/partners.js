@@ -1,7 +1,7 @@
 // The partners screen: virtual list with search and filters, and the form.
 
 import { call } from './api.js';
-import { $, el, badge, debounce, notice } from './dom.js';
+import { $, focusRow, el, badge, debounce, notice } from './dom.js';
 import { RecordForm, deleteRecord, onDuplicateChosen, saveRecord, showDuplicates, syncInfo } from './form.js';
 import { openExport, openImport } from './transfer.js';
 import { VirtualList } from './virtual-list.js';
@@ -150,8 +150,9 @@ function remove() {
   deleteRecord(form, editing.company_name, () => call('delete_partner', { key }), 'Partner deleted.', afterChange);
 }
 
-async function afterChange() {
+async function afterChange(saved) {
   await reload();
+  focusRow($('#partner-list'), saved && saved.key, $('#partner-new'));
   refreshStatus();
   syncSaved();
 }
@@ -201,7 +202,11 @@ export function initPartners() {
     errorElement: (field) => $(`#partner-${field}-error`),
     inputFor: (field) => $(`#partner-${field}`),
     validate: () => call('validate_partner', { draft: draft() }),
-    onCancel: () => { editing = null; },
+    onCancel: () => {
+      const key = editing && editing.key;
+      editing = null;
+      focusRow($('#partner-list'), key, $('#partner-new'));
+    },
   });
   for (const f of FIELDS) $(`#partner-${f}`).dataset.field = f;
   $('#partner-form').addEventListener('submit', save);
