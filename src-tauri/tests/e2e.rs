@@ -374,8 +374,43 @@ async fn scenario(app: &App) {
     app.until("the export dialog", "document.querySelector('#export-dialog').open").await;
     assert!(app.text("#export-what").await.starts_with("2 partners"));
     app.shot("04-export-dialog").await;
+    // Columns: all thirteen offered, the six API fields chosen; a choice and an order are remembered.
+    let offered = app.js("return [...document.querySelectorAll('#export-columns li')].map(li => [li.dataset.name, li.querySelector('input').checked]);").await;
+    assert_eq!(offered.as_array().unwrap().len(), 13, "{offered}");
+    assert_eq!(offered[3], json!(["email", true]));
+    assert_eq!(offered[7], json!(["key", false]));
+    // Clicked from the page: the dialog's list scrolls, and WebDriver will not click what it cannot see.
+    app.js("document.querySelector(\"#export-columns li[data-name='email'] button[data-move='-1']\").click();").await;
+    app.js("document.querySelector('#export-column-sales_amount').click();").await;
     app.click("#export-cancel").await;
     app.until("the export dialog to close", "!document.querySelector('#export-dialog').open").await;
+    app.click("#partner-export").await;
+    app.until("the export dialog again", "document.querySelector('#export-dialog').open").await;
+    let again = app.js("return [...document.querySelectorAll('#export-columns li')].slice(0, 4).map(li => [li.dataset.name, li.querySelector('input').checked]);").await;
+    assert_eq!(
+        again,
+        json!([["company_name", true], ["sales_amount", false], ["email", true], ["partner_type", true]])
+    );
+    app.click("#export-cancel").await;
+    app.until("the export dialog to close", "!document.querySelector('#export-dialog').open").await;
+    // Two chosen columns, in the chosen order, read back with the csv crate.
+    let two = app.files.join("two-columns.csv");
+    let written = app
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             window.__TAURI__.core.invoke('export_partners', {query: {}, options: {format: 'csv', columns: ['email', 'company_name']}, path: arguments[0]})
+               .then(done, (e) => done('error: ' + JSON.stringify(e)));",
+            vec![json!(two)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, json!(2), "{written}");
+    let mut reader = csv::Reader::from_path(&two).unwrap();
+    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), ["email", "company_name"]);
+    assert!(
+        reader.records().any(|r| r.unwrap().iter().collect::<Vec<_>>() == ["orders@acme.example", "Acme Corporation"])
+    );
     let out = app.files.join("partners.csv");
     let rows = app
         .client

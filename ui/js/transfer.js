@@ -24,11 +24,52 @@ let exporting = null; // {what, query} while the export dialog is open
  * Opens the export dialog for `what` ('partners' or 'organizations') with the
  * list's current search and filters, so the file holds what the user sees.
  */
+// The partner columns an export can hold, with the words the dialog shows.
+const PARTNER_COLUMNS = [
+  ['company_name', 'Company name'], ['sales_amount', 'Sales amount'], ['partner_type', 'Partner type'],
+  ['email', 'Email'], ['frequency', 'Frequency'], ['payment_terms', 'Payment terms'],
+  ['target_org_id', 'Organization ID'], ['key', 'Key (this computer)'], ['server_id', 'ID on the central system'],
+  ['created_locally_at', 'Created here'], ['updated_locally_at', 'Changed here'], ['sync_state', 'Sync state'],
+  ['sync_error', 'Sync problem'],
+];
+const DEFAULT_COLUMNS = PARTNER_COLUMNS.slice(0, 6).map(([name]) => name);
+const REMEMBERED = 'partnerbook.export.partner-columns';
+
+/** The order and choice from the last export, or the six API fields. */
+function rememberedColumns() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(REMEMBERED) || 'null');
+    if (Array.isArray(saved) && saved.every((c) => PARTNER_COLUMNS.some(([n]) => n === c.name))) return saved;
+  } catch (_) { /* a bad value is as good as none */ }
+  return PARTNER_COLUMNS.map(([name]) => ({ name, on: DEFAULT_COLUMNS.includes(name) }));
+}
+
+function fillColumns(columns) {
+  const labels = new Map(PARTNER_COLUMNS);
+  $('#export-columns').replaceChildren(...columns.map((c, i) => {
+    const id = `export-column-${c.name}`;
+    const box = el('input', { attrs: { type: 'checkbox', id, 'data-name': c.name, ...(c.on ? { checked: '' } : {}) } });
+    const up = el('button', { text: '↑', attrs: { type: 'button', 'aria-label': `Move ${labels.get(c.name)} up`, 'data-move': '-1' } });
+    const down = el('button', { text: '↓', attrs: { type: 'button', 'aria-label': `Move ${labels.get(c.name)} down`, 'data-move': '1' } });
+    up.disabled = i === 0;
+    down.disabled = i === columns.length - 1;
+    return el('li', { attrs: { 'data-name': c.name } }, [box, el('label', { text: labels.get(c.name), attrs: { for: id } }), up, down]);
+  }));
+}
+
+function chosenColumns() {
+  return [...document.querySelectorAll('#export-columns li')].map((li) => ({
+    name: li.dataset.name, on: li.querySelector('input').checked,
+  }));
+}
+
 export function openExport(what, query, count) {
   exporting = { what, query };
   $('#export-title').textContent = what === 'partners' ? 'Export partners' : 'Export organizations';
   $('#export-what').textContent = `${count} ${what} as the list shows them now (search and filters applied).`;
   $('#export-contacts-field').hidden = what !== 'organizations';
+  $('#export-columns-field').hidden = what !== 'partners';
+  if (what === 'partners') fillColumns(rememberedColumns());
   $('#export-progress').hidden = true;
   $('#export-status').textContent = '';
   $('#export-go').disabled = false;
@@ -39,6 +80,10 @@ export function openExport(what, query, count) {
 async function runExport(event) {
   event.preventDefault();
   if (!exporting) return;
+  if (exporting.what === 'partners' && !chosenColumns().some((c) => c.on)) {
+    $('#export-status').textContent = 'Choose at least one column.';
+    return;
+  }
   const format = $('#export-format').value;
   const path = await chooseSavePath(exporting.what, format).catch((e) => { notice(e.message, true); return null; });
   if (!path) return;
@@ -49,6 +94,7 @@ async function runExport(event) {
     sync_state: $('#export-sync-state').checked,
   };
   if (exporting.what === 'organizations') options.contacts = $('#export-contacts').value;
+  if (exporting.what === 'partners') options.columns = chosenColumns().filter((c) => c.on).map((c) => c.name);
   const command = exporting.what === 'partners' ? 'export_partners' : 'export_organizations';
   $('#export-go').disabled = true;
   $('#export-progress').hidden = false;
@@ -170,6 +216,20 @@ async function runImport() {
 }
 
 export function initTransfer() {
+  // The choice is remembered as it is made, for the next export.
+  $('#export-columns').addEventListener('change', () => localStorage.setItem(REMEMBERED, JSON.stringify(chosenColumns())));
+  $('#export-columns').addEventListener('click', (event) => {
+    const move = event.target.dataset && Number(event.target.dataset.move);
+    if (!move) return;
+    const columns = chosenColumns();
+    const at = columns.findIndex((c) => c.name === event.target.closest('li').dataset.name);
+    const to = at + move;
+    if (to < 0 || to >= columns.length) return;
+    [columns[at], columns[to]] = [columns[to], columns[at]];
+    fillColumns(columns);
+    localStorage.setItem(REMEMBERED, JSON.stringify(columns));
+    document.querySelector(`#export-columns li[data-name="${columns[to].name}"] button[data-move="${move}"]`)?.focus();
+  });
   $('#export-form').addEventListener('submit', runExport);
   $('#export-cancel').addEventListener('click', cancelExport);
   $('#export-dialog').addEventListener('cancel', (event) => { event.preventDefault(); cancelExport(); });
