@@ -274,9 +274,15 @@ fn check_zip(path: &Path) -> Result<(), ImportError> {
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(|e| refuse(path, format!("it is damaged ({e})")))?;
         let name = entry.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("entry {i}"));
-        let packed = entry.compressed_size().max(1);
+        let (packed, declared) = (entry.compressed_size().max(1), entry.size());
         let unpacked = std::io::copy(&mut (&mut entry).take(MAX_ENTRY_BYTES + 1), &mut std::io::sink())
             .map_err(|e| refuse(path, format!("{name} in it is damaged ({e})")))?;
+        if unpacked != declared && unpacked <= MAX_ENTRY_BYTES {
+            return Err(refuse(
+                path,
+                format!("{name} in it is not the size the file says ({declared} bytes, {unpacked} read)"),
+            ));
+        }
         if unpacked > MAX_ENTRY_BYTES {
             return Err(refuse(path, format!("{name} in it unpacks to more than {} MB", MAX_ENTRY_BYTES >> 20)));
         }

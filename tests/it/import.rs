@@ -81,6 +81,23 @@ fn export_then_import_gives_identical_records() {
         assert_eq!((report.valid, report.invalid, report.duplicates), (expected.len() as u64, 0, 0), "{name}");
         assert_eq!(report.imported, expected.len() as u64);
         assert_eq!(all_fields(&target), expected, "{name} did not round-trip");
+        if name == "sheet.xlsx" {
+            // JSON Lines too, read back with serde: every value exactly as stored.
+            let lines = dir.path().join("partners.jsonl");
+            let options = ExportOptions { format: ExportFormat::Jsonl, ..Default::default() };
+            export_partners(&source, &PartnerQuery::default(), &options, &lines, |_| true).unwrap();
+            let mut read: Vec<String> = std::fs::read_to_string(&lines)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["company_name"].as_str().unwrap().to_string()
+                })
+                .collect();
+            let mut names: Vec<String> = expected.iter().map(|f| f.company_name.clone()).collect();
+            read.sort();
+            names.sort();
+            assert_eq!(read, names, "JSON Lines did not round-trip");
+        }
         assert_eq!(target.outbox().unwrap().len(), expected.len(), "each import queues its create");
     }
 }
