@@ -295,6 +295,12 @@ async fn scenario(app: &App) {
     assert_eq!(app.js("return document.querySelectorAll('#partner-list img').length;").await, json!(0));
     assert!(app.client.get_alert_text().await.is_err(), "an alert opened: script ran");
     assert_eq!(app.visible_rows().await, [HOSTILE_NAME, "Acme Corporation"], "sorted by name, '<' first");
+    // One tab stop for the whole list (the arrows move inside it), and list semantics.
+    assert_eq!(app.js("return document.querySelectorAll('#partner-list [tabindex=\"0\"]').length;").await, json!(1));
+    assert_eq!(
+        app.js("return document.querySelector('#partner-list .partner-row').getAttribute('role');").await,
+        json!("listitem")
+    );
     app.shot("03-partners-list").await;
 
     // Open the hostile record: values are shown verbatim in the form.

@@ -21,7 +21,7 @@ let countries = [];
 
 function row(o) {
   const contact = o.contacts && o.contacts[0] ? [o.contacts[0].firstName, o.contacts[0].lastName].filter(Boolean).join(' ') : '';
-  return el('div', { className: 'row org-row org-columns', attrs: { role: 'row' } }, [
+  return el('div', { className: 'row org-row org-columns', attrs: { role: 'listitem' } }, [
     el('span', { className: 'org-name', text: o.name }),
     el('span', { text: TYPE_LABELS[o.type] || o.type }),
     el('span', { text: o.country }),

@@ -58,7 +58,7 @@ function query(offset, limit) {
 }
 
 function row(p) {
-  return el('div', { className: 'row partner-row partner-columns', attrs: { role: 'row' } }, [
+  return el('div', { className: 'row partner-row partner-columns', attrs: { role: 'listitem' } }, [
     el('span', { className: 'partner-name', text: p.company_name }),
     el('span', { className: 'partner-email', text: p.email }),
     el('span', { className: 'partner-org org-only', text: organizationName(p.target_org_id) }),

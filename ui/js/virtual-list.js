@@ -19,6 +19,8 @@ export class VirtualList {
     container.append(this.spacer);
     this.pages = new Map();
     this.total = 0;
+    /** The row that holds the list's one tab stop. */
+    this.current = 0;
     this.generation = 0;
     this.frame = 0;
     container.addEventListener('scroll', () => this.schedule());
@@ -33,6 +35,7 @@ export class VirtualList {
     if (generation !== this.generation) return;
     this.pages = new Map([[0, first.items]]);
     this.total = first.total;
+    if (this.current >= this.total) this.current = 0;
     this.spacer.style.height = `${this.total * this.rowHeight}px`;
     if (this.container.scrollTop > this.total * this.rowHeight) this.container.scrollTop = 0;
     this.onLoaded(this.total, Boolean(first.total_capped));
@@ -84,6 +87,8 @@ export class VirtualList {
     if (!same) {
       const focusedKey = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.key : null;
       this.spacer.replaceChildren(...rows);
+      // The current row scrolled away: the first one in view keeps the list reachable by Tab.
+      if (rows.length && !rows.some((r) => r.tabIndex === 0)) rows[0].tabIndex = 0;
       const again = focusedKey && rows.find((r) => r.dataset.key === focusedKey);
       if (again && document.activeElement !== again) again.focus({ preventScroll: true });
     }
@@ -94,10 +99,18 @@ export class VirtualList {
     row.item = item;
     row.dataset.index = String(index);
     row.dataset.key = item.key;
-    row.tabIndex = 0;
+    // One tab stop per list (the current row); the arrows move within it.
+    row.tabIndex = index === this.current ? 0 : -1;
+    row.addEventListener('focus', () => this.makeCurrent(index));
     row.style.top = `${index * this.rowHeight}px`;
     row.addEventListener('click', () => this.onOpen(item));
     return row;
+  }
+
+  /** Moves the list's tab stop to row `index`. */
+  makeCurrent(index) {
+    this.current = index;
+    for (const row of this.spacer.children) row.tabIndex = Number(row.dataset.index) === index ? 0 : -1;
   }
 
   onKey(event) {
