@@ -111,8 +111,9 @@ fn line(label: &str, value: impl AsRef<str>) {
     println!("{label:<16}{}", safe(value.as_ref()));
 }
 
-fn opt(value: &Option<String>) -> String {
-    value.as_deref().map(safe).unwrap_or_else(|| "-".into())
+/// An optional value for [`line`] (which escapes it), `-` when absent.
+fn opt(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("-")
 }
 
 pub fn partner(p: &Partner, as_json: bool) {
@@ -121,12 +122,12 @@ pub fn partner(p: &Partner, as_json: bool) {
     }
     let f = &p.fields;
     line("Key", p.key.to_string());
-    line("Company name", safe(&f.company_name));
+    line("Company name", &f.company_name);
     line("Sales amount", f.sales_amount.to_string());
     line("Partner type", f.partner_type.as_str());
-    line("Email", safe(&f.email));
-    line("Frequency", safe(&f.frequency));
-    line("Payment terms", safe(&f.payment_terms));
+    line("Email", &f.email);
+    line("Frequency", &f.frequency);
+    line("Payment terms", &f.payment_terms);
     line("Organization", p.target_org_id.map(|t| t.to_string()).unwrap_or_else(|| "your own".into()));
     line("Sync", state_text(p.sync_state, &p.sync_error));
     line("Server ID", p.server.id.map(|i| i.to_string()).unwrap_or_else(|| "not on the server yet".into()));
@@ -170,16 +171,16 @@ pub fn organization(o: &Organization, as_json: bool) {
     }
     let f = &o.fields;
     line("Key / id", o.key.to_string());
-    line("Name", safe(&f.name));
+    line("Name", &f.name);
     line("Type", format!("{} ({})", f.org_type.code(), f.org_type.label()));
-    line("Address", safe(&f.address));
+    line("Address", &f.address);
     line("Address 2", opt(&f.address2));
     line("City", opt(&f.city));
     line("Province", opt(&f.province));
     line("Postal code", opt(&f.postal));
     let country = partnerbook::country_name(&f.country).unwrap_or("");
     line("Country", format!("{} ({country})", f.country));
-    line("Phone", safe(&f.phone));
+    line("Phone", &f.phone);
     line("Billing email", opt(&f.billing_email));
     line("Office ID", opt(&f.office_id));
     line("Linked to", opt(&f.linked_to));
@@ -188,8 +189,8 @@ pub fn organization(o: &Organization, as_json: bool) {
     for (i, c) in f.contacts.iter().enumerate() {
         let name =
             [Some(c.first_name.clone()), c.last_name.clone()].into_iter().flatten().collect::<Vec<_>>().join(" ");
-        let extra = [&c.email, &c.phone, &c.work_phone].into_iter().flatten().map(|s| safe(s)).collect::<Vec<_>>();
-        line(&format!("Contact {}", i + 1), format!("{} {}", safe(&name), extra.join(", ")).trim_end());
+        let extra = [&c.email, &c.phone, &c.work_phone].into_iter().flatten().cloned().collect::<Vec<_>>();
+        line(&format!("Contact {}", i + 1), format!("{name} {}", extra.join(", ")).trim_end());
     }
     line("Sync", state_text(o.sync_state, &o.sync_error));
     line("Saved", o.updated_locally_at.to_rfc3339());

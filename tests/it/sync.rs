@@ -519,17 +519,24 @@ async fn test_connection_says_what_works_and_what_does_not() {
 /// A stand-in where one's own organization is connected to `connected`, and
 /// a sync set-up that reads that organization's partners too.
 async fn connected_to(connected: Uuid) -> (StandIn, SyncConfig) {
+    connected_to_both(&[connected], &[]).await
+}
+
+/// A stand-in where one's own organization may read `read_only`'s partners
+/// and also change `writable`'s, and a sync set-up that reads all of them.
+async fn connected_to_both(read_only: &[Uuid], writable: &[Uuid]) -> (StandIn, SyncConfig) {
     let s = StandIn::start(Config {
         clients: vec![ClientCredentials::new("pb-test", "s3cret", ORG)],
         api_keys: vec!["org-key".into()],
-        connections: vec![(ORG, connected)],
+        connections: read_only.iter().map(|o| (ORG, *o)).collect(),
+        writable_connections: writable.iter().map(|o| (ORG, *o)).collect(),
         seed: fastrand::u64(..),
         ..Config::default()
     })
     .await
     .unwrap();
     let mut cfg = config(&s);
-    cfg.partners.as_mut().unwrap().target_org_ids = vec![connected];
+    cfg.partners.as_mut().unwrap().target_org_ids = writable.iter().chain(read_only).copied().collect();
     (s, cfg)
 }
 
@@ -684,18 +691,7 @@ async fn a_refused_sign_in_stays_paused_until_the_credentials_change_try_again_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusing_connected_organization_turns_read_only_while_a_writable_one_and_ones_own_flow() {
     let (writable, refusing) = (Uuid::from_u128(0xA1), Uuid::from_u128(0xB2));
-    let s = StandIn::start(Config {
-        clients: vec![ClientCredentials::new("pb-test", "s3cret", ORG)],
-        api_keys: vec!["org-key".into()],
-        connections: vec![(ORG, refusing)],
-        writable_connections: vec![(ORG, writable)],
-        seed: fastrand::u64(..),
-        ..Config::default()
-    })
-    .await
-    .unwrap();
-    let mut cfg = config(&s);
-    cfg.partners.as_mut().unwrap().target_org_ids = vec![writable, refusing];
+    let (s, cfg) = connected_to_both(&[refusing], &[writable]).await;
     let fields = |i| serde_json::to_value(partner(i).validate_fields().unwrap()).unwrap();
     let (w, r) = (s.insert_partner(writable, fields(1)), s.insert_partner(refusing, fields(2)));
     s.insert_partner(ORG, fields(3));
