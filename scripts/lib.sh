@@ -65,9 +65,19 @@ ensure_contract_checker() {
     npm ci --prefix tests/contract --no-audit --no-fund --loglevel=error
 }
 
+# axe-core (npm), which the end-to-end test injects into the window to check
+# accessibility; pinned by tests/a11y/package-lock.json, never shipped.
+ensure_accessibility_checker() {
+    [ -f tests/a11y/node_modules/axe-core/axe.min.js ] && return 0
+    command -v npm >/dev/null 2>&1 || ensure_packages nodejs npm
+    say "Installing the accessibility checker (axe-core, from npm)"
+    npm ci --prefix tests/a11y --no-audit --no-fund --loglevel=error
+}
+
 setup_tests() {
     setup_build
     ensure_packages "${TEST_PACKAGES[@]}"
     ensure_tauri_driver
     ensure_contract_checker
+    ensure_accessibility_checker
 }

@@ -70,6 +70,15 @@ struct App {
     files: PathBuf,
     /// The local stand-in of the central APIs the app syncs with.
     api: std::sync::Arc<partnerbook_standin::StandIn>,
+    /// The screens and dialogs axe-core has seen shown so far (by element id).
+    checked: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+}
+
+/// axe-core as npm installed it (./test.sh does, from tests/a11y).
+fn axe_source() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/a11y/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{} ({e}): run ./test.sh, which installs axe-core from npm", path.display()))
 }
 
 impl App {
@@ -125,6 +134,54 @@ impl App {
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// Runs axe-core on the window as it is now: saves every finding as
+    /// `axe-<name>.json` beside the screenshots and fails on a serious or
+    /// critical one. The script is injected through WebDriver (it is not in
+    /// the app, and the app's CSP does not apply to WebDriver's scripts).
+    async fn check_accessibility(&self, name: &str) {
+        let results = self.run_axe(name).await;
+        std::fs::write(self.shots.join(format!("axe-{name}.json")), serde_json::to_string_pretty(&results).unwrap())
+            .unwrap();
+        let grave = grave_violations(&results);
+        assert!(grave.is_empty(), "accessibility ({name}): {}", serde_json::to_string_pretty(&grave).unwrap());
+        let shown = self.js(SHOWN).await;
+        let shown: Vec<String> = serde_json::from_value(shown).unwrap();
+        self.checked.lock().unwrap().extend(shown);
+    }
+
+    /// axe-core's findings on the window as it is now.
+    async fn run_axe(&self, name: &str) -> Value {
+        if self.js("return typeof window.axe === 'undefined';").await == json!(true) {
+            self.client.execute(&axe_source(), vec![]).await.expect("axe-core loads into the window");
+        }
+        let results = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 window.axe.run(document, {resultTypes: ['violations']})
+                   .then((r) => done({url: r.url, violations: r.violations.map((v) => ({
+                       id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({target: n.target, summary: n.failureSummary}))
+                     })), passes: r.passes.length, incomplete: r.incomplete.length}),
+                     (e) => done({error: String(e)}));",
+                vec![],
+            )
+            .await
+            .expect("axe-core runs");
+        assert!(results.get("error").is_none(), "axe-core failed on {name}: {results}");
+        results
+    }
+
+    /// Fails unless axe-core saw every screen and every dialog the page has.
+    async fn every_screen_and_dialog_checked(&self) {
+        let all: Vec<String> = serde_json::from_value(
+            self.js("return [...document.querySelectorAll('section.screen, dialog')].map((e) => e.id);").await,
+        )
+        .unwrap();
+        let checked = self.checked.lock().unwrap().clone();
+        let unchecked: Vec<&String> = all.iter().filter(|id| !checked.contains(*id)).collect();
+        assert!(all.len() >= 7 && unchecked.is_empty(), "not checked for accessibility: {unchecked:?} (of {all:?})");
+    }
+
     async fn visible_rows(&self) -> Vec<String> {
         let v = self
             .js("return [...document.querySelectorAll('#partner-list .partner-row .partner-name')].map(e => e.textContent);")
@@ -142,6 +199,16 @@ impl App {
         }
     }
 }
+
+/// The serious and critical findings of an axe-core run (no rule is disabled).
+fn grave_violations(results: &Value) -> Vec<Value> {
+    let all = results["violations"].as_array().cloned().unwrap_or_default();
+    all.into_iter().filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical"))).collect()
+}
+
+/// The screens shown and dialogs open at the moment (what an axe-core run covers).
+const SHOWN: &str =
+    "return [...document.querySelectorAll('section.screen:not([hidden]), dialog[open]')].map((e) => e.id);";
 
 const HOSTILE_NAME: &str = "<img src=x onerror=alert(1)>";
 const HOSTILE_TERMS: &str = "'); DROP TABLE partners;--";
@@ -193,7 +260,13 @@ async fn desktop_end_to_end() {
     })
     .await
     .expect("stand-in starts");
-    let app = App { client, shots, files: home.path().to_path_buf(), api: std::sync::Arc::new(api) };
+    let app = App {
+        client,
+        shots,
+        files: home.path().to_path_buf(),
+        api: std::sync::Arc::new(api),
+        checked: Default::default(),
+    };
     // Run the steps in a task so that a failed step still leaves a screenshot behind.
     let steps = app.clone();
     let outcome = tokio::spawn(async move { scenario(&steps).await }).await;
@@ -213,6 +286,12 @@ async fn scenario(app: &App) {
     )
     .await;
     app.shot("01-partners-empty").await;
+    // The check can fail: a button without a name, put in for a moment, is found.
+    app.js("const b = document.createElement('button'); b.id = 'axe-canary'; document.querySelector('#screen-partners').append(b);").await;
+    let canary = grave_violations(&app.run_axe("canary").await);
+    assert!(canary.iter().any(|v| v["id"] == "button-name"), "axe-core missed a nameless button: {canary:?}");
+    app.js("document.querySelector('#axe-canary').remove();").await;
+    app.check_accessibility("partners-empty").await;
 
     // Add a partner; Enter saves.
     app.click("#partner-new").await;
@@ -265,6 +344,7 @@ async fn scenario(app: &App) {
         assert_eq!(app.css(&input).await.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
     }
     app.shot("02-partner-form-errors").await;
+    app.check_accessibility("partner-form-errors").await;
     // Saving shows every message and writes nothing.
     app.click("#partner-save").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -302,6 +382,13 @@ async fn scenario(app: &App) {
         json!("listitem")
     );
     app.shot("03-partners-list").await;
+    app.check_accessibility("partners-list").await;
+    // The import dialog, before a file is chosen (the native file dialog cannot be driven).
+    app.click("#partner-import").await;
+    app.until("the import dialog", "document.querySelector('#import-dialog').open").await;
+    app.check_accessibility("import-dialog").await;
+    app.click("#import-close").await;
+    app.until("the import dialog to close", "!document.querySelector('#import-dialog').open").await;
 
     // Open the hostile record: values are shown verbatim in the form.
     let key = app
@@ -365,6 +452,7 @@ async fn scenario(app: &App) {
     let warning = app.text("#partner-duplicates").await;
     assert!(warning.contains("Possible duplicate of Acme Corporation (orders@acme.example; same name)"), "{warning}");
     app.shot("03b-duplicate-warning").await;
+    app.check_accessibility("duplicate-warning").await;
     // Its link opens the partner it names (after asking, since something was typed).
     app.click("#partner-duplicates button.link").await;
     app.until("the question", "document.querySelector('#confirm-dialog').open").await;
@@ -380,6 +468,7 @@ async fn scenario(app: &App) {
     app.until("the export dialog", "document.querySelector('#export-dialog').open").await;
     assert!(app.text("#export-what").await.starts_with("2 partners"));
     app.shot("04-export-dialog").await;
+    app.check_accessibility("export-partners").await;
     // Columns: all thirteen offered, the six API fields chosen; a choice and an order are remembered.
     let offered = app.js("return [...document.querySelectorAll('#export-columns li')].map(li => [li.dataset.name, li.querySelector('input').checked]);").await;
     assert_eq!(offered.as_array().unwrap().len(), 13, "{offered}");
@@ -439,6 +528,7 @@ async fn scenario(app: &App) {
     app.click("#partner-delete").await;
     app.until("the confirmation", "document.querySelector('#confirm-dialog').open").await;
     app.shot("04-confirm-delete").await;
+    app.check_accessibility("confirm-delete").await;
     app.click("#confirm-yes").await;
     app.until("the row to go", "document.querySelectorAll('#partner-list .partner-row').length === 1").await;
     assert_eq!(app.visible_rows().await, ["Acme Corporation"]);
@@ -464,6 +554,7 @@ async fn scenario(app: &App) {
     let second = app.client.find_all(Locator::Css("#org-contacts .contact-firstName")).await.unwrap();
     second[1].send_keys("Minh").await.unwrap();
     app.shot("05-organization-form").await;
+    app.check_accessibility("organization-form").await;
     app.click("#org-save").await;
     app.until(
         "the org row",
@@ -471,6 +562,20 @@ async fn scenario(app: &App) {
     )
     .await;
     app.shot("06-organizations-list").await;
+    app.check_accessibility("organizations-list").await;
+    // Its export dialog offers the organization's columns: every field and the contacts, in the API's order.
+    app.click("#org-export").await;
+    app.until("the organization export dialog", "document.querySelector('#export-dialog').open").await;
+    let offered = app.js("return [...document.querySelectorAll('#export-columns li')].map(li => [li.dataset.name, li.querySelector('input').checked]);").await;
+    let offered = offered.as_array().unwrap();
+    assert_eq!(offered.len(), 17, "{offered:?}");
+    assert_eq!(
+        (&offered[0], &offered[15], &offered[16]),
+        (&json!(["name", true]), &json!(["contacts", true]), &json!(["key", false]))
+    );
+    app.check_accessibility("export-organizations").await;
+    app.click("#export-cancel").await;
+    app.until("the export dialog to close", "!document.querySelector('#export-dialog').open").await;
     // The organization form warns of a likely duplicate too.
     app.click("#org-new").await;
     app.css("#org-form").await;
@@ -493,6 +598,7 @@ async fn scenario(app: &App) {
     assert_eq!(rows, json!(["Partner: Acme Corporation", "Organization: Saigon Textiles"]), "{rows}");
     assert!(app.text("#conflict-empty").await.contains("Nothing to decide"));
     app.shot("08-sync-screen").await;
+    app.check_accessibility("sync-screen").await;
 
     // Settings: plain-language keychain line and a test-connection report.
     app.click("#nav-settings").await;
@@ -504,6 +610,7 @@ async fn scenario(app: &App) {
     )
     .await;
     app.shot("07-settings").await;
+    app.check_accessibility("settings").await;
 
     // Sync with the stand-in: settings saved, the queue drains, badges turn synced.
     let set = |id: &str, v: String| (format!("#set-{id}"), v);
@@ -540,9 +647,10 @@ async fn scenario(app: &App) {
     app.until("the conflict count", "!document.querySelector('#nav-changes-count').hidden").await;
     app.click("#nav-changes").await;
     app.until("the conflict card", "document.querySelectorAll('#conflict-list .conflict').length === 1").await;
-    let field = app.js("return document.querySelector('#conflict-list tr').dataset.field;").await;
+    let field = app.js("return document.querySelector('#conflict-list fieldset').dataset.field;").await;
     assert_eq!(field, json!("payment_terms"));
     app.shot("09-conflict").await;
+    app.check_accessibility("conflict").await;
     app.click("#conflict-list input[value='theirs']").await;
     app.click("#conflict-list button.primary").await;
     app.until("the conflict to go", "document.querySelectorAll('#conflict-list .conflict').length === 0").await;
@@ -585,6 +693,7 @@ async fn scenario(app: &App) {
     assert_eq!(app.js("return document.querySelector('#partner-frequency').disabled;").await, json!(true));
     assert_eq!(app.js("return document.querySelector('#partner-save').hidden;").await, json!(true));
     app.shot("10-read-only-partner").await;
+    app.check_accessibility("read-only-partner").await;
     app.click("#partner-cancel").await;
     app.css("#partner-org-filter").await.select_by_value("own").await.unwrap();
     app.until("only ours", "document.querySelectorAll('#partner-list .partner-row').length === 1").await;
@@ -604,6 +713,7 @@ async fn scenario(app: &App) {
     app.until("the Sync screen's sign-in note", "!document.querySelector('#sign-in-needed').hidden").await;
     assert!(app.text("#sign-in-reasons").await.contains("refused the client ID or secret"));
     app.shot("12-sync-screen-needs-sign-in").await;
+    app.check_accessibility("sync-screen-needs-sign-in").await;
     app.api.add_client(partnerbook_standin::ClientCredentials::dev());
     app.click("#sign-in-again-changes").await;
     app.until("signed in again", "document.querySelector('#sign-in-again').hidden").await;
@@ -681,11 +791,14 @@ async fn scenario(app: &App) {
     // The list counts the imported rows (and the two partners from before: ours and the connected one).
     app.fill("#partner-search", "x").await;
     app.fill("#partner-search", "").await;
-    app.until("the imported rows", "/30,002|30002/.test(document.querySelector('#partner-count').textContent)").await;
+    app.until("the imported rows", "/100,002|100002/.test(document.querySelector('#partner-count').textContent)").await;
+    app.check_accessibility("partners-after-import").await;
+
+    app.every_screen_and_dialog_checked().await;
 }
 
 /// Rows of the import that runs while the window is used (a debug build checks about 10,000 a second).
-const IMPORT_ROWS: u64 = 30_000;
+const IMPORT_ROWS: u64 = 100_000;
 
 /// The connected organization of the end-to-end run.
 const CONNECTED: uuid::Uuid = uuid::Uuid::from_u128(0x0c0c_0000_0000_4000_8000_0000_0000_0042);

@@ -19,4 +19,4 @@ pub mod settings;
 pub mod status;
 pub mod sync;
 
-pub use sync::{LastSync, SyncRunner, summary, sync_runtime};
+pub use sync::{LastSync, Reading, SyncRunner, summary, sync_runtime};

@@ -21,6 +21,8 @@ pub struct Status {
     pub syncing: bool,
     /// The running sync's counts so far ("Syncing… 3 sent, 1200 received").
     pub progress: Option<String>,
+    /// How far a running read has got, for a long pull's progress bar.
+    pub reading: Option<super::sync::Reading>,
     pub open_conflicts: usize,
     /// APIs paused for a refused sign-in, each as its sentence; kept across
     /// restarts and alike for every process on this database.
@@ -51,6 +53,7 @@ pub fn status(store: &Store, runner: &SyncRunner, config: &SyncConfig) -> Result
         sync_configured,
         syncing: runner.is_running(),
         progress: runner.progress(),
+        reading: runner.reading(),
         open_conflicts,
         needs_sign_in,
         message,

@@ -113,6 +113,15 @@ impl SyncRunner {
         live.as_ref().filter(|_| self.is_running()).map(progress_sentence)
     }
 
+    /// How far the running sync's read has got: records read and the total
+    /// its lists' first pages announced, once one has (the Sync screen's bar).
+    pub fn reading(&self) -> Option<Reading> {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.as_ref()
+            .filter(|r| self.is_running() && r.to_read > 0)
+            .map(|r| Reading { read: r.read.min(r.to_read), of: r.to_read })
+    }
+
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::SeqCst)
     }
@@ -242,6 +251,13 @@ pub fn summary(r: &SyncReport) -> String {
         sentence.push_str(&note);
     }
     sentence
+}
+
+/// A running read: `read` of `of` records (never more than `of`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Reading {
+    pub read: u64,
+    pub of: u64,
 }
 
 /// "Syncing… 3 sent, 1,200 received, 1 to decide": a running sync's counts.

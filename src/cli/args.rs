@@ -236,6 +236,10 @@ pub struct OrgExportArgs {
     /// Contacts as numbered columns on one row per organization, or one row per contact
     #[arg(long, default_value = "columns", value_name = "columns|rows")]
     pub contacts: String,
+    /// Columns, in order; `contacts` places the contact columns (leave it out for none)
+    /// [default: every field, then contacts]
+    #[arg(long, value_delimiter = ',', value_name = "A,B,C")]
+    pub columns: Vec<String>,
 }
 
 /// The six partner fields; each optional so that every missing one is reported at once.

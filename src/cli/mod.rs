@@ -251,13 +251,7 @@ fn export(store: &Store, a: PartnerExportArgs, json: bool) -> Result<()> {
     let query = PartnerQuery { sync_state: parse_state(a.state)?, ..partner_query(a.filter)? };
     let options = ExportOptions {
         format: a.file.format.parse().map_err(CliError::Usage)?,
-        columns: a
-            .columns
-            .iter()
-            .filter(|c| !c.trim().is_empty())
-            .map(|c| c.trim().parse())
-            .collect::<std::result::Result<_, _>>()
-            .map_err(CliError::Usage)?,
+        columns: parse_columns(&a.columns)?,
         sync_state: a.file.sync_state,
         semicolon: a.file.semicolon,
         bom: a.file.bom,
@@ -265,11 +259,17 @@ fn export(store: &Store, a: PartnerExportArgs, json: bool) -> Result<()> {
     with_progress(store, ExportJob::Partners { query, options, path: a.file.out }, json, "partner")
 }
 
+/// `--columns a,b,c` as typed columns (blanks skipped), or a usage error naming the allowed ones.
+fn parse_columns<C: std::str::FromStr<Err = String>>(names: &[String]) -> Result<Vec<C>> {
+    names.iter().map(|c| c.trim()).filter(|c| !c.is_empty()).map(|c| c.parse().map_err(CliError::Usage)).collect()
+}
+
 /// `org export`: what `org list` would show, with contacts as columns or rows.
 fn export_orgs(store: &Store, a: OrgExportArgs, json: bool) -> Result<()> {
     let query = OrganizationQuery { sync_state: parse_state(a.state)?, ..org_query(a.filter)? };
     let options = OrganizationExportOptions {
         format: a.file.format.parse().map_err(CliError::Usage)?,
+        columns: parse_columns(&a.columns)?,
         contacts: a.contacts.parse().map_err(CliError::Usage)?,
         sync_state: a.file.sync_state,
         semicolon: a.file.semicolon,

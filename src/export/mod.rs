@@ -214,11 +214,45 @@ impl FromStr for ContactLayout {
     }
 }
 
+crate::text_enum::text_enum!(
+    /// A column an organization export can hold; `contacts` stands for the
+    /// whole block of contact columns (laid out by [`ContactLayout`]).
+    OrganizationColumn("column") {
+        Key = "key",
+        Name = "name",
+        Type = "type",
+        Address = "address",
+        Address2 = "address2",
+        City = "city",
+        Province = "province",
+        Postal = "postal",
+        Country = "country",
+        Phone = "phone",
+        BillingEmail = "billing_email",
+        OfficeId = "office_id",
+        LinkedTo = "linked_to",
+        Description = "description",
+        Latitude = "latitude",
+        Longitude = "longitude",
+        Contacts = "contacts",
+    }
+);
+
+impl OrganizationColumn {
+    /// The organization's own field at this position of [`ORG_COLUMNS`] (none for the contacts block).
+    fn own_index(self) -> Option<usize> {
+        Self::ALL.iter().position(|&c| c == self).filter(|&i| i < ORG_COLUMNS.len())
+    }
+}
+
 /// What to export of organizations and how.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OrganizationExportOptions {
     pub format: ExportFormat,
+    /// Columns in order; empty means every field, then the contacts.
+    /// Without `contacts` among them, there is one row per organization and no contact columns.
+    pub columns: Vec<OrganizationColumn>,
     pub contacts: ContactLayout,
     /// Adds a `sync_state` column.
     pub sync_state: bool,
@@ -226,7 +260,7 @@ pub struct OrganizationExportOptions {
     pub bom: bool,
 }
 
-/// An organization's own columns, in the API's order.
+/// An organization's own columns, in the API's order (that of [`OrganizationColumn`]), with their widths.
 const ORG_COLUMNS: [(&str, f64); 16] = [
     ("key", 38.0),
     ("name", 36.0),
@@ -248,7 +282,7 @@ const ORG_COLUMNS: [(&str, f64); 16] = [
 const CONTACT_COLUMNS: [(&str, f64); 5] =
     [("first_name", 18.0), ("last_name", 18.0), ("email", 30.0), ("phone", 18.0), ("work_phone", 18.0)];
 
-fn org_cells(o: &Organization) -> impl Iterator<Item = Cell<'static>> + '_ {
+fn org_cells(o: &Organization) -> [Cell<'static>; ORG_COLUMNS.len()] {
     let f = &o.fields;
     let coordinate = |v: Option<f64>| v.map(Cell::Number).unwrap_or(Cell::Empty);
     [
@@ -269,7 +303,6 @@ fn org_cells(o: &Organization) -> impl Iterator<Item = Cell<'static>> + '_ {
         coordinate(f.location.map(|l| l.latitude)),
         coordinate(f.location.map(|l| l.longitude)),
     ]
-    .into_iter()
 }
 
 fn contact_cells(c: &Contact) -> [Cell<'static>; 5] {
@@ -293,37 +326,58 @@ pub fn export_organizations(
     progress: impl FnMut(Progress) -> bool,
 ) -> Result<u64, ExportError> {
     let (total, most_contacts) = store.count_organizations(query)?;
-    let mut headers: Vec<Column> = ORG_COLUMNS.iter().map(|&(name, width)| Column::new(name, width)).collect();
-    match options.contacts {
-        ContactLayout::Rows => {
-            headers.extend(CONTACT_COLUMNS.iter().map(|&(name, width)| Column::new(format!("contact_{name}"), width)))
+    let columns = if options.columns.is_empty() { OrganizationColumn::ALL.to_vec() } else { options.columns.clone() };
+    let with_contacts = columns.contains(&OrganizationColumn::Contacts);
+    let mut headers: Vec<Column> = Vec::new();
+    for &column in &columns {
+        match column.own_index() {
+            Some(i) => headers.push(Column::new(ORG_COLUMNS[i].0, ORG_COLUMNS[i].1)),
+            None => match options.contacts {
+                ContactLayout::Rows => headers
+                    .extend(CONTACT_COLUMNS.iter().map(|&(name, width)| Column::new(format!("contact_{name}"), width))),
+                ContactLayout::Columns => headers.extend((1..=most_contacts).flat_map(|n| {
+                    CONTACT_COLUMNS.iter().map(move |&(name, width)| Column::new(format!("contact_{n}_{name}"), width))
+                })),
+            },
         }
-        ContactLayout::Columns => headers.extend((1..=most_contacts).flat_map(|n| {
-            CONTACT_COLUMNS.iter().map(move |&(name, width)| Column::new(format!("contact_{n}_{name}"), width))
-        })),
     }
     if options.sync_state {
         headers.push(Column::new("sync_state", 10.0));
     }
-    let state = |o: &Organization| options.sync_state.then(|| Cell::text(o.sync_state.as_str()));
+    // One row: the chosen fields in order, `contacts` standing for the given contact cells.
+    let row = |o: &Organization, contacts: &mut dyn Iterator<Item = Cell<'static>>| {
+        let mut own = org_cells(o).map(Some);
+        let mut cells = Vec::with_capacity(headers.len());
+        for &column in &columns {
+            match column.own_index() {
+                Some(i) => cells.push(own[i].take().unwrap_or(Cell::Empty)),
+                None => cells.extend(&mut *contacts),
+            }
+        }
+        if options.sync_state {
+            cells.push(Cell::text(o.sync_state.as_str()));
+        }
+        cells.into_iter()
+    };
     let layout = FileLayout { format: options.format, semicolon: options.semicolon, bom: options.bom };
     write_file(store.path(), path, layout, "Organizations", &headers, total, progress, |out| {
         store.for_each_organization(query, |o| -> Result<(), ExportError> {
+            let blank = |n: usize| (0..n).map(|_| Cell::Empty);
             match options.contacts {
+                _ if !with_contacts => out.row(row(&o, &mut std::iter::empty()))?,
                 ContactLayout::Rows => {
                     for c in &o.fields.contacts {
-                        out.row(org_cells(&o).chain(contact_cells(c)).chain(state(&o)))?;
+                        out.row(row(&o, &mut contact_cells(c).into_iter()))?;
                     }
                     // An organization without contacts is one row with the contact cells empty, not left out.
                     if o.fields.contacts.is_empty() {
-                        let blank = [(); 5].map(|_| Cell::Empty);
-                        out.row(org_cells(&o).chain(blank).chain(state(&o)))?;
+                        out.row(row(&o, &mut blank(CONTACT_COLUMNS.len())))?;
                     }
                 }
                 ContactLayout::Columns => {
-                    let blank = (o.fields.contacts.len()..most_contacts).flat_map(|_| [(); 5].map(|_| Cell::Empty));
-                    let contacts = o.fields.contacts.iter().flat_map(contact_cells);
-                    out.row(org_cells(&o).chain(contacts).chain(blank).chain(state(&o)))?;
+                    let missing = (most_contacts - o.fields.contacts.len().min(most_contacts)) * CONTACT_COLUMNS.len();
+                    let mut contacts = o.fields.contacts.iter().flat_map(contact_cells).chain(blank(missing));
+                    out.row(row(&o, &mut contacts))?;
                 }
             }
             out.record_done()

@@ -181,6 +181,11 @@ pub struct SyncReport {
     pub read_in_full: bool,
     /// Lists checked by their totals only (one request each).
     pub totals_checked: u64,
+    /// Records the lists being read hold, as each first page said (at most
+    /// the pull's limit): what a long pull's progress bar fills towards.
+    pub to_read: u64,
+    /// Records of those read so far, valid or not, new, changed or the same.
+    pub read: u64,
     /// APIs whose lists a full read was started for.
     pub full_reads: u64,
     /// The server asked to slow down while it was read (429, 503): no read
@@ -1084,6 +1089,7 @@ async fn pull_partners(
         let mut pager = client::Pager::new(max_records);
         pager.repeats(&first);
         let end = if first.len() < client::PAGE { first.len() } else { total.min(max_records) };
+        report.to_read += end as u64;
         let mut batch = decode_partners(&first);
         let in_flight = config.pages_in_flight.max(1);
         let mut pages = read_pages(api.clone(), org, first.len()..end, in_flight, pager);
@@ -1116,6 +1122,7 @@ async fn pull_partners(
                 continue;
             }
             if !batch.is_empty() {
+                report.read += (batch.good.len() + batch.invalid.len()) as u64;
                 seen.extend(batch.good.iter().map(|p| p.id));
                 seen.extend(batch.invalid_ids.iter().copied());
                 for invalid in batch.invalid.drain(..) {
@@ -1272,6 +1279,9 @@ async fn pull_organizations(
     loop {
         let (items, total) = match api.list(offset).await {
             Ok(answer) => {
+                if first_total.is_none() {
+                    report.to_read += answer.1.min(max_records).max(answer.0.len()) as u64;
+                }
                 first_total.get_or_insert(answer.1);
                 answer
             }
@@ -1282,6 +1292,7 @@ async fn pull_organizations(
                 return Ok(PullEnd::Read { in_full: false });
             }
         };
+        report.read += items.len() as u64;
         let mut page = Vec::with_capacity(items.len());
         for item in &items {
             match ServerOrganization::from_json(item) {

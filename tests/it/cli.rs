@@ -342,6 +342,19 @@ fn organizations_with_contacts_from_flags_and_files() {
     assert_eq!(code, 3);
     assert!(err.contains("Add at least one contact."), "{err}");
 
+    // An export with chosen columns, read back as a spreadsheet would; a wrong column is a usage error.
+    let out = cli.dir.path().join("orgs.csv");
+    let written = cli.json(&["org", "export", "--columns", "country,name,contacts", "--out", out.to_str().unwrap()]);
+    assert_eq!(written["rows"], 1);
+    let mut reader = csv::Reader::from_path(&out).unwrap();
+    let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(&headers[..3], ["country", "name", "contact_1_first_name"]);
+    let first: Vec<String> = reader.records().next().unwrap().unwrap().iter().map(String::from).collect();
+    assert_eq!(&first[..3], ["US", "Acme Corp", "Zoe"]);
+    let (code, _, err) = cli.run(&["org", "export", "--columns", "name,salary", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown column \"salary\""), "{err}");
+
     let listed = cli.json(&["org", "list", "--country", "US"]);
     assert_eq!(listed["total"], 1);
     assert!(cli.run(&["org", "show", &key[..13]]).1.contains("Contact 1"));

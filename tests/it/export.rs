@@ -248,6 +248,54 @@ fn org_draft(name: &str, contacts: &[&str]) -> partnerbook::OrganizationDraft {
     .unwrap()
 }
 
+/// The export dialog's column choice for organizations: the chosen fields in
+/// the chosen order, the contact block where `contacts` stands, none without it.
+#[test]
+fn organization_columns_are_chosen_and_ordered() {
+    use partnerbook::export::{
+        ContactLayout, OrganizationColumn as C, OrganizationExportOptions, export_organizations,
+    };
+    use partnerbook::store::OrganizationQuery;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("orgs.db")).unwrap();
+    store.create_organization(&org_draft("Alpha", &["Ann", "Bob"])).unwrap();
+    store.create_organization(&org_draft("Beta", &["Dee"])).unwrap();
+
+    let chosen = dir.path().join("chosen.csv");
+    let options = OrganizationExportOptions { columns: vec![C::Country, C::Contacts, C::Name], ..Default::default() };
+    export_organizations(&store, &OrganizationQuery::default(), &options, &chosen, |_| true).unwrap();
+    let mut reader = csv::Reader::from_path(&chosen).unwrap();
+    let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(headers.first().map(String::as_str), Some("country"));
+    assert_eq!(headers.last().map(String::as_str), Some("name"));
+    assert_eq!(headers.len(), 2 + 2 * 5, "two contact groups between them: {headers:?}");
+    assert_eq!(headers[1], "contact_1_first_name");
+    let rows: Vec<Vec<String>> = reader.records().map(|r| r.unwrap().iter().map(String::from).collect()).collect();
+    assert_eq!((rows[0][1].as_str(), rows[0][6].as_str(), rows[0][11].as_str()), ("Ann", "Bob", "Alpha"));
+    assert_eq!((rows[1][1].as_str(), rows[1][6].as_str(), rows[1][11].as_str()), ("Dee", "", "Beta"));
+
+    // Without `contacts`: no contact columns, one row per organization whatever the layout (read as Excel would).
+    let plain = dir.path().join("plain.xlsx");
+    let options = OrganizationExportOptions {
+        format: ExportFormat::Xlsx,
+        columns: vec![C::Name, C::Phone],
+        contacts: ContactLayout::Rows,
+        sync_state: true,
+        ..Default::default()
+    };
+    assert_eq!(export_organizations(&store, &OrganizationQuery::default(), &options, &plain, |_| true).unwrap(), 2);
+    let mut book: Xlsx<_> = open_workbook(&plain).unwrap();
+    let range = book.worksheet_range("Organizations").unwrap();
+    let rows: Vec<Vec<String>> = range.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    assert_eq!(rows[0], ["name", "phone", "sync_state"]);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[1][0], "Alpha");
+
+    // The names are the headers; a wrong one says which exist.
+    assert_eq!("billing_email".parse::<C>().unwrap(), C::BillingEmail);
+    assert!("salary".parse::<C>().unwrap_err().contains("use key, name, type"));
+}
+
 #[test]
 fn organizations_export_with_contacts_as_columns_or_rows() {
     use partnerbook::export::{ContactLayout, OrganizationExportOptions, export_organizations};

@@ -881,11 +881,16 @@ async fn a_running_sync_shows_its_counts_as_they_move() {
         let (runner, db, config) = (runner.clone(), db.clone(), config.clone());
         std::thread::spawn(move || runner.run_blocking(&db, &config))
     };
-    let mut seen = Vec::new();
+    let (mut seen, mut readings) = (Vec::new(), Vec::new());
     while !running.is_finished() {
         if let Some(sentence) = runner.progress() {
             if seen.last() != Some(&sentence) {
                 seen.push(sentence);
+            }
+        }
+        if let Some(reading) = runner.reading() {
+            if readings.last() != Some(&reading) {
+                readings.push(reading);
             }
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -895,4 +900,10 @@ async fn a_running_sync_shows_its_counts_as_they_move() {
     let partway: Vec<_> = seen.iter().filter(|s| s.contains(" received") && !s.contains("1500 received")).collect();
     assert!(partway.len() >= 2, "counts seen while it ran: {seen:?}");
     assert_eq!(runner.progress(), None, "nothing once it ended");
+    // The Sync screen's bar: the whole known from the first page, the part read moving towards it.
+    assert!(readings.iter().all(|r| r.of == 1_500), "{readings:?}");
+    let parts: Vec<u64> = readings.iter().map(|r| r.read).collect();
+    assert!(parts.windows(2).all(|w| w[0] < w[1]), "{parts:?}");
+    assert!(parts.iter().filter(|&&n| n > 0 && n < 1_500).count() >= 2, "{parts:?}");
+    assert_eq!(runner.reading(), None, "no bar once it ended");
 }

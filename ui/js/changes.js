@@ -64,17 +64,19 @@ function conflictCard(entity, key, conflicts, name, onDone, canDelete) {
       }),
       el('span', {}, [el('strong', { text: label }), el('br'), el('span', { className: 'value', text: shown })]),
     ]);
-    return el('tr', { attrs: { 'data-field': c.field, 'data-kind': c.kind } }, [
-      el('th', { attrs: { scope: 'row' }, text: whole ? whole.label : LABELS[c.field] || c.field }),
-      el('td', {}, [option('mine', mineLabel, show(c.local), true)]),
-      el('td', {}, [option('theirs', theirsLabel, show(c.remote), false, removable)]),
+    // One group per question, its legend naming the field, so a screen reader
+    // announces what the two choices are about.
+    return el('fieldset', { className: 'choice', attrs: { 'data-field': c.field, 'data-kind': c.kind } }, [
+      el('legend', { text: whole ? whole.label : LABELS[c.field] || c.field }),
+      option('mine', mineLabel, show(c.local), true),
+      option('theirs', theirsLabel, show(c.remote), false, removable),
     ]);
   });
   const title = name || (conflicts[0].local && (conflicts[0].local.company_name || conflicts[0].local.name));
   const apply = el('button', { className: 'primary', text: 'Apply', attrs: { type: 'button' } });
   const card = el('div', { className: 'conflict', attrs: { 'data-key': key } }, [
     el('h3', { text: `${entity === 'partner' ? 'Partner' : 'Organization'} ${title || key.slice(0, 8)}` }),
-    el('table', {}, [el('tbody', {}, rows)]),
+    ...rows,
     apply,
   ]);
   apply.addEventListener('click', async () => {

@@ -27,6 +27,15 @@ export async function refreshStatus() {
     if (s.open_conflicts) message += ` ${s.open_conflicts} change${s.open_conflicts === 1 ? '' : 's'} to decide.`;
     $('#status-message').textContent = message;
     $('#status-message').title = message;
+    // A long read fills the Sync screen's bar: records read of what the lists announced.
+    const reading = s.syncing && s.reading;
+    $('#sync-reading').hidden = !reading;
+    if (reading) {
+      $('#sync-reading-bar').max = reading.of;
+      $('#sync-reading-bar').value = reading.read;
+      $('#sync-reading-label').textContent =
+        `Reading from the central system: ${reading.read.toLocaleString()} of ${reading.of.toLocaleString()}`;
+    }
     configured = s.sync_configured;
     // While a sync runs, its counts move every second, not every five.
     if (s.syncing && !followUp) followUp = setTimeout(() => { followUp = null; refreshStatus(); }, 1000);

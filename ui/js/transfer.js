@@ -20,32 +20,45 @@ function chooseSavePath(name, format) {
 
 let exporting = null; // {what, query} while the export dialog is open
 
-/**
- * Opens the export dialog for `what` ('partners' or 'organizations') with the
- * list's current search and filters, so the file holds what the user sees.
- */
-// The partner columns an export can hold, with the words the dialog shows.
-const PARTNER_COLUMNS = [
-  ['company_name', 'Company name'], ['sales_amount', 'Sales amount'], ['partner_type', 'Partner type'],
-  ['email', 'Email'], ['frequency', 'Frequency'], ['payment_terms', 'Payment terms'],
-  ['target_org_id', 'Organization ID'], ['key', 'Key (this computer)'], ['server_id', 'ID on the central system'],
-  ['created_locally_at', 'Created here'], ['updated_locally_at', 'Changed here'], ['sync_state', 'Sync state'],
-  ['sync_error', 'Sync problem'],
-];
-const DEFAULT_COLUMNS = PARTNER_COLUMNS.slice(0, 6).map(([name]) => name);
-const REMEMBERED = 'partnerbook.export.partner-columns';
+// The columns an export can hold, with the words the dialog shows; the first
+// `shown` are chosen until the user chooses otherwise.
+const COLUMNS = {
+  partners: {
+    names: [
+      ['company_name', 'Company name'], ['sales_amount', 'Sales amount'], ['partner_type', 'Partner type'],
+      ['email', 'Email'], ['frequency', 'Frequency'], ['payment_terms', 'Payment terms'],
+      ['target_org_id', 'Organization ID'], ['key', 'Key (this computer)'], ['server_id', 'ID on the central system'],
+      ['created_locally_at', 'Created here'], ['updated_locally_at', 'Changed here'], ['sync_state', 'Sync state'],
+      ['sync_error', 'Sync problem'],
+    ],
+    shown: 6,
+  },
+  organizations: {
+    names: [
+      ['name', 'Name'], ['type', 'Type'], ['address', 'Address'], ['address2', 'Address line 2'], ['city', 'City'],
+      ['province', 'Province'], ['postal', 'Postal code'], ['country', 'Country'], ['phone', 'Phone'],
+      ['billing_email', 'Billing email'], ['office_id', 'Office ID'], ['linked_to', 'Linked to'],
+      ['description', 'Description'], ['latitude', 'Latitude'], ['longitude', 'Longitude'],
+      ['contacts', 'Contacts (their columns)'], ['key', 'Key (this computer)'],
+    ],
+    shown: 16,
+  },
+};
 
-/** The order and choice from the last export, or the six API fields. */
-function rememberedColumns() {
+const remembered = (what) => `partnerbook.export.${what === 'partners' ? 'partner' : 'organization'}-columns`;
+
+/** The order and choice from the last export of `what`, or the default. */
+function rememberedColumns(what) {
+  const { names, shown } = COLUMNS[what];
   try {
-    const saved = JSON.parse(localStorage.getItem(REMEMBERED) || 'null');
-    if (Array.isArray(saved) && saved.every((c) => PARTNER_COLUMNS.some(([n]) => n === c.name))) return saved;
+    const saved = JSON.parse(localStorage.getItem(remembered(what)) || 'null');
+    if (Array.isArray(saved) && saved.length === names.length && saved.every((c) => names.some(([n]) => n === c.name))) return saved;
   } catch (_) { /* a bad value is as good as none */ }
-  return PARTNER_COLUMNS.map(([name]) => ({ name, on: DEFAULT_COLUMNS.includes(name) }));
+  return names.map(([name], i) => ({ name, on: i < shown }));
 }
 
-function fillColumns(columns) {
-  const labels = new Map(PARTNER_COLUMNS);
+function fillColumns(what, columns) {
+  const labels = new Map(COLUMNS[what].names);
   $('#export-columns').replaceChildren(...columns.map((c, i) => {
     const id = `export-column-${c.name}`;
     const box = el('input', { attrs: { type: 'checkbox', id, 'data-name': c.name, ...(c.on ? { checked: '' } : {}) } });
@@ -63,13 +76,16 @@ function chosenColumns() {
   }));
 }
 
+/**
+ * Opens the export dialog for `what` ('partners' or 'organizations') with the
+ * list's current search and filters, so the file holds what the user sees.
+ */
 export function openExport(what, query, count) {
   exporting = { what, query };
   $('#export-title').textContent = what === 'partners' ? 'Export partners' : 'Export organizations';
   $('#export-what').textContent = `${count} ${what} as the list shows them now (search and filters applied).`;
   $('#export-contacts-field').hidden = what !== 'organizations';
-  $('#export-columns-field').hidden = what !== 'partners';
-  if (what === 'partners') fillColumns(rememberedColumns());
+  fillColumns(what, rememberedColumns(what));
   $('#export-progress').hidden = true;
   $('#export-status').textContent = '';
   $('#export-go').disabled = false;
@@ -80,7 +96,7 @@ export function openExport(what, query, count) {
 async function runExport(event) {
   event.preventDefault();
   if (!exporting) return;
-  if (exporting.what === 'partners' && !chosenColumns().some((c) => c.on)) {
+  if (!chosenColumns().some((c) => c.on)) {
     $('#export-status').textContent = 'Choose at least one column.';
     return;
   }
@@ -94,7 +110,7 @@ async function runExport(event) {
     sync_state: $('#export-sync-state').checked,
   };
   if (exporting.what === 'organizations') options.contacts = $('#export-contacts').value;
-  if (exporting.what === 'partners') options.columns = chosenColumns().filter((c) => c.on).map((c) => c.name);
+  options.columns = chosenColumns().filter((c) => c.on).map((c) => c.name);
   const command = exporting.what === 'partners' ? 'export_partners' : 'export_organizations';
   $('#export-go').disabled = true;
   $('#export-progress').hidden = false;
@@ -217,17 +233,18 @@ async function runImport() {
 
 export function initTransfer() {
   // The choice is remembered as it is made, for the next export.
-  $('#export-columns').addEventListener('change', () => localStorage.setItem(REMEMBERED, JSON.stringify(chosenColumns())));
+  const remember = (columns) => { if (exporting) localStorage.setItem(remembered(exporting.what), JSON.stringify(columns)); };
+  $('#export-columns').addEventListener('change', () => remember(chosenColumns()));
   $('#export-columns').addEventListener('click', (event) => {
     const move = event.target.dataset && Number(event.target.dataset.move);
-    if (!move) return;
+    if (!move || !exporting) return;
     const columns = chosenColumns();
     const at = columns.findIndex((c) => c.name === event.target.closest('li').dataset.name);
     const to = at + move;
     if (to < 0 || to >= columns.length) return;
     [columns[at], columns[to]] = [columns[to], columns[at]];
-    fillColumns(columns);
-    localStorage.setItem(REMEMBERED, JSON.stringify(columns));
+    fillColumns(exporting.what, columns);
+    remember(columns);
     document.querySelector(`#export-columns li[data-name="${columns[to].name}"] button[data-move="${move}"]`)?.focus();
   });
   $('#export-form').addEventListener('submit', runExport);
