@@ -5,8 +5,9 @@
 # WebKitGTK stack the Tauri 2 window is built on.
 BUILD_PACKAGES=(build-essential pkg-config ca-certificates curl file
     libwebkit2gtk-4.1-dev libxdo-dev libssl-dev librsvg2-dev libdbus-1-dev)
-# What the end-to-end tests add: a virtual display, WebKit's WebDriver, a session bus.
-TEST_PACKAGES=(xvfb webkit2gtk-driver dbus dbus-x11)
+# What the end-to-end tests add: a virtual display, WebKit's WebDriver, a session bus;
+# and the package test: desktop-file-validate and rpm (to read the .rpm's metadata).
+TEST_PACKAGES=(xvfb webkit2gtk-driver dbus dbus-x11 desktop-file-utils rpm)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -65,6 +66,15 @@ ensure_contract_checker() {
     npm ci --prefix tests/contract --no-audit --no-fund --loglevel=error
 }
 
+# The Tauri CLI, prebuilt from the npm registry (no long compile), pinned to 2.x
+# by packaging/package-lock.json: it bundles the built app into .deb and .rpm.
+ensure_tauri_cli() {
+    [ -x packaging/node_modules/.bin/tauri ] && return 0
+    command -v npm >/dev/null 2>&1 || ensure_packages nodejs npm
+    say "Installing the Tauri CLI (@tauri-apps/cli, from npm)"
+    npm ci --prefix packaging --no-audit --no-fund --loglevel=error
+}
+
 # axe-core (npm), which the end-to-end test injects into the window to check
 # accessibility; pinned by tests/a11y/package-lock.json, never shipped.
 ensure_accessibility_checker() {
@@ -80,4 +90,5 @@ setup_tests() {
     ensure_tauri_driver
     ensure_contract_checker
     ensure_accessibility_checker
+    ensure_tauri_cli
 }

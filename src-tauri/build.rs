@@ -19,6 +19,7 @@ const COMMANDS: &[&str] = &[
     "delete_organization",
     "countries",
     "status",
+    "about",
     "sync_now",
     "sync_tick",
     "network_changed",
@@ -43,7 +44,7 @@ const COMMANDS: &[&str] = &[
 
 fn main() {
     println!("cargo:rerun-if-changed=../ui");
-    println!("cargo:rerun-if-changed=../tauri.conf.json");
+    println!("cargo:rerun-if-changed=tauri.conf.json");
     println!("cargo:rerun-if-changed=capabilities");
     tauri_build::try_build(
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),

@@ -1,6 +1,18 @@
-//! Partnerbook's core: records, validation, the local store and (later) sync
-//! and export. No Tauri here: the CLI, the desktop shell and the benchmarks all
-//! build on this crate alone.
+//! Partnerbook's core: every decision the app makes, with no Tauri here, so
+//! the command line, the desktop shell and the benchmarks all build on it alone.
+//!
+//! The roles, from the edge inwards:
+//! - [`app`]: the plain functions both front ends call (the window's IPC
+//!   commands and the CLI's subcommands are thin wrappers over them);
+//! - [`model`] and [`validate`]: drafts turned into validated fields by one rule set;
+//! - [`store`]: the local SQLite database, which knows nothing of sync;
+//! - [`plan`] and [`merge`]: what to send and how to merge, decided as pure
+//!   functions before any I/O; [`sync`] carries a plan out through [`remote`],
+//!   the one module that talks to the central APIs;
+//! - [`import`], [`export`], [`target`]: files in and out, within stated limits;
+//! - [`duplicates`]: the matcher behind the forms' warning and the import's check;
+//! - [`settings`], [`secrets`], [`paths`]: where configuration and data live;
+//! - [`error`]: the one vocabulary of error kinds every boundary speaks.
 
 pub mod app;
 pub mod duplicates;
@@ -24,3 +36,11 @@ pub use error::{ErrorBody, ErrorKind};
 pub use model::*;
 pub use store::{Store, StoreError};
 pub use validate::{FieldError, ValidationReport};
+
+/// This build's version (the workspace's one version).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// "0.1.0 (database schema 14)": what `--version` and the window's About say.
+pub fn version_line() -> String {
+    format!("{VERSION} (database schema {})", store::SCHEMA_VERSION)
+}

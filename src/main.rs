@@ -4,7 +4,7 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -13,7 +13,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = cli::args::Cli::parse();
+    // The version line names the database schema too (support asks for both).
+    let version: &'static str = Box::leak(partnerbook::version_line().into_boxed_str());
+    let matches = cli::args::Cli::command().version(version).get_matches();
+    let args = cli::args::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let json = args.json;
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

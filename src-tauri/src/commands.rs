@@ -157,6 +157,12 @@ fn sync_config(state: &AppState) -> Result<partnerbook::sync::SyncConfig> {
     Ok(app::settings::sync_config(&state.store(), state.secrets.as_ref(), &Overlay::default())?)
 }
 
+/// The window's About: this build's version, its database schema and the database file.
+#[tauri::command(async)]
+pub fn about(state: State<'_, AppState>) -> app::about::About {
+    app::about::about(&state.store())
+}
+
 #[tauri::command(async)]
 pub fn status(state: State<'_, AppState>) -> Result<Status> {
     let config = sync_config(&state)?;

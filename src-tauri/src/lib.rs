@@ -34,6 +34,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::delete_organization,
         commands::countries,
         commands::status,
+        commands::about,
         commands::sync_now,
         commands::sync_tick,
         commands::network_changed,
@@ -144,6 +145,6 @@ pub fn run() {
             app.manage(AppState::new(store, path, secret_store()));
             Ok(())
         })
-        .run(tauri::generate_context!("../tauri.conf.json"))
+        .run(tauri::generate_context!())
         .expect("the Partnerbook window could not start");
 }

@@ -97,6 +97,15 @@ fn partner_commands_round_trip() {
     // Partial queries take defaults for the rest.
     assert_eq!(h.ok("list_partners", json!({"query": {}}))["total"], 1);
 
+    let about = h.ok("about", json!({}));
+    assert_eq!(about["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(about["schema_version"], partnerbook::store::SCHEMA_VERSION);
+    assert!(
+        about["version_line"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("(database schema {})", partnerbook::store::SCHEMA_VERSION))
+    );
     let status = h.ok("status", json!({}));
     assert_eq!(status["pending_changes"], 1);
     assert!(status["oldest_pending_change"].is_string());
@@ -311,7 +320,7 @@ fn export_and_import_commands_write_and_read_files() {
 #[test]
 fn the_capability_file_gates_commands() {
     let dir = tempfile::tempdir().unwrap();
-    let app = with_commands(mock_builder()).build(tauri::generate_context!("../tauri.conf.json")).unwrap();
+    let app = with_commands(mock_builder()).build(tauri::generate_context!()).unwrap();
     let path = dir.path().join("a.db");
     app.manage(AppState::new(Store::open(&path).unwrap(), path, Box::new(MemorySecrets::default())));
     let main = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();

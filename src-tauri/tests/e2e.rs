@@ -609,6 +609,11 @@ async fn scenario(app: &App) {
         "document.querySelector('#settings-test-result').textContent.includes('Partners API')",
     )
     .await;
+    // About names the version and the database schema, as `partnerbook --version` does.
+    assert_eq!(
+        app.text("#about-version").await,
+        format!("Partnerbook {} (database schema {})", env!("CARGO_PKG_VERSION"), partnerbook::store::SCHEMA_VERSION)
+    );
     app.shot("07-settings").await;
     app.check_accessibility("settings").await;
 

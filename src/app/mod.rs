@@ -8,10 +8,12 @@
 //!   `PARTNERBOOK_*` overlay) and the order a save writes them in;
 //! - [`status`]: what the status bar says;
 //! - [`export`], [`import`]: an export or an import on its own connection, with progress and cancel;
-//! - [`partners`]: whose organization a new partner goes to.
+//! - [`partners`]: whose organization a new partner goes to;
+//! - [`about`]: the version and the database, for `info` and the window's About.
 //!
 //! Every failure leaves here as an [`ErrorBody`](crate::ErrorBody).
 
+pub mod about;
 pub mod export;
 pub mod import;
 pub mod partners;

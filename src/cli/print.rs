@@ -231,6 +231,7 @@ pub fn outbox(entries: &[OutboxEntry], as_json: bool) {
 
 #[derive(Serialize)]
 struct Info {
+    version: &'static str,
     database: String,
     schema_version: usize,
     partners: u64,
@@ -242,9 +243,11 @@ struct Info {
 pub fn info(store: &Store, as_json: bool) -> Result<(), StoreError> {
     let (partners, organizations) = store.record_counts()?;
     let (pending_changes, oldest_pending_change) = store.outbox_summary()?;
+    let about = partnerbook::app::about::about(store);
     let info = Info {
-        database: store.path().display().to_string(),
-        schema_version: partnerbook::store::schema_version(),
+        version: about.version,
+        database: about.database,
+        schema_version: about.schema_version,
         partners,
         organizations,
         pending_changes,
@@ -253,6 +256,7 @@ pub fn info(store: &Store, as_json: bool) -> Result<(), StoreError> {
     if as_json {
         json(&info);
     } else {
+        line("Version", info.version);
         line("Database", &info.database);
         line("Schema version", info.schema_version.to_string());
         line("Partners", info.partners.to_string());

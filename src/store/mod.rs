@@ -77,7 +77,11 @@ pub fn migration_sql() -> &'static [&'static str] {
     MIGRATION_SQL
 }
 
-/// The schema version this build writes.
+/// The schema version this build writes: one version per migration.
+pub const SCHEMA_VERSION: usize = MIGRATION_SQL.len();
+
+/// The schema version this build writes, as the migration library counts it
+/// (a test holds it equal to [`SCHEMA_VERSION`]).
 pub fn schema_version() -> usize {
     let conn = Connection::open_in_memory().expect("an in-memory database always opens");
     migrations_len(&MIGRATIONS, &conn).expect("an empty database has version 0")

@@ -379,6 +379,11 @@ fn db_flag_overrides_the_environment() {
     let info = cli.json(&["--db", other.to_str().unwrap(), "info"]);
     assert_eq!(info["database"], other.to_str().unwrap());
     assert_eq!(info["schema_version"], partnerbook::store::schema_version());
+    assert_eq!(info["schema_version"], partnerbook::store::SCHEMA_VERSION);
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
+    // --version names the schema too.
+    let (code, out, _) = cli.run(&["--version"]);
+    assert_eq!((code, out.trim()), (0, format!("partnerbook {}", partnerbook::version_line()).as_str()));
     let info = cli.json(&["info"]);
     assert_eq!(info["database"], cli.db().to_str().unwrap());
 }

@@ -47,7 +47,19 @@ function settingsDraft() {
   };
 }
 
+/** About: the version and the database schema, as `partnerbook --version` says them, and the file. */
+async function loadAbout() {
+  try {
+    const about = await call('about');
+    $('#about-version').textContent = `Partnerbook ${about.version_line}`;
+    $('#about-database').textContent = `Database: ${about.database}`;
+  } catch (error) {
+    $('#about-version').textContent = error.message;
+  }
+}
+
 export async function loadSettings() {
+  loadAbout();
   try {
     fill(await call('get_settings'));
   } catch (error) {
