@@ -40,6 +40,9 @@ const COMMANDS: &[&str] = &[
     "retry_change",
     "discard_change",
     "record_changes",
+    "update_status",
+    "check_for_updates",
+    "install_update",
 ];
 
 fn main() {

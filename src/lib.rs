@@ -12,6 +12,7 @@
 //! - [`import`], [`export`], [`target`]: files in and out, within stated limits;
 //! - [`duplicates`]: the matcher behind the forms' warning and the import's check;
 //! - [`settings`], [`secrets`], [`paths`]: where configuration and data live;
+//! - [`update`]: when to look for updates and what to say of them (the shell fetches them);
 //! - [`error`]: the one vocabulary of error kinds every boundary speaks.
 
 pub mod app;
@@ -30,6 +31,7 @@ pub mod store;
 pub mod sync;
 pub mod target;
 mod text_enum;
+pub mod update;
 pub mod validate;
 
 pub use error::{ErrorBody, ErrorKind};

@@ -40,12 +40,22 @@ pub struct SyncSettings {
     pub settle_seconds: Option<u64>,
 }
 
+/// Where the app looks for its updates (a company hosts its own).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpdateSettings {
+    /// The update manifest's https address (Tauri's `{{target}}`, `{{arch}}`
+    /// and `{{current_version}}` are filled in); empty: updates not set up.
+    pub address: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RemoteSettings {
     pub partners: PartnersApiSettings,
     pub organizations: OrganizationsApiSettings,
     pub sync: SyncSettings,
+    pub updates: UpdateSettings,
 }
 
 /// What a person typed on the settings screen, untrusted.
@@ -55,6 +65,7 @@ pub struct RemoteSettingsDraft {
     pub partners: PartnersApiDraft,
     pub organizations: OrganizationsApiDraft,
     pub sync: SyncSettingsDraft,
+    pub updates: UpdateSettings,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,8 +223,16 @@ impl RemoteSettingsDraft {
                 }
             },
         };
+        let update_address = match crate::update::check_address(&self.updates.address) {
+            Ok(url) => url.map(String::from).unwrap_or_default(),
+            Err(m) => {
+                fail("updates.address", "invalid_url", format!("{m}."));
+                String::new()
+            }
+        };
         if errors.is_empty() {
             Ok(RemoteSettings {
+                updates: UpdateSettings { address: update_address },
                 sync: SyncSettings { settle_seconds },
                 partners: PartnersApiSettings {
                     base_url: partners_url,

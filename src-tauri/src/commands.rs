@@ -383,3 +383,82 @@ pub async fn import_partners<R: tauri::Runtime>(
 pub fn cancel_import(state: State<'_, AppState>) {
     state.import_cancel.store(true, Ordering::SeqCst);
 }
+
+/// The About section's update line.
+#[derive(Debug, Serialize)]
+pub struct UpdateView {
+    pub status: partnerbook::update::UpdateStatus,
+    pub sentence: String,
+    pub checked_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A verified update waits: the Install button shows.
+    pub can_install: bool,
+}
+
+fn update_view(state: &AppState) -> Result<UpdateView> {
+    use partnerbook::update::UpdateStatus;
+    let store = state.store();
+    let set_up = !store.remote_settings()?.updates.address.is_empty();
+    let last = store.update_check()?;
+    drop(store);
+    let can_install = state.pending_update.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+    let (status, checked_at) = match (set_up, last) {
+        (false, _) => (UpdateStatus::NotSetUp, None),
+        (true, None) => (UpdateStatus::NeverChecked, None),
+        // An offer from an earlier run whose download is gone is checked again, not offered blind.
+        (true, Some(check)) => (check.status, Some(check.checked_at)),
+    };
+    let sentence = status.sentence(partnerbook::VERSION);
+    Ok(UpdateView { status, sentence, checked_at, can_install })
+}
+
+/// Where updates stand, from the last check (no request is made).
+#[tauri::command(async)]
+pub fn update_status(state: State<'_, AppState>) -> Result<UpdateView> {
+    update_view(&state)
+}
+
+/// Checks for an update when a day has passed since the last check, or at
+/// once when `now` (the user's "Check now"); a newer version is downloaded
+/// and verified before it is offered.
+#[tauri::command]
+pub async fn check_for_updates<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    now: bool,
+) -> Result<UpdateView> {
+    use partnerbook::update::{UpdateCheck, check_address, check_due};
+    let (address, last) = {
+        let store = state.store();
+        (store.remote_settings()?.updates.address, store.update_check()?)
+    };
+    let Ok(Some(address)) = check_address(&address) else {
+        return update_view(&state);
+    };
+    let waiting = state.pending_update.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+    if !now && (waiting || !check_due(last.map(|c| c.checked_at), chrono::Utc::now())) {
+        return update_view(&state);
+    }
+    let source = crate::updates::Source { address, root_certificate: None };
+    let (status, verified) = crate::updates::check(&app, &source, crate::updates::installer()).await;
+    *state.pending_update.lock().unwrap_or_else(|p| p.into_inner()) = verified;
+    state.store().remember_update_check(&UpdateCheck { checked_at: chrono::Utc::now(), status })?;
+    update_view(&state)
+}
+
+/// Installs the verified update, on the user's click only.
+#[tauri::command]
+pub async fn install_update(state: State<'_, AppState>) -> Result<String> {
+    let verified = state.pending_update.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let Some(verified) = verified else {
+        return Err(CommandError(ErrorBody::new(
+            ErrorKind::NotFound,
+            "No verified update is waiting; check for updates first.",
+        )));
+    };
+    let version = verified.version().to_string();
+    tauri::async_runtime::spawn_blocking(move || verified.install())
+        .await
+        .map_err(|e| internal("The update", e))?
+        .map_err(|m| CommandError(ErrorBody::new(ErrorKind::Internal, m)))?;
+    Ok(format!("Version {version} is installed; it starts the next time Partnerbook opens."))
+}

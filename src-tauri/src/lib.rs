@@ -2,6 +2,7 @@
 //! hands the window the static `ui/` folder. Everything else is in the core.
 
 pub mod commands;
+pub mod updates;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -55,6 +56,9 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::retry_change,
         commands::discard_change,
         commands::record_changes,
+        commands::update_status,
+        commands::check_for_updates,
+        commands::install_update,
     ])
 }
 
@@ -71,6 +75,8 @@ pub struct AppState {
     pub sync: Arc<SyncRunner>,
     /// `window_ready` logs the start-up time once.
     pub ready_logged: AtomicBool,
+    /// A downloaded, verified update waiting for the user's click.
+    pub pending_update: Mutex<Option<updates::Verified>>,
 }
 
 impl AppState {
@@ -83,6 +89,7 @@ impl AppState {
             export_cancel: Arc::default(),
             import_cancel: Arc::default(),
             sync: Arc::default(),
+            pending_update: Mutex::default(),
         }
     }
 
@@ -136,6 +143,8 @@ pub fn run() {
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_dialog::init())
+        // The public key and requireSignedVersion come from tauri.conf.json; the address from Settings.
+        .plugin(tauri_plugin_updater::Builder::new().build())
         .setup(|app| {
             let path = database_path(app);
             let store = Store::open(&path).map_err(|e| {

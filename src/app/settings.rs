@@ -36,6 +36,7 @@ pub struct SettingsView {
     pub partners: PartnersSettingsView,
     pub organizations: OrganizationsSettingsView,
     pub sync: crate::settings::SyncSettings,
+    pub updates: crate::settings::UpdateSettings,
     pub keychain: Availability,
 }
 
@@ -54,6 +55,7 @@ pub fn view(settings: RemoteSettings, secrets: &dyn SecretStore) -> SettingsView
             has_api_key: has_secret(secrets, SecretName::OrganizationsApiKey),
         },
         sync: settings.sync,
+        updates: settings.updates,
         keychain: secrets.availability(),
     }
 }
