@@ -11,7 +11,8 @@
 //!   the one module that talks to the central APIs;
 //! - [`import`], [`export`], [`target`]: files in and out, within stated limits;
 //! - [`duplicates`]: the matcher behind the forms' warning and the import's check;
-//! - [`settings`], [`secrets`], [`paths`]: where configuration and data live;
+//! - [`settings`], [`managed`], [`secrets`], [`paths`]: where configuration and data live
+//!   (the user's settings, IT's managed file over them, the keychain, the database file);
 //! - [`update`]: when to look for updates and what to say of them (the shell fetches them);
 //! - [`error`]: the one vocabulary of error kinds every boundary speaks.
 
@@ -20,6 +21,7 @@ pub mod duplicates;
 pub mod error;
 pub mod export;
 pub mod import;
+pub mod managed;
 pub mod merge;
 pub mod model;
 pub mod paths;

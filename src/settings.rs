@@ -332,12 +332,19 @@ mod tests {
             },
             organizations: OrganizationsApiDraft { base_url: "https://sight.inspectorio.com/".into(), api_key: None },
             sync: SyncSettingsDraft { settle_seconds: "0".into() },
+            updates: UpdateSettings { address: "http://updates.example.com/latest.json".into() },
         };
         let r = draft.validate().unwrap_err();
         let fields: Vec<_> = r.fields.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["partners.base_url", "partners.requester_org_id", "partners.target_org_ids", "sync.settle_seconds"]
+            [
+                "partners.base_url",
+                "partners.requester_org_id",
+                "partners.target_org_ids",
+                "sync.settle_seconds",
+                "updates.address"
+            ]
         );
         let settle = |text: &str| RemoteSettingsDraft {
             sync: SyncSettingsDraft { settle_seconds: text.into() },

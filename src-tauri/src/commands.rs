@@ -293,7 +293,7 @@ pub fn save_settings(state: State<'_, AppState>, settings: RemoteSettingsDraft) 
 
 #[tauri::command]
 pub async fn test_connection(state: State<'_, AppState>) -> Result<ConnectionReport> {
-    let settings = state.store().remote_settings()?;
+    let settings = app::settings::effective(&state.store())?;
     Ok(app::settings::test_connection(&settings, state.secrets.as_ref()).await)
 }
 
@@ -397,7 +397,7 @@ pub struct UpdateView {
 fn update_view(state: &AppState) -> Result<UpdateView> {
     use partnerbook::update::UpdateStatus;
     let store = state.store();
-    let set_up = !store.remote_settings()?.updates.address.is_empty();
+    let set_up = !app::settings::effective(&store)?.updates.address.is_empty();
     let last = store.update_check()?;
     drop(store);
     let can_install = state.pending_update.lock().unwrap_or_else(|p| p.into_inner()).is_some();
@@ -429,7 +429,7 @@ pub async fn check_for_updates<R: tauri::Runtime>(
     use partnerbook::update::{UpdateCheck, check_address, check_due};
     let (address, last) = {
         let store = state.store();
-        (store.remote_settings()?.updates.address, store.update_check()?)
+        (app::settings::effective(&store)?.updates.address, store.update_check()?)
     };
     let Ok(Some(address)) = check_address(&address) else {
         return update_view(&state);

@@ -88,7 +88,8 @@ impl AppState {
             db_path,
             export_cancel: Arc::default(),
             import_cancel: Arc::default(),
-            sync: Arc::default(),
+            // IT's managed file may set how often the central system is read.
+            sync: Arc::new(SyncRunner::with_policy(partnerbook::app::settings::managed().cadence())),
             pending_update: Mutex::default(),
         }
     }

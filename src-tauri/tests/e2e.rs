@@ -220,6 +220,9 @@ async fn desktop_end_to_end() {
     std::fs::create_dir_all(&shots).unwrap();
     let home = tempfile::tempdir().unwrap();
 
+    // IT's managed file locks one setting (the settle window), as a company's roll-out would.
+    let managed = home.path().join("managed.toml");
+    std::fs::write(&managed, "locked = [\"sync.settle_seconds\"]\n[sync]\nsettle_seconds = 60\n").unwrap();
     let (display, _xvfb) = display();
     let port = free_port();
     let native_port = free_port();
@@ -231,6 +234,7 @@ async fn desktop_end_to_end() {
             .env("NO_AT_BRIDGE", "1")
             .env("PARTNERBOOK_DB", home.path().join("e2e.db"))
             .env("PARTNERBOOK_SECRETS", "memory")
+            .env("PARTNERBOOK_MANAGED_CONFIG", &managed)
             .env("XDG_CONFIG_HOME", home.path().join("config"))
             .env("XDG_DATA_HOME", home.path().join("data"))
             .stdout(Stdio::null())
@@ -614,6 +618,25 @@ async fn scenario(app: &App) {
         app.text("#about-version").await,
         format!("Partnerbook {} (database schema {})", env!("CARGO_PKG_VERSION"), partnerbook::store::SCHEMA_VERSION)
     );
+    // The managed setting: filled in, read-only, and said to be the organization's.
+    assert_eq!(app.js("return document.querySelector('#set-sync-settle_seconds').value;").await, json!("60"));
+    assert_eq!(app.js("return document.querySelector('#set-sync-settle_seconds').disabled;").await, json!(true));
+    assert_eq!(app.text("#set-sync-settle_seconds-managed").await, "Managed by your organization");
+    assert!(app.text("#managed-status").await.starts_with("Some settings come from your organization ("));
+    app.until("the update line", "document.querySelector('#update-status').textContent.length > 0").await;
+    assert_eq!(
+        app.text("#update-status").await,
+        "Updates are not set up: your IT department gives the update address."
+    );
+    // An update address over plain http is refused, with the reason beside the field.
+    app.fill("#set-updates-address", "http://updates.example.com/partnerbook/latest.json").await;
+    app.click("#settings-save").await;
+    app.until(
+        "the update address's message",
+        "document.querySelector('#set-updates-address-error').textContent.includes('https://')",
+    )
+    .await;
+    app.fill("#set-updates-address", "").await;
     app.shot("07-settings").await;
     app.check_accessibility("settings").await;
 

@@ -110,6 +110,17 @@ fn the_packages_install_and_run_as_a_user_would_use_them() {
     assert_eq!(info["version"], version);
     assert_eq!(info["schema_version"], partnerbook::store::SCHEMA_VERSION);
     assert_eq!(info["partners"], 0);
+    // IT's commented example ships with the package, and taken as it is it applies cleanly and changes nothing.
+    let example = unpacked.join("usr/share/doc/partnerbook/examples/config.toml");
+    let managed = Command::new(&cli)
+        .args(["--json", "info"])
+        .env("PARTNERBOOK_DB", &db)
+        .env("PARTNERBOOK_MANAGED_CONFIG", &example)
+        .output()
+        .unwrap();
+    let managed: serde_json::Value = serde_json::from_slice(&managed.stdout).unwrap();
+    assert_eq!(managed["managed"]["path"], example.to_str().unwrap(), "{managed}");
+    assert_eq!(managed["managed"]["problem"], serde_json::Value::Null, "{managed}");
 
     // The unpacked window opens its first list on a database that holds partners.
     let mut store = Store::open(&db).unwrap();
@@ -138,8 +149,12 @@ fn the_packages_install_and_run_as_a_user_would_use_them() {
     };
     assert_eq!(rpm_query(&["--queryformat", "%{NAME} %{VERSION}"]), format!("partnerbook {version}"));
     let files = rpm_query(&["-l"]);
-    for file in ["/usr/bin/partnerbook", "/usr/bin/partnerbook-desktop", "/usr/share/applications/Partnerbook.desktop"]
-    {
+    for file in [
+        "/usr/bin/partnerbook",
+        "/usr/bin/partnerbook-desktop",
+        "/usr/share/applications/Partnerbook.desktop",
+        "/usr/share/doc/partnerbook/examples/config.toml",
+    ] {
         assert!(files.lines().any(|l| l == file), "{file} is not in the .rpm:\n{files}");
     }
     let requires = rpm_query(&["--requires"]);

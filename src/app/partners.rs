@@ -42,7 +42,7 @@ pub fn create_target(own: Option<Uuid>, target: Option<Uuid>) -> Result<Option<U
 
 /// One's own organization, as sync would use it (saved settings under the overlay).
 pub fn own_organization(store: &Store, overlay: &Overlay) -> Result<Option<Uuid>, StoreError> {
-    Ok(overlay.over(store.remote_settings()?).partners.requester_org_id)
+    Ok(overlay.over(super::settings::effective(store)?).partners.requester_org_id)
 }
 
 /// Validates `draft` and the target together (one answer lists every

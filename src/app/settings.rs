@@ -3,18 +3,33 @@
 //! Addresses and ids are kept in the database; the client secret and API key
 //! in a [`SecretStore`] (the OS keychain in the window). The command line
 //! lays the `PARTNERBOOK_*` variables over both ([`Overlay`]); the window
-//! passes [`Overlay::default`]. A save writes the secrets first and the
-//! database last, so a keychain that refuses leaves nothing half saved.
+//! passes [`Overlay::default`]. Under both lies IT's managed file
+//! ([`crate::managed`]): what is in force is the overlay over the managed
+//! values over the saved ones ([`effective`]). A save writes the secrets
+//! first and the database last, so a keychain that refuses leaves nothing
+//! half saved.
 
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{ErrorBody, ErrorKind};
+use crate::managed::{Managed, ManagedView};
 use crate::secrets::{Availability, SecretName, SecretStore};
 use crate::settings::{OrganizationsApiSettings, PartnersApiSettings, RemoteSettings, RemoteSettingsDraft};
 use crate::store::Store;
 use crate::sync::SyncConfig;
 use crate::validate::FieldError;
+
+/// IT's managed settings, read once per process (a restart picks up a new file).
+pub fn managed() -> &'static Managed {
+    static MANAGED: std::sync::OnceLock<Managed> = std::sync::OnceLock::new();
+    MANAGED.get_or_init(Managed::load)
+}
+
+/// The settings in force: the saved ones with IT's managed values over them.
+pub fn effective(store: &Store) -> Result<RemoteSettings, crate::store::StoreError> {
+    Ok(managed().over(store.remote_settings()?))
+}
 
 #[derive(Debug, Serialize)]
 pub struct PartnersSettingsView {
@@ -38,6 +53,8 @@ pub struct SettingsView {
     pub sync: crate::settings::SyncSettings,
     pub updates: crate::settings::UpdateSettings,
     pub keychain: Availability,
+    /// Which fields IT's file locks or pre-fills, and why it is not applied if it is not.
+    pub managed: ManagedView,
 }
 
 fn has_secret(secrets: &dyn SecretStore, name: SecretName) -> bool {
@@ -57,12 +74,13 @@ pub fn view(settings: RemoteSettings, secrets: &dyn SecretStore) -> SettingsView
         sync: settings.sync,
         updates: settings.updates,
         keychain: secrets.availability(),
+        managed: managed().view(),
     }
 }
 
 /// The saved settings as a screen shows them.
 pub fn load(store: &Store, secrets: &dyn SecretStore) -> Result<SettingsView, ErrorBody> {
-    Ok(view(store.remote_settings()?, secrets))
+    Ok(view(effective(store)?, secrets))
 }
 
 /// Checks and saves a settings form: the secrets go to `secrets` first (an
@@ -88,7 +106,7 @@ pub fn save(
         })?;
     }
     store.save_remote_settings(&valid)?;
-    Ok(view(valid, secrets))
+    Ok(view(managed().over(valid), secrets))
 }
 
 /// What "Test connection" found for each API.
@@ -196,7 +214,7 @@ impl Overlay {
 /// overlay or else from `secrets` (one the store cannot read counts as unset).
 /// An API with something missing is left out; its changes wait.
 pub fn sync_config(store: &Store, secrets: &dyn SecretStore, overlay: &Overlay) -> Result<SyncConfig, ErrorBody> {
-    let settings = overlay.over(store.remote_settings()?);
+    let settings = overlay.over(effective(store)?);
     let secret = |given: &Option<String>, name| given.clone().or_else(|| secrets.get(name).ok().flatten());
     Ok(settings.sync_config(
         secret(&overlay.client_secret, SecretName::PartnersClientSecret),

@@ -238,6 +238,8 @@ struct Info {
     organizations: u64,
     pending_changes: u64,
     oldest_pending_change: Option<chrono::DateTime<chrono::Utc>>,
+    /// IT's managed settings file: where, what it locks, or why it is not applied.
+    managed: partnerbook::managed::ManagedView,
 }
 
 pub fn info(store: &Store, as_json: bool) -> Result<(), StoreError> {
@@ -252,6 +254,7 @@ pub fn info(store: &Store, as_json: bool) -> Result<(), StoreError> {
         organizations,
         pending_changes,
         oldest_pending_change,
+        managed: partnerbook::app::settings::managed().view(),
     };
     if as_json {
         json(&info);
@@ -264,6 +267,17 @@ pub fn info(store: &Store, as_json: bool) -> Result<(), StoreError> {
         line("Pending changes", info.pending_changes.to_string());
         if let Some(t) = info.oldest_pending_change {
             line("Oldest pending", t.to_rfc3339());
+        }
+        let m = &info.managed;
+        if let Some(problem) = &m.problem {
+            line("Managed settings", problem);
+        } else if let Some(path) = &m.path {
+            let locked = if m.locked.is_empty() {
+                "nothing locked".to_string()
+            } else {
+                format!("locks {}", m.locked.join(", "))
+            };
+            line("Managed settings", format!("{path} ({locked})"));
         }
     }
     Ok(())

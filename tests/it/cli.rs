@@ -372,6 +372,29 @@ fn a_damaged_database_file_is_reported_and_kept() {
     assert_eq!(std::fs::read_to_string(cli.db()).unwrap(), "not a database at all, but the user's notes");
 }
 
+/// IT's managed file as the command line sees it: where it is and what it
+/// locks, or, when it holds a secret, that it is not applied and why.
+#[test]
+fn info_names_the_managed_settings_or_why_they_are_not_applied() {
+    let cli = Cli::new();
+    let file = cli.dir.path().join("config.toml");
+    let info = |text: &str| {
+        std::fs::write(&file, text).unwrap();
+        let out = cli.cmd().args(["--json", "info"]).env("PARTNERBOOK_MANAGED_CONFIG", &file).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["managed"].clone()
+    };
+    let good = info("locked = [\"organizations.base_url\"]\n[organizations]\nbase_url = \"https://sight.inspectorio.com\"\n");
+    assert_eq!(good["locked"], serde_json::json!(["organizations.base_url"]));
+    assert_eq!(good["problem"], Value::Null);
+    let secret = info("[partners]\nclient_secret = \"hunter2\"\n");
+    assert!(secret["problem"].as_str().unwrap().contains("holds `client_secret`"), "{secret}");
+    assert_eq!(secret["locked"], serde_json::json!([]));
+    let (code, out, _) = cli.run(&["info"]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("Managed settings"), "no file, nothing said: {out}");
+}
+
 #[test]
 fn db_flag_overrides_the_environment() {
     let cli = Cli::new();

@@ -5,7 +5,7 @@ import { $, $$, notice } from './dom.js';
 import { loadChanges } from './changes.js';
 import { initOrganizations, reload as reloadOrganizations } from './organizations.js';
 import { initPartners, listedCount, reload as reloadPartners } from './partners.js';
-import { initSettings, loadSettings } from './settings.js';
+import { checkForUpdates, initSettings, loadSettings } from './settings.js';
 import { initStatus } from './status.js';
 import { initTransfer } from './transfer.js';
 
@@ -57,5 +57,7 @@ if (!available) {
   // Start-up ends when the first partner list is on screen: two frames (laid out, then painted).
   initPartners().then(() => requestAnimationFrame(() => requestAnimationFrame(() => {
     call('window_ready', { partners: listedCount() }).catch(() => {});
+    // After start-up, not during it: at most once a day, and only if IT set an address.
+    checkForUpdates();
   })));
 }

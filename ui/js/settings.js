@@ -3,7 +3,7 @@
 
 import { call } from './api.js';
 import { refreshStatus, syncNow } from './status.js';
-import { $, $$, notice } from './dom.js';
+import { $, $$, ago, notice } from './dom.js';
 
 const TEXT_FIELDS = [
   ['partners', 'base_url'], ['partners', 'client_id'], ['partners', 'requester_org_id'], ['organizations', 'base_url'],
@@ -21,14 +21,51 @@ function fill(view) {
   $('#set-partners-assumed_ops').checked = Boolean(view.partners.assumed_ops);
   const settle = view.sync && view.sync.settle_seconds;
   $('#set-sync-settle_seconds').value = settle ? String(settle) : '';
+  $('#set-updates-address').value = (view.updates && view.updates.address) || '';
   for (const [id, has] of [['#set-partners-client_secret', view.partners.has_client_secret], ['#set-organizations-api_key', view.organizations.has_api_key]]) {
     $(id).value = '';
     $(id).placeholder = has ? 'Stored in the keychain (leave empty to keep)' : 'Not set';
   }
   // The partner list names connected organizations as the settings do.
   window.dispatchEvent(new CustomEvent('partnerbook:settings', { detail: view }));
+  showManaged(view.managed || { locked: [], prefilled: [] });
   $('#keychain-status').textContent = view.keychain.message;
   $('#keychain-status').classList.toggle('warning', !view.keychain.available);
+}
+
+/** The inputs of the fields IT's managed file may lock ("sync.cadence" has none: it is noted in the Sync group). */
+const MANAGED_INPUTS = {
+  'partners.base_url': '#set-partners-base_url', 'partners.client_id': '#set-partners-client_id',
+  'partners.requester_org_id': '#set-partners-requester_org_id', 'partners.target_org_ids': '#set-partners-target_org_ids',
+  'partners.assumed_ops': '#set-partners-assumed_ops', 'organizations.base_url': '#set-organizations-base_url',
+  'sync.settle_seconds': '#set-sync-settle_seconds', 'updates.address': '#set-updates-address',
+};
+
+/** Locked fields read-only with "Managed by your organization"; a file that is not applied, said why. */
+function showManaged(managed) {
+  for (const [field, selector] of Object.entries(MANAGED_INPUTS)) {
+    const input = $(selector);
+    const locked = managed.locked.includes(field);
+    input.disabled = locked;
+    const noteId = `${input.id}-managed`;
+    let note = document.getElementById(noteId);
+    if (locked && !note) {
+      note = document.createElement('p');
+      note.id = noteId;
+      note.className = 'hint managed';
+      note.textContent = 'Managed by your organization';
+      input.after(note);
+      input.setAttribute('aria-describedby', `${input.getAttribute('aria-describedby') || ''} ${noteId}`.trim());
+    } else if (!locked && note) {
+      note.remove();
+    }
+  }
+  $('#managed-cadence').hidden = !managed.locked.includes('sync.cadence');
+  const banner = $('#managed-status');
+  banner.hidden = !managed.path && !managed.problem;
+  banner.classList.toggle('warning', Boolean(managed.problem));
+  banner.textContent = managed.problem
+    || (managed.path ? `Some settings come from your organization (${managed.path}).` : '');
 }
 
 function settingsDraft() {
@@ -44,6 +81,7 @@ function settingsDraft() {
     },
     organizations: { base_url: $('#set-organizations-base_url').value, api_key: secret('#set-organizations-api_key') },
     sync: { settle_seconds: $('#set-sync-settle_seconds').value },
+    updates: { address: $('#set-updates-address').value },
   };
 }
 
@@ -58,8 +96,49 @@ async function loadAbout() {
   }
 }
 
+/** The update line: what the last check found, Check now, and Install when a verified update waits. */
+function showUpdate(view) {
+  $('#update-status').textContent = view.sentence;
+  const checked = $('#update-checked');
+  checked.hidden = !view.checked_at;
+  checked.textContent = view.checked_at ? `Checked ${ago(view.checked_at)}.` : '';
+  const notes = view.status.state === 'available' ? view.status.notes : null;
+  $('#update-notes').hidden = !notes;
+  $('#update-notes').textContent = notes || '';
+  $('#update-install').hidden = !view.can_install;
+  if (view.can_install) $('#update-install').textContent = `Install version ${view.status.version}`;
+  $('#update-check').hidden = view.status.state === 'not_set_up';
+}
+
+/**
+ * Checks for updates (at most once a day unless `now`), quietly: an offer
+ * shows in About and once as a notice; installing waits for the click.
+ */
+export async function checkForUpdates(now = false) {
+  try {
+    const view = await call('check_for_updates', { now });
+    showUpdate(view);
+    if (!now && view.can_install) notice(`${view.sentence} Install it from Settings, About.`);
+  } catch (error) {
+    if (now) notice(error.message, true);
+  }
+}
+
+async function installUpdate() {
+  $('#update-install').disabled = true;
+  try {
+    notice(await call('install_update'));
+    $('#update-install').hidden = true;
+  } catch (error) {
+    notice(error.message, true);
+  } finally {
+    $('#update-install').disabled = false;
+  }
+}
+
 export async function loadSettings() {
   loadAbout();
+  call('update_status').then(showUpdate, () => {});
   try {
     fill(await call('get_settings'));
   } catch (error) {
@@ -105,4 +184,6 @@ async function test() {
 export function initSettings() {
   $('#settings-form').addEventListener('submit', save);
   $('#settings-test').addEventListener('click', test);
+  $('#update-check').addEventListener('click', () => checkForUpdates(true));
+  $('#update-install').addEventListener('click', installUpdate);
 }
