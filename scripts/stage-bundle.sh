@@ -5,6 +5,8 @@
 # It builds nothing: ./release.sh builds both first, and so does the test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Only the Linux packages carry the command line (tauri.conf.json's linux files).
+[ "${TAURI_ENV_PLATFORM:-linux}" = "linux" ] || exit 0
 profile=release
 [ "${TAURI_ENV_DEBUG:-false}" = "true" ] && profile=debug
 cli="target/$profile/partnerbook"

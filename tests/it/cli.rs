@@ -384,7 +384,8 @@ fn info_names_the_managed_settings_or_why_they_are_not_applied() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice::<Value>(&out.stdout).unwrap()["managed"].clone()
     };
-    let good = info("locked = [\"organizations.base_url\"]\n[organizations]\nbase_url = \"https://sight.inspectorio.com\"\n");
+    let good =
+        info("locked = [\"organizations.base_url\"]\n[organizations]\nbase_url = \"https://sight.inspectorio.com\"\n");
     assert_eq!(good["locked"], serde_json::json!(["organizations.base_url"]));
     assert_eq!(good["problem"], Value::Null);
     let secret = info("[partners]\nclient_secret = \"hunter2\"\n");

@@ -7,6 +7,7 @@
 //!   a full disk, a locked or damaged file, and model-based properties;
 //! - `export`, `import`: files written and read back with the readers a user has;
 //! - `cli`: the command line's words, JSON and exit codes;
+//! - `golden`: databases of released versions, upgraded and synced;
 //! - `sync`: against the stand-in (`partnerbook-standin`) and its fault switches;
 //! - `hostile`: against a small server of its own that lies, stalls and redirects;
 //! - `harness`: late delivery, lost answers, kills at every step, and the
@@ -19,6 +20,7 @@ mod cli;
 mod contract;
 mod duplicates;
 mod export;
+mod golden;
 mod harness;
 mod hostile;
 mod hostile_files;
