@@ -129,15 +129,28 @@ impl<S: SecretStore> SecretStore for CachedSecrets<S> {
 
 /// The OS keychain (Secret Service on Linux, Keychain on macOS, Credential Manager on Windows).
 #[cfg(feature = "keychain")]
-#[derive(Debug, Default)]
-pub struct KeychainSecrets;
+#[derive(Debug)]
+pub struct KeychainSecrets {
+    /// The keychain's service name: the app's identifier (tests use one of their own).
+    service: String,
+}
+
+#[cfg(feature = "keychain")]
+impl Default for KeychainSecrets {
+    fn default() -> Self {
+        KeychainSecrets::for_service(crate::paths::APP_IDENTIFIER)
+    }
+}
 
 #[cfg(feature = "keychain")]
 impl KeychainSecrets {
-    const SERVICE: &'static str = crate::paths::APP_IDENTIFIER;
+    /// Secrets under another service name than the app's, so a test never touches the user's.
+    pub fn for_service(service: &str) -> Self {
+        KeychainSecrets { service: service.to_string() }
+    }
 
-    fn entry(name: SecretName) -> Result<keyring::Entry, SecretError> {
-        keyring::Entry::new(Self::SERVICE, name.as_str()).map_err(Self::map)
+    fn entry(&self, name: SecretName) -> Result<keyring::Entry, SecretError> {
+        keyring::Entry::new(&self.service, name.as_str()).map_err(Self::map)
     }
 
     fn map(e: keyring::Error) -> SecretError {
@@ -153,17 +166,17 @@ impl KeychainSecrets {
 #[cfg(feature = "keychain")]
 impl SecretStore for KeychainSecrets {
     fn get(&self, name: SecretName) -> Result<Option<String>, SecretError> {
-        match Self::entry(name)?.get_password() {
+        match self.entry(name)?.get_password() {
             Ok(v) => Ok(Some(v)),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(e) => Err(Self::map(e)),
         }
     }
     fn set(&self, name: SecretName, value: &str) -> Result<(), SecretError> {
-        Self::entry(name)?.set_password(value).map_err(Self::map)
+        self.entry(name)?.set_password(value).map_err(Self::map)
     }
     fn delete(&self, name: SecretName) -> Result<(), SecretError> {
-        match Self::entry(name)?.delete_credential() {
+        match self.entry(name)?.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(Self::map(e)),
         }
@@ -243,5 +256,27 @@ mod tests {
         assert!(!format!("{s:?}").contains("k-123"));
         s.delete(SecretName::OrganizationsApiKey).unwrap();
         assert_eq!(s.get(SecretName::OrganizationsApiKey).unwrap(), None);
+    }
+
+    /// The platform's real keychain (Credential Manager, macOS Keychain),
+    /// under a service name of the test's own: a secret is kept, read back,
+    /// replaced and removed. Built where the release workflow runs the core's
+    /// tests on those systems; Linux's Secret Service needs a desktop
+    /// session's daemon, which the test machines here do not run.
+    #[cfg(all(feature = "keychain", any(target_os = "windows", target_os = "macos")))]
+    #[test]
+    fn the_platform_keychain_keeps_replaces_and_removes_a_secret() {
+        let service = format!("{}.test-{}", crate::paths::APP_IDENTIFIER, uuid::Uuid::now_v7());
+        let keychain = KeychainSecrets::for_service(&service);
+        let name = SecretName::OrganizationsApiKey;
+        assert!(keychain.availability().available, "{:?}", keychain.availability());
+        assert_eq!(keychain.get(name).unwrap(), None);
+        keychain.set(name, "first-key").unwrap();
+        assert_eq!(keychain.get(name).unwrap().as_deref(), Some("first-key"));
+        keychain.set(name, "second-key ünïcode").unwrap();
+        assert_eq!(keychain.get(name).unwrap().as_deref(), Some("second-key ünïcode"));
+        keychain.delete(name).unwrap();
+        assert_eq!(keychain.get(name).unwrap(), None);
+        keychain.delete(name).unwrap();
     }
 }

@@ -113,7 +113,7 @@ fn secret_store() -> Box<dyn SecretStore> {
     match std::env::var("PARTNERBOOK_SECRETS").as_deref() {
         Ok("memory") => Box::new(MemorySecrets::default()),
         // Read once and kept (see CachedSecrets): no unlock prompt every few seconds.
-        _ => Box::new(CachedSecrets::new(KeychainSecrets)),
+        _ => Box::new(CachedSecrets::new(KeychainSecrets::default())),
     }
 }
 
