@@ -404,7 +404,6 @@ fn update_view(state: &AppState) -> Result<UpdateView> {
     let (status, checked_at) = match (set_up, last) {
         (false, _) => (UpdateStatus::NotSetUp, None),
         (true, None) => (UpdateStatus::NeverChecked, None),
-        // An offer from an earlier run whose download is gone is checked again, not offered blind.
         (true, Some(check)) => (check.status, Some(check.checked_at)),
     };
     let sentence = status.sentence(partnerbook::VERSION);
@@ -435,7 +434,15 @@ pub async fn check_for_updates<R: tauri::Runtime>(
         return update_view(&state);
     };
     let waiting = state.pending_update.lock().unwrap_or_else(|p| p.into_inner()).is_some();
-    if !now && (waiting || !check_due(last.map(|c| c.checked_at), chrono::Utc::now())) {
+    // An offer from an earlier run, whose verified download went with that run, is
+    // checked (and downloaded) again at once rather than shown without an Install button.
+    let offer_without_download = !waiting
+        && matches!(
+            last.as_ref().map(|c| &c.status),
+            Some(partnerbook::update::UpdateStatus::Available { installer: partnerbook::update::Installer::InApp, .. })
+        );
+    let due = offer_without_download || check_due(last.map(|c| c.checked_at), chrono::Utc::now());
+    if !now && (waiting || !due) {
         return update_view(&state);
     }
     let source = crate::updates::Source { address, root_certificate: None };
