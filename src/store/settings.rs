@@ -1,6 +1,8 @@
 //! Non-secret settings, stored as JSON by name.
 
 use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::{Result, Store};
 use crate::settings::RemoteSettings;
@@ -11,36 +13,35 @@ const UPDATE_CHECK: &str = "update_check";
 
 impl Store {
     pub fn remote_settings(&self) -> Result<RemoteSettings> {
-        let text: Option<String> =
-            self.conn.query_row("SELECT value FROM settings WHERE name = ?1", [REMOTE], |r| r.get(0)).optional()?;
         // A document from another version that no longer parses falls back to defaults rather than blocking start-up.
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default())
+        Ok(self.document(REMOTE)?.unwrap_or_default())
     }
 
     pub fn save_remote_settings(&mut self, settings: &RemoteSettings) -> Result<()> {
-        let tx = self.write()?;
-        tx.execute(
-            "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            params![REMOTE, serde_json::to_string(settings).expect("settings always serialize")],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.save_document(REMOTE, settings)
     }
 
     /// The last update check, if one was made (a document that no longer parses counts as none).
     pub fn update_check(&self) -> Result<Option<crate::update::UpdateCheck>> {
-        let text: Option<String> = self
-            .conn
-            .query_row("SELECT value FROM settings WHERE name = ?1", [UPDATE_CHECK], |r| r.get(0))
-            .optional()?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+        self.document(UPDATE_CHECK)
     }
 
     pub fn remember_update_check(&mut self, check: &crate::update::UpdateCheck) -> Result<()> {
+        self.save_document(UPDATE_CHECK, check)
+    }
+
+    /// The JSON document saved under `name`; none if absent or no longer parseable.
+    fn document<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        let text: Option<String> =
+            self.conn.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    fn save_document(&mut self, name: &str, value: &impl Serialize) -> Result<()> {
         let tx = self.write()?;
         tx.execute(
             "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            params![UPDATE_CHECK, serde_json::to_string(check).expect("an update check always serializes")],
+            params![name, serde_json::to_string(value).expect("settings documents always serialize")],
         )?;
         tx.commit()?;
         Ok(())
