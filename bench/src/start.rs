@@ -26,6 +26,24 @@ pub struct Start {
     pub processes: Vec<(String, u64)>,
 }
 
+/// Adds `n` partners to the database at `db` (made if missing): what a start
+/// test's window then lists.
+pub fn add_partners(db: &Path, n: usize) -> Result<(), String> {
+    let mut store = partnerbook::Store::open(db).map_err(|e| e.to_string())?;
+    for i in 0..n {
+        let draft = partnerbook::PartnerDraft {
+            company_name: format!("Start {i} Ltd"),
+            sales_amount: "10".into(),
+            partner_type: "customer".into(),
+            email: format!("start{i}@example.com"),
+            frequency: "monthly".into(),
+            payment_terms: "net 30".into(),
+        };
+        store.create_partner(&draft, None).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 /// An X display: `$DISPLAY` when set, else a private Xvfb stopped on drop.
 pub struct Display {
     pub name: String,

@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use partnerbook::{PartnerDraft, Store};
-use partnerbook_bench::start::{Display, measure};
+use partnerbook_bench::start::{Display, add_partners, measure};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -123,19 +122,7 @@ fn the_packages_install_and_run_as_a_user_would_use_them() {
     assert_eq!(managed["managed"]["problem"], serde_json::Value::Null, "{managed}");
 
     // The unpacked window opens its first list on a database that holds partners.
-    let mut store = Store::open(&db).unwrap();
-    for i in 0..2 {
-        let draft = PartnerDraft {
-            company_name: format!("Packaged {i} GmbH"),
-            sales_amount: "10".into(),
-            partner_type: "supplier".into(),
-            email: format!("packaged{i}@example.com"),
-            frequency: "weekly".into(),
-            payment_terms: "net 15".into(),
-        };
-        store.create_partner(&draft, None).unwrap();
-    }
-    drop(store);
+    add_partners(&db, 2).unwrap();
     let display = Display::open().unwrap();
     let opened = measure(&window, &db, here, &display, Duration::from_secs(90)).unwrap();
     assert_eq!(opened.partners, 2, "{opened:?}");

@@ -6,26 +6,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use partnerbook::{PartnerDraft, Store};
-use partnerbook_bench::start::{Display, measure};
+use partnerbook_bench::start::{Display, add_partners, measure};
 
 #[test]
 fn the_window_reports_its_first_list_with_every_partner() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("start.db");
-    let mut store = Store::open(&db).unwrap();
-    for i in 0..3 {
-        let draft = PartnerDraft {
-            company_name: format!("Start {i} Ltd"),
-            sales_amount: "10".into(),
-            partner_type: "customer".into(),
-            email: format!("start{i}@example.com"),
-            frequency: "monthly".into(),
-            payment_terms: "net 30".into(),
-        };
-        store.create_partner(&draft, None).unwrap();
-    }
-    drop(store);
+    add_partners(&db, 3).unwrap();
 
     let display = Display::open().unwrap();
     let app = Path::new(env!("CARGO_BIN_EXE_partnerbook-desktop"));
