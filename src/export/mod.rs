@@ -328,9 +328,11 @@ pub fn export_organizations(
     let (total, most_contacts) = store.count_organizations(query)?;
     let columns = if options.columns.is_empty() { OrganizationColumn::ALL.to_vec() } else { options.columns.clone() };
     let with_contacts = columns.contains(&OrganizationColumn::Contacts);
+    // Each chosen column as its field's place in `org_cells`, or `None` for the contact block: worked out once, not per row.
+    let places: Vec<Option<usize>> = columns.iter().map(|c| c.own_index()).collect();
     let mut headers: Vec<Column> = Vec::new();
-    for &column in &columns {
-        match column.own_index() {
+    for &place in &places {
+        match place {
             Some(i) => headers.push(Column::new(ORG_COLUMNS[i].0, ORG_COLUMNS[i].1)),
             None => match options.contacts {
                 ContactLayout::Rows => headers
@@ -348,8 +350,8 @@ pub fn export_organizations(
     let row = |o: &Organization, contacts: &mut dyn Iterator<Item = Cell<'static>>| {
         let mut own = org_cells(o).map(Some);
         let mut cells = Vec::with_capacity(headers.len());
-        for &column in &columns {
-            match column.own_index() {
+        for &place in &places {
+            match place {
                 Some(i) => cells.push(own[i].take().unwrap_or(Cell::Empty)),
                 None => cells.extend(&mut *contacts),
             }
