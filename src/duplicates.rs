@@ -27,14 +27,6 @@ pub enum Likeness {
     SimilarName,
 }
 
-impl Likeness {
-    /// Whether this alone says "the same company" (the import refuses such a
-    /// row); the others are worth a warning, not a refusal.
-    pub fn is_certain(self) -> bool {
-        matches!(self, Likeness::SameEmail | Likeness::SameName)
-    }
-}
-
 /// Words that say what kind of company it is, not which: set aside before
 /// names are compared. Lowercase, without dots (normalising removes them).
 const LEGAL_FORMS: &[&str] = &[

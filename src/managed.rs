@@ -235,10 +235,6 @@ impl Managed {
         Managed { path: Some(path.to_path_buf()), values, given, locked, cadence, problem: None }
     }
 
-    pub fn is_locked(&self, field: &str) -> bool {
-        self.locked.contains(field)
-    }
-
     /// `stored` with the managed values laid over it: a locked field always,
     /// a pre-filled one while the user's own is empty.
     pub fn over(&self, mut stored: RemoteSettings) -> RemoteSettings {

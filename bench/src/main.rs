@@ -348,13 +348,13 @@ fn sync_screen(dir: &Path, n: usize) -> Vec<Row> {
         runs[runs.len() / 2]
     };
     let paged = time(&|| {
-        let page = store.outbox_page(None, 200, 0).unwrap();
-        let counts = store.outbox_counts().unwrap();
+        let page = store.outbox().page(None, 200, 0).unwrap();
+        let counts = store.outbox().counts().unwrap();
         // As the window receives it.
         std::hint::black_box(serde_json::to_string(&(page, counts)).unwrap());
     });
     let whole = time(&|| {
-        std::hint::black_box(serde_json::to_string(&store.outbox().unwrap()).unwrap());
+        std::hint::black_box(serde_json::to_string(&store.outbox().all().unwrap()).unwrap());
     });
     vec![Row {
         path: "Sync screen opened with changes waiting (the answer it waits on)",

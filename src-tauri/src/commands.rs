@@ -222,7 +222,7 @@ pub fn partner_read_only(state: State<'_, AppState>, key: Uuid) -> Result<Option
 /// Open conflicts (fields changed here and on the server), for the user to settle.
 #[tauri::command(async)]
 pub fn conflicts(state: State<'_, AppState>) -> Result<Vec<Conflict>> {
-    Ok(state.store().conflicts()?)
+    Ok(state.store().conflicts().unresolved()?)
 }
 
 /// Settles a record's conflicts field by field: `choices` maps a field to
@@ -234,13 +234,16 @@ pub fn resolve_conflicts(
     key: Uuid,
     choices: HashMap<String, Resolution>,
 ) -> Result<SyncState> {
-    Ok(state.store().resolve_conflicts(entity, key, |field| choices.get(field).copied().unwrap_or(Resolution::Mine))?)
+    Ok(state
+        .store()
+        .conflicts_mut()
+        .resolve(entity, key, |field| choices.get(field).copied().unwrap_or(Resolution::Mine))?)
 }
 
 /// The changes waiting for the central API, oldest first, with their attempts and last error.
 #[tauri::command(async)]
 pub fn outbox(state: State<'_, AppState>) -> Result<Vec<OutboxEntry>> {
-    Ok(state.store().outbox()?)
+    Ok(state.store().outbox().all()?)
 }
 
 /// One record's waiting changes, oldest first: what its form says about them
@@ -255,7 +258,7 @@ pub fn outbox_page(
     offset: u64,
 ) -> Result<OutboxPage> {
     let store = state.store();
-    Ok(OutboxPage { page: store.outbox_page(filter, limit, offset)?, counts: store.outbox_counts()? })
+    Ok(OutboxPage { page: store.outbox().page(filter, limit, offset)?, counts: store.outbox().counts()? })
 }
 
 #[derive(serde::Serialize)]
@@ -267,18 +270,18 @@ pub struct OutboxPage {
 
 #[tauri::command(async)]
 pub fn record_changes(state: State<'_, AppState>, entity: Entity, key: Uuid) -> Result<Vec<OutboxEntry>> {
-    Ok(state.store().outbox_for(entity, key)?)
+    Ok(state.store().outbox().of(entity, key)?)
 }
 
 #[tauri::command(async)]
 pub fn retry_change(state: State<'_, AppState>, seq: i64) -> Result<OutboxEntry> {
-    Ok(state.store().retry_change(seq)?)
+    Ok(state.store().outbox_mut().retry(seq)?)
 }
 
 /// Gives up a change (the window asks first): the record goes back to the server's version.
 #[tauri::command(async)]
 pub fn discard_change(state: State<'_, AppState>, seq: i64) -> Result<()> {
-    Ok(state.store().discard_change(seq)?)
+    Ok(state.store().outbox_mut().discard(seq)?)
 }
 
 #[tauri::command(async)]

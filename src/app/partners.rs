@@ -72,7 +72,7 @@ pub fn create(
 /// a write with 403 (see [`crate::sync::access`]): the change would only wait here.
 pub fn writable(store: &Store, key: Uuid) -> Result<(), StoreError> {
     let Some(org_id) = store.get::<Partners>(key)?.target_org_id else { return Ok(()) };
-    match store.read_only_reason(org_id)? {
+    match store.access().read_only_reason(org_id)? {
         Some(reason) => Err(StoreError::ReadOnly { org_id, reason }),
         None => Ok(()),
     }

@@ -31,9 +31,9 @@ pub struct Status {
 }
 
 pub fn status(store: &Store, runner: &SyncRunner, config: &SyncConfig) -> Result<Status, ErrorBody> {
-    let (pending_changes, oldest_pending_change) = store.outbox_summary()?;
-    let next_retry_at = store.next_retry_at(Utc::now(), &[], config.settle())?;
-    let open_conflicts = store.conflicts()?.len();
+    let (pending_changes, oldest_pending_change) = store.outbox().summary()?;
+    let next_retry_at = store.outbox().next_retry_at(Utc::now(), &[], config.settle())?;
+    let open_conflicts = store.conflicts().unresolved()?.len();
     let last = runner.last();
     let sync_configured = is_configured(config);
     let needs_sign_in = super::sync::needs_sign_in(store, config)?;

@@ -217,8 +217,8 @@ pub fn sync_now(runner: &SyncRunner, db: &Path, config: &SyncConfig) -> Result<L
 /// sign-in: …"), whichever process paused it and whether it happened while
 /// sending or reading.
 pub fn needs_sign_in(store: &Store, config: &SyncConfig) -> Result<Vec<String>, ErrorBody> {
-    let Some(salt) = store.existing_credentials_salt()? else { return Ok(Vec::new()) };
-    let pauses = store.sign_in_pauses()?;
+    let Some(salt) = store.access().existing_credentials_salt()? else { return Ok(Vec::new()) };
+    let pauses = store.access().sign_in_pauses()?;
     let now = chrono::Utc::now();
     Ok(access::in_force(&salt, config, &pauses).into_iter().map(|p| access::needs_sign_in_sentence(p, now)).collect())
 }
@@ -228,7 +228,7 @@ pub fn needs_sign_in(store: &Store, config: &SyncConfig) -> Result<Vec<String>, 
 pub fn try_again(store: &mut Store) -> Result<usize, ErrorBody> {
     let mut lifted = 0;
     for api in [Entity::Partner, Entity::Organization] {
-        lifted += usize::from(store.lift_sign_in_pause(api)?);
+        lifted += usize::from(store.access_mut().lift_sign_in_pause(api)?);
     }
     Ok(lifted)
 }

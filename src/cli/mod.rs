@@ -97,7 +97,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Partner(cmd) => partner(&mut store, cmd, json),
         Command::Org(cmd) => org(&mut store, cmd, json),
         Command::Outbox(OutboxCommand::List) => {
-            print::outbox(&store.outbox()?, json);
+            print::outbox(&store.outbox().all()?, json);
             Ok(())
         }
         Command::Info => {
@@ -106,7 +106,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Sync(a) => sync::run(&mut store, a, json),
         Command::Doctor => {
-            let raised = store.check_for_twins()?;
+            let raised = store.conflicts_mut().check_for_twins()?;
             if json {
                 println!("{}", serde_json::json!({ "twins_on_server": raised }));
             } else if raised == 0 {
@@ -120,7 +120,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Conflicts => {
-            print::conflicts(&store.conflicts()?, json);
+            print::conflicts(&store.conflicts().unresolved()?, json);
             Ok(())
         }
         Command::Resolve { key, mine, theirs: _ } => {
@@ -129,7 +129,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 Err(_) => (partnerbook::store::Entity::Organization, store.resolve_key::<Organizations>(&key)?),
             };
             let choice = if mine { Resolution::Mine } else { Resolution::Theirs };
-            let state = store.resolve_conflicts(entity, key, |_| choice)?;
+            let state = store.conflicts_mut().resolve(entity, key, |_| choice)?;
             if json {
                 println!("{}", serde_json::json!({"key": key, "sync_state": state}));
             } else {

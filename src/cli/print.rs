@@ -244,7 +244,7 @@ struct Info {
 
 pub fn info(store: &Store, as_json: bool) -> Result<(), StoreError> {
     let (partners, organizations) = store.record_counts()?;
-    let (pending_changes, oldest_pending_change) = store.outbox_summary()?;
+    let (pending_changes, oldest_pending_change) = store.outbox().summary()?;
     let about = partnerbook::app::about::about(store);
     let info = Info {
         version: about.version,

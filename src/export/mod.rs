@@ -129,7 +129,7 @@ fn would_run(value: &str) -> bool {
     matches!(first, Some('=' | '+' | '-' | '@'))
 }
 
-/// Neutralises a CSV cell a spreadsheet would run as a formula ([`would_run`])
+/// Neutralises a CSV cell a spreadsheet would run as a formula (`would_run`)
 /// with one more leading `'`. Round trip, stated: [`restore_cell`] takes that
 /// one `'` off again and nothing else, so every value comes back exactly; a
 /// value that really starts with `'` and would not run is written as it is;

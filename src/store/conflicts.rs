@@ -6,6 +6,8 @@
 use rusqlite::{Transaction, params};
 use serde::Serialize;
 use serde_json::Value;
+use std::ops::{Deref, DerefMut};
+
 use uuid::Uuid;
 
 use super::outbox::{self, Entity, Op};
@@ -29,77 +31,6 @@ pub struct Conflict {
     pub local: Value,
     pub remote: Value,
     pub detected_at: String,
-}
-
-impl Store {
-    /// Every open conflict, oldest first.
-    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, entity, record_key, field, base_value, local_value, remote_value, detected_at, kind
-             FROM conflicts WHERE resolved_at IS NULL ORDER BY id",
-        )?;
-        let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
-        let rows = stmt.query_map([], |r| {
-            Ok(Conflict {
-                id: r.get(0)?,
-                entity: super::parse_text(r, 1)?,
-                record_key: super::uuid_at(r, 2)?,
-                kind: super::parse_text(r, 8)?,
-                field: r.get(3)?,
-                base: json(r.get(4)?),
-                local: json(r.get(5)?),
-                remote: json(r.get(6)?),
-                detected_at: r.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Applies the user's choice for every open conflict of a record (see
-    /// [`plan::settle`]): theirs takes the server's value, mine keeps the
-    /// local one and queues it to be sent.
-    pub fn resolve_conflicts(
-        &mut self,
-        entity: Entity,
-        key: Uuid,
-        choice: impl Fn(&str) -> Resolution,
-    ) -> Result<SyncState> {
-        let open: Vec<Conflict> =
-            self.conflicts()?.into_iter().filter(|c| c.entity == entity && c.record_key == key).collect();
-        let tx = self.write()?;
-        for_entity!(entity, R => settle::<R>(&tx, key, &open, choice)?);
-        let state = outbox::refresh_sync_state(&tx, entity, key)?;
-        tx.commit()?;
-        Ok(state)
-    }
-
-    /// A partner create whose outcome is unknown, and a server record that may
-    /// be it but differs: the user decides whether it is the same partner.
-    pub fn flag_possible_duplicate(&mut self, seq: i64, key: Uuid, candidate: &ServerPartner) -> Result<()> {
-        let tx = self.write()?;
-        let local = super::Partners::fields(&tx, key)?;
-        let mut remote = wire::partner_fields(&candidate.fields);
-        remote.insert("id".into(), Value::String(candidate.id.to_string()));
-        insert_conflict(
-            &tx,
-            Entity::Partner,
-            key,
-            ConflictKind::PossibleDuplicate,
-            &FieldConflict {
-                field: String::new(),
-                base: Value::Null,
-                local: Value::Object(local),
-                remote: Value::Object(remote),
-            },
-        )?;
-        tx.execute(
-            "UPDATE outbox SET last_error = ?2 WHERE seq = ?1",
-            params![seq, "Possible duplicate on the server"],
-        )?;
-        tx.execute("UPDATE partners SET sync_state = 'conflict' WHERE key = ?1", [key.to_string()])?;
-        tx.commit()?;
-        Ok(())
-    }
 }
 
 /// Applies the user's answers to a record's open conflicts.
@@ -206,13 +137,104 @@ pub(super) fn ask_about_twin<R: Record>(tx: &Transaction<'_>, of: Uuid, server: 
 /// The name of the marker that the check for twins made by earlier versions ran.
 const TWINS_CHECKED: &str = "twins_checked";
 
+/// The user's questions, borrowed from the store: `store.conflicts()` reads
+/// them, `store.conflicts_mut()` raises and answers them.
+pub struct Conflicts<S> {
+    store: S,
+}
+
 impl Store {
+    pub fn conflicts(&self) -> Conflicts<&Store> {
+        Conflicts { store: self }
+    }
+
+    pub fn conflicts_mut(&mut self) -> Conflicts<&mut Store> {
+        Conflicts { store: self }
+    }
+}
+
+impl<S: Deref<Target = Store>> Conflicts<S> {
+    /// Every open conflict, oldest first.
+    pub fn unresolved(&self) -> Result<Vec<Conflict>> {
+        let mut stmt = self.store.conn.prepare_cached(
+            "SELECT id, entity, record_key, field, base_value, local_value, remote_value, detected_at, kind
+             FROM conflicts WHERE resolved_at IS NULL ORDER BY id",
+        )?;
+        let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+        let rows = stmt.query_map([], |r| {
+            Ok(Conflict {
+                id: r.get(0)?,
+                entity: super::parse_text(r, 1)?,
+                record_key: super::uuid_at(r, 2)?,
+                kind: super::parse_text(r, 8)?,
+                field: r.get(3)?,
+                base: json(r.get(4)?),
+                local: json(r.get(5)?),
+                remote: json(r.get(6)?),
+                detected_at: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Whether [`Conflicts::check_for_twins`] ran on this database (sync runs it once).
+    pub fn twins_checked(&self) -> Result<bool> {
+        Ok(self.store.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM settings WHERE name = ?1)",
+            [TWINS_CHECKED],
+            |r| r.get(0),
+        )?)
+    }
+}
+
+impl<S: DerefMut<Target = Store>> Conflicts<S> {
+    /// Applies the user's choice for every open conflict of a record (see
+    /// [`plan::settle`]): theirs takes the server's value, mine keeps the
+    /// local one and queues it to be sent.
+    pub fn resolve(&mut self, entity: Entity, key: Uuid, choice: impl Fn(&str) -> Resolution) -> Result<SyncState> {
+        let open: Vec<Conflict> =
+            self.unresolved()?.into_iter().filter(|c| c.entity == entity && c.record_key == key).collect();
+        let tx = self.store.write()?;
+        for_entity!(entity, R => settle::<R>(&tx, key, &open, choice)?);
+        let state = outbox::refresh_sync_state(&tx, entity, key)?;
+        tx.commit()?;
+        Ok(state)
+    }
+
+    /// A partner create whose outcome is unknown, and a server record that may
+    /// be it but differs: the user decides whether it is the same partner.
+    pub fn flag_possible_duplicate(&mut self, seq: i64, key: Uuid, candidate: &ServerPartner) -> Result<()> {
+        let tx = self.store.write()?;
+        let local = super::Partners::fields(&tx, key)?;
+        let mut remote = wire::partner_fields(&candidate.fields);
+        remote.insert("id".into(), Value::String(candidate.id.to_string()));
+        insert_conflict(
+            &tx,
+            Entity::Partner,
+            key,
+            ConflictKind::PossibleDuplicate,
+            &FieldConflict {
+                field: String::new(),
+                base: Value::Null,
+                local: Value::Object(local),
+                remote: Value::Object(remote),
+            },
+        )?;
+        tx.execute(
+            "UPDATE outbox SET last_error = ?2 WHERE seq = ?1",
+            params![seq, "Possible duplicate on the server"],
+        )?;
+        tx.execute("UPDATE partners SET sync_state = 'conflict' WHERE key = ?1", [key.to_string()])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Finds pairs of live partners that earlier versions stored twice (the
     /// same six fields, each linked to its own server record) and asks about
     /// each pair once, as a pull asks about a twin it meets. Returns how many
     /// questions it raised.
     pub fn check_for_twins(&mut self) -> Result<usize> {
-        let tx = self.write()?;
+        let tx = self.store.write()?;
         let pairs: Vec<(String, String)> = tx
             .prepare(
                 "SELECT a.key, b.key FROM partners a
@@ -247,13 +269,6 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(pairs.len())
-    }
-
-    /// Whether [`Store::check_for_twins`] ran on this database (sync runs it once).
-    pub fn twins_checked(&self) -> Result<bool> {
-        Ok(self
-            .conn
-            .query_row("SELECT EXISTS (SELECT 1 FROM settings WHERE name = ?1)", [TWINS_CHECKED], |r| r.get(0))?)
     }
 }
 

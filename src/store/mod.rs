@@ -4,10 +4,17 @@
 //!
 //! One file per table or job: `partners.rs`, `organizations.rs` (records,
 //! lists, search through `search.rs`), `outbox.rs` (the queue and its states),
-//! `conflicts.rs` (the user's questions), `settings.rs`; `record.rs` is what
-//! sync needs of a record kind, written once for both; `sync.rs` applies the
-//! steps [`crate::plan`] decides. The store knows nothing of HTTP or of the
-//! sync engine.
+//! `conflicts.rs` (the user's questions), `access.rs` (what the central system
+//! refused), `settings.rs`; `record.rs` is what sync needs of a record kind,
+//! written once for both; `sync.rs` applies the steps [`crate::plan`] decides.
+//! The store knows nothing of HTTP or of the sync engine.
+//!
+//! The records' own operations are `Store`'s methods. The tables beside them
+//! are reached through a borrowed handle, so each says what it holds:
+//! `store.outbox()` / `store.outbox_mut()` ([`Outbox`]: what waits, retry,
+//! hold, discard), `store.conflicts()` ([`Conflicts`]) and `store.access()`
+//! ([`Access`]: sign-in pauses, read-only organizations). The plain one reads;
+//! the `_mut` one also writes, so a read never needs the store mutably.
 
 mod access;
 mod columns;
@@ -33,14 +40,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use crate::plan::{ConflictKind, Pulled, Resolution};
-pub use access::{ReadOnlyOrganization, SignInPause, list_name};
+pub use access::{Access, ReadOnlyOrganization, SignInPause, list_name};
 pub use columns::PartnerColumn;
-pub use conflicts::Conflict;
+pub use conflicts::{Conflict, Conflicts};
 pub use duplicates::PossibleDuplicate;
 pub use organizations::OrganizationQuery;
 pub use organizations::Organizations;
 pub use outbox::Due;
-pub use outbox::{Entity, Op, OutboxCounts, OutboxEntry, OutboxFilter, OutboxState};
+pub use outbox::{Entity, Op, Outbox, OutboxCounts, OutboxEntry, OutboxFilter, OutboxState};
 pub use partners::Partners;
 pub use partners::{OrganizationFilter, PartnerQuery, PartnerSort, SEARCH_COUNT_CAP};
 pub use record::Record;

@@ -8,6 +8,8 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
+use std::ops::{Deref, DerefMut};
+
 use uuid::Uuid;
 
 use serde_json::Value;
@@ -200,35 +202,6 @@ pub(crate) fn entry(conn: &rusqlite::Connection, seq: i64) -> Result<Option<Outb
         .optional()?)
 }
 
-impl Store {
-    pub fn outbox_entry(&self, seq: i64) -> Result<Option<OutboxEntry>> {
-        entry(&self.conn, seq)
-    }
-
-    /// Every waiting change, oldest first.
-    pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
-        let mut stmt = self.conn.prepare_cached(&format!("SELECT {COLUMNS} FROM outbox ORDER BY seq"))?;
-        let rows = stmt.query_map([], entry_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// The waiting changes of one record, oldest first.
-    pub fn outbox_for(&self, entity: Entity, key: Uuid) -> Result<Vec<OutboxEntry>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM outbox WHERE entity = ?1 AND record_key = ?2 ORDER BY seq"
-        ))?;
-        let rows = stmt.query_map(params![entity.as_str(), key.to_string()], entry_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Count of changes not yet on the central API, and when the oldest was made.
-    pub fn outbox_summary(&self) -> Result<(u64, Option<DateTime<Utc>>)> {
-        let (count, oldest): (i64, Option<String>) =
-            self.conn.query_row("SELECT count(*), min(created_at) FROM outbox", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok((count as u64, oldest.map(|t| parse_time(1, &t)).transpose()?))
-    }
-}
-
 /// A change attempted without a known outcome (`o` the outbox row): the
 /// request may still commit on the server, seconds after the client gave up.
 /// It goes again only after a settle window: a partner create is then first
@@ -243,9 +216,50 @@ fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
-/// Which changes go when, and what became of one that went: the outbox's
-/// own states. Sync calls these; the window's Sync screen calls retry and discard.
+/// The outbox's own operations, borrowed from the store: `store.outbox()`
+/// reads, `store.outbox_mut()` also changes what waits and what became of
+/// what was sent. The records' own writes queue their changes themselves.
+pub struct Outbox<S> {
+    store: S,
+}
+
 impl Store {
+    pub fn outbox(&self) -> Outbox<&Store> {
+        Outbox { store: self }
+    }
+
+    pub fn outbox_mut(&mut self) -> Outbox<&mut Store> {
+        Outbox { store: self }
+    }
+}
+
+/// What waits and which change may go when.
+impl<S: Deref<Target = Store>> Outbox<S> {
+    /// Every waiting change, oldest first.
+    pub fn all(&self) -> Result<Vec<OutboxEntry>> {
+        let mut stmt = self.store.conn.prepare_cached(&format!("SELECT {COLUMNS} FROM outbox ORDER BY seq"))?;
+        let rows = stmt.query_map([], entry_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The waiting changes of one record, oldest first.
+    pub fn of(&self, entity: Entity, key: Uuid) -> Result<Vec<OutboxEntry>> {
+        let mut stmt = self.store.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE entity = ?1 AND record_key = ?2 ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map(params![entity.as_str(), key.to_string()], entry_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Count of changes not yet on the central API, and when the oldest was made.
+    pub fn summary(&self) -> Result<(u64, Option<DateTime<Utc>>)> {
+        let (count, oldest): (i64, Option<String>) =
+            self.store
+                .conn
+                .query_row("SELECT count(*), min(created_at) FROM outbox", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok((count as u64, oldest.map(|t| parse_time(1, &t)).transpose()?))
+    }
+
     /// Up to `limit` changes that may be sent now: the oldest waiting change of
     /// each record (never a later one first), not held, not refused, not for a
     /// record in conflict, and not for a backend in `paused`. For a backend in
@@ -253,8 +267,8 @@ impl Store {
     /// the server has wait too: sent as whole records, they could overwrite
     /// changes made there that were not merged yet. A partner create whose
     /// A change whose last attempt's outcome is unknown waits until `settle`
-    /// has passed since that attempt began (see [`SETTLING`]).
-    pub fn due_changes(
+    /// has passed since that attempt began (see `SETTLING`).
+    pub fn due(
         &self,
         now: DateTime<Utc>,
         limit: usize,
@@ -266,7 +280,7 @@ impl Store {
         let orgs_paused = paused.contains(&Entity::Organization);
         let partners_stale = stale.contains(&Entity::Partner);
         let orgs_stale = stale.contains(&Entity::Organization);
-        let mut stmt = self.conn.prepare_cached(&format!(
+        let mut stmt = self.store.conn.prepare_cached(&format!(
             "SELECT {}, p.server_id, p.target_org_id,
                     CASE WHEN {SETTLING} THEN o.attempt_server_ms END
              FROM outbox o
@@ -309,7 +323,7 @@ impl Store {
     }
 
     /// When the next change backing off after a failure, or settling (see
-    /// [`Store::due_changes`]), becomes due (not counting backends in
+    /// [`Outbox::due`]), becomes due (not counting backends in
     /// `paused`), if one does after `now`.
     pub fn next_retry_at(
         &self,
@@ -318,6 +332,7 @@ impl Store {
         settle: std::time::Duration,
     ) -> Result<Option<DateTime<Utc>>> {
         let next: Option<i64> = self
+            .store
             .conn
             .prepare_cached(&format!(
                 "SELECT min(at) FROM (
@@ -340,6 +355,41 @@ impl Store {
         Ok(next.and_then(DateTime::from_timestamp_millis))
     }
 
+    /// One page of the waiting changes, oldest first: the Sync screen reads
+    /// them as it scrolls (100,000 after a large import), never all at once.
+    pub fn page(&self, filter: Option<OutboxFilter>, limit: u32, offset: u64) -> Result<Page<OutboxEntry>> {
+        let condition = filter.map_or("1", OutboxFilter::condition);
+        let limit = limit.clamp(1, 1_000);
+        let mut stmt = self.store.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE {condition} ORDER BY seq LIMIT ?1 OFFSET ?2"
+        ))?;
+        let offset_sql = i64::try_from(offset).unwrap_or(i64::MAX);
+        let items =
+            stmt.query_map(params![limit, offset_sql], entry_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let total: i64 =
+            self.store.conn.query_row(&format!("SELECT count(*) FROM outbox WHERE {condition}"), [], |r| r.get(0))?;
+        Ok(Page { items, total: total as u64, total_capped: false, limit, offset })
+    }
+
+    pub fn counts(&self) -> Result<OutboxCounts> {
+        Ok(self.store.conn.query_row(
+            "SELECT count(*),
+                    count(*) FILTER (WHERE state = 'pending' AND hold IS NULL),
+                    count(*) FILTER (WHERE state = 'rejected'),
+                    count(*) FILTER (WHERE state = 'pending' AND hold IS NOT NULL)
+             FROM outbox",
+            [],
+            |r| {
+                let n = |i| r.get::<_, i64>(i).map(|v| v as u64);
+                Ok(OutboxCounts { all: n(0)?, waiting: n(1)?, refused: n(2)?, held: n(3)? })
+            },
+        )?)
+    }
+}
+
+/// What became of a change that went, and the user's retry and discard:
+/// the outbox's own states.
+impl<S: DerefMut<Target = Store>> Outbox<S> {
     /// Counts an attempt at each of these changes before their requests go
     /// out, in one transaction that is always durable (even when sync's other
     /// bookkeeping is relaxed), and returns each change as it is now (the user
@@ -350,21 +400,21 @@ impl Store {
         self.begin_attempts_by(seqs, |_| None)
     }
 
-    /// [`Store::begin_attempts`], storing each attempt's start by its
+    /// [`Outbox::begin_attempts`], storing each attempt's start by its
     /// server's clock too (`server_offset`: server time minus local time, if known).
     pub fn begin_attempts_by(
         &mut self,
         seqs: &[i64],
         server_offset: impl Fn(Entity) -> Option<chrono::TimeDelta>,
     ) -> Result<Vec<Option<OutboxEntry>>> {
-        let relaxed = self.relaxed;
+        let relaxed = self.store.relaxed;
         if relaxed {
-            self.conn.pragma_update(None, "synchronous", "FULL")?;
+            self.store.conn.pragma_update(None, "synchronous", "FULL")?;
         }
         let now_ms = super::now().timestamp_millis();
         let partners_offset = server_offset(Entity::Partner).map(|o| o.num_milliseconds());
         let orgs_offset = server_offset(Entity::Organization).map(|o| o.num_milliseconds());
-        let tx = self.write()?;
+        let tx = self.store.write()?;
         let mut entries = Vec::with_capacity(seqs.len());
         for &seq in seqs {
             // One statement claims and reads back: the count returned is the
@@ -383,7 +433,7 @@ impl Store {
         }
         tx.commit()?;
         if relaxed {
-            self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+            self.store.conn.pragma_update(None, "synchronous", "NORMAL")?;
         }
         Ok(entries)
     }
@@ -391,8 +441,8 @@ impl Store {
     /// Leaves a change the server declined (a redirect, 429, 503, refused
     /// credentials) for a later attempt: the attempt cannot land later, so the
     /// change does not settle.
-    pub fn declined_change_at(&mut self, seq: i64, at: Option<DateTime<Utc>>, error: &str) -> Result<()> {
-        self.conn.execute(
+    pub fn declined_at(&mut self, seq: i64, at: Option<DateTime<Utc>>, error: &str) -> Result<()> {
+        self.store.conn.execute(
             "UPDATE outbox SET next_attempt_ms = ?2, last_error = ?3, updated_at = ?4, attempted_at_ms = NULL,
                                attempt_server_ms = NULL
              WHERE seq = ?1",
@@ -402,10 +452,10 @@ impl Store {
     }
 
     /// Remembers the body of an update whose answer was lost: it may still
-    /// land later (see [`plan::LATE_WRITE_HORIZON`]). Forgets those older.
+    /// land later (see [`crate::plan::LATE_WRITE_HORIZON`]). Forgets those older.
     pub fn remember_unsettled_write(&mut self, seq: i64) -> Result<()> {
         let now_ms = super::now().timestamp_millis();
-        let tx = self.write()?;
+        let tx = self.store.write()?;
         tx.prepare_cached("DELETE FROM unsettled_writes WHERE sent_at_ms < ?1")?
             .execute([now_ms - crate::plan::LATE_WRITE_HORIZON.num_milliseconds()])?;
         tx.prepare_cached(
@@ -418,8 +468,8 @@ impl Store {
     }
 
     /// Leaves a change for a later attempt, saying why.
-    pub fn retry_change_at(&mut self, seq: i64, at: Option<DateTime<Utc>>, error: &str) -> Result<()> {
-        self.conn.execute(
+    pub fn retry_at(&mut self, seq: i64, at: Option<DateTime<Utc>>, error: &str) -> Result<()> {
+        self.store.conn.execute(
             "UPDATE outbox SET next_attempt_ms = ?2, last_error = ?3, updated_at = ?4 WHERE seq = ?1",
             params![seq, at.map(|t| t.timestamp_millis()), error, now_text()],
         )?;
@@ -431,7 +481,7 @@ impl Store {
     /// machine's clock alone (its start by the server's is forgotten), so a
     /// server whose clock stands still cannot hold a change back for ever.
     pub fn wait_by_the_servers_clock(&mut self, seq: i64, at: DateTime<Utc>, error: &str) -> Result<()> {
-        self.conn.execute(
+        self.store.conn.execute(
             "UPDATE outbox SET next_attempt_ms = ?2, last_error = ?3, updated_at = ?4, attempt_server_ms = NULL
              WHERE seq = ?1",
             params![seq, at.timestamp_millis(), error, now_text()],
@@ -443,12 +493,12 @@ impl Store {
     /// its settle window: it goes again now (the check itself sent nothing).
     pub fn not_there_after_all(&mut self, seq: i64) -> Result<()> {
         // Like a declined attempt: nothing of it can land later, and it is due now.
-        self.declined_change_at(seq, None, "Checked: not on the central system yet; sending it again.")
+        self.declined_at(seq, None, "Checked: not on the central system yet; sending it again.")
     }
 
     /// The server refused a change: the record shows why, other records go on.
-    pub fn reject_change(&mut self, seq: i64, entity: Entity, key: Uuid, error: &SyncError) -> Result<()> {
-        let tx = self.write()?;
+    pub fn reject(&mut self, seq: i64, entity: Entity, key: Uuid, error: &SyncError) -> Result<()> {
+        let tx = self.store.write()?;
         let text = serde_json::to_string(error).expect("a sync error always serializes");
         tx.execute(
             "UPDATE outbox SET state = 'rejected', last_error = ?2, next_attempt_ms = NULL, updated_at = ?3 WHERE seq = ?1",
@@ -464,8 +514,8 @@ impl Store {
     }
 
     /// The server does not offer what this change needs: it waits, with the reason shown.
-    pub fn hold_change(&mut self, seq: i64, entity: Entity, key: Uuid, reason: &str) -> Result<()> {
-        let tx = self.write()?;
+    pub fn hold(&mut self, seq: i64, entity: Entity, key: Uuid, reason: &str) -> Result<()> {
+        let tx = self.store.write()?;
         tx.execute(
             "UPDATE outbox SET hold = ?2, last_error = ?2, updated_at = ?3 WHERE seq = ?1",
             params![seq, reason, now_text()],
@@ -483,7 +533,7 @@ impl Store {
     /// they need), except those of partners whose connected organization
     /// refused writes: those wait until it is no longer read-only.
     pub fn release_holds(&mut self, entity: Entity) -> Result<usize> {
-        Ok(self.conn.execute(
+        Ok(self.store.conn.execute(
             "UPDATE outbox SET hold = NULL, last_error = NULL
              WHERE entity = ?1 AND hold IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM partners p JOIN read_only_organizations r ON r.org_id = p.target_org_id
@@ -493,8 +543,8 @@ impl Store {
     }
 
     /// Sends a change again as it is: a refused or held one goes back in the queue, due now.
-    pub fn retry_change(&mut self, seq: i64) -> Result<OutboxEntry> {
-        let tx = self.write()?;
+    pub fn retry(&mut self, seq: i64) -> Result<OutboxEntry> {
+        let tx = self.store.write()?;
         let change = entry(&tx, seq)?.ok_or_else(|| StoreError::NotFound { kind: "change", key: seq.to_string() })?;
         tx.execute(
             "UPDATE outbox SET state = 'pending', hold = NULL, next_attempt_ms = NULL, last_error = NULL WHERE seq = ?1",
@@ -513,8 +563,8 @@ impl Store {
     /// Gives up a change that has not reached the server: the record goes back
     /// to what the server holds (a record the server never had is removed here).
     /// Later changes of the same record stay queued.
-    pub fn discard_change(&mut self, seq: i64) -> Result<()> {
-        let tx = self.write()?;
+    pub fn discard(&mut self, seq: i64) -> Result<()> {
+        let tx = self.store.write()?;
         let change = entry(&tx, seq)?.ok_or_else(|| StoreError::NotFound { kind: "change", key: seq.to_string() })?;
         let (entity, key) = (change.entity, change.record_key);
         tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq])?;
@@ -579,37 +629,4 @@ pub struct OutboxCounts {
     pub waiting: u64,
     pub refused: u64,
     pub held: u64,
-}
-
-impl Store {
-    /// One page of the waiting changes, oldest first: the Sync screen reads
-    /// them as it scrolls (100,000 after a large import), never all at once.
-    pub fn outbox_page(&self, filter: Option<OutboxFilter>, limit: u32, offset: u64) -> Result<Page<OutboxEntry>> {
-        let condition = filter.map_or("1", OutboxFilter::condition);
-        let limit = limit.clamp(1, 1_000);
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM outbox WHERE {condition} ORDER BY seq LIMIT ?1 OFFSET ?2"
-        ))?;
-        let offset_sql = i64::try_from(offset).unwrap_or(i64::MAX);
-        let items =
-            stmt.query_map(params![limit, offset_sql], entry_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-        let total: i64 =
-            self.conn.query_row(&format!("SELECT count(*) FROM outbox WHERE {condition}"), [], |r| r.get(0))?;
-        Ok(Page { items, total: total as u64, total_capped: false, limit, offset })
-    }
-
-    pub fn outbox_counts(&self) -> Result<OutboxCounts> {
-        Ok(self.conn.query_row(
-            "SELECT count(*),
-                    count(*) FILTER (WHERE state = 'pending' AND hold IS NULL),
-                    count(*) FILTER (WHERE state = 'rejected'),
-                    count(*) FILTER (WHERE state = 'pending' AND hold IS NOT NULL)
-             FROM outbox",
-            [],
-            |r| {
-                let n = |i| r.get::<_, i64>(i).map(|v| v as u64);
-                Ok(OutboxCounts { all: n(0)?, waiting: n(1)?, refused: n(2)?, held: n(3)? })
-            },
-        )?)
-    }
 }

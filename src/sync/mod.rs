@@ -304,7 +304,7 @@ pub async fn sync_once(
     // A timeout past a day is no timeout; far larger ones overflow the timer.
     let timeout = config.request_timeout.min(Duration::from_secs(24 * 3600));
     let http = crate::remote::http_client_with(timeout, config.concurrency.max(1));
-    let salt = store.credentials_salt()?;
+    let salt = store.access_mut().credentials_salt()?;
     let apis = Apis {
         partners: config.partners.clone().map(|c| Arc::new(PartnersApi::new(http.clone(), c))),
         organizations: config.organizations.clone().map(|c| Arc::new(OrganizationsApi::new(http, c))),
@@ -343,15 +343,15 @@ async fn run(
     }
     check_sign_in_pauses(store, config, apis, &mut paused, &mut report).await?;
     // A connected organization's "no" stands until the settings it answered change.
-    for outdated in access::outdated(&store.read_only_organizations()?, &apis.partners_settings) {
-        store.forget_read_only(outdated.org_id)?;
+    for outdated in access::outdated(&store.access().read_only_organizations()?, &apis.partners_settings) {
+        store.access_mut().forget_read_only(outdated.org_id)?;
     }
     if config.partners.as_ref().is_some_and(|p| p.assumed_ops) {
-        store.release_holds(Entity::Partner)?;
+        store.outbox_mut().release_holds(Entity::Partner)?;
     }
     // Once per database: twins an earlier version copied into the local list become questions.
-    if !store.twins_checked()? {
-        report.twins_on_server += store.check_for_twins()? as u64;
+    if !store.conflicts().twins_checked()? {
+        report.twins_on_server += store.conflicts_mut().check_for_twins()? as u64;
     }
     // Pull first: an update is a whole-record PUT, so remote changes must be
     // merged into it before it is sent, or they would be overwritten. A pull
@@ -419,7 +419,7 @@ async fn run(
         }
         push(store, config, apis, &mut paused, &stale, &mut report, progress).await?;
     }
-    report.pending = store.outbox_summary()?.0;
+    report.pending = store.outbox().summary()?.0;
     progress(&report);
     Ok(report)
 }
@@ -452,7 +452,7 @@ async fn read_back(
     api: Entity,
     report: &mut SyncReport,
 ) -> Result<(), ReadBack> {
-    let due = store.due_changes(Utc::now(), READ_BACK_AT_MOST, &[], &[], config.settle())?;
+    let due = store.outbox().due(Utc::now(), READ_BACK_AT_MOST, &[], &[], config.settle())?;
     let updates = due.iter().filter(|d| d.entry.entity == api);
     match api {
         Entity::Partner => {
@@ -628,13 +628,13 @@ async fn check_sign_in_pauses(
             Entity::Partner => apis.partners.is_some(),
             Entity::Organization => apis.organizations.is_some(),
         };
-        let pause = store.sign_in_pause(api)?;
+        let pause = store.access().sign_in_pause(api)?;
         let Some(pause) = pause.filter(|_| configured) else { continue };
         let now = Utc::now();
         match access::gate(Some(&pause), apis.credentials(api), now) {
             access::Gate::Open => {}
             access::Gate::CredentialsChanged => {
-                store.lift_sign_in_pause(api)?;
+                store.access_mut().lift_sign_in_pause(api)?;
             }
             access::Gate::Closed => {
                 paused.push(api);
@@ -642,7 +642,7 @@ async fn check_sign_in_pauses(
             }
             access::Gate::Probe => match probe(apis, api).await {
                 Ok(()) => {
-                    store.lift_sign_in_pause(api)?;
+                    store.access_mut().lift_sign_in_pause(api)?;
                 }
                 Err(Failure::SignIn(reason)) => sign_in_refused(store, config, apis, api, &reason, paused, report)?,
                 Err(other) => {
@@ -682,10 +682,10 @@ fn sign_in_refused(
     paused: &mut Vec<Entity>,
     report: &mut SyncReport,
 ) -> Result<(), StoreError> {
-    let earlier = store.sign_in_pause(api)?;
+    let earlier = store.access().sign_in_pause(api)?;
     let now = Utc::now();
     let pause = access::pause(earlier.as_ref(), api, reason, apis.credentials(api), now, config.sign_in_probe_every);
-    store.pause_sign_in(&pause)?;
+    store.access_mut().pause_sign_in(&pause)?;
     if !paused.contains(&api) {
         paused.push(api);
         report.needs_sign_in.push(access::needs_sign_in_sentence(&pause, now));
@@ -716,7 +716,7 @@ async fn push(
         let mut claimed: HashSet<(Entity, Uuid)> = HashSet::new();
         while tasks.len() + batch.len() < concurrency {
             if queue.is_empty() {
-                let fresh = store.due_changes(Utc::now(), concurrency * 8, paused, stale, settle_window)?;
+                let fresh = store.outbox().due(Utc::now(), concurrency * 8, paused, stale, settle_window)?;
                 queue.extend(fresh.into_iter().filter(|d| {
                     let id = (d.entry.entity, d.entry.record_key);
                     !in_flight.contains(&id) && !claimed.contains(&id)
@@ -739,7 +739,7 @@ async fn push(
             // not the one read before it, says whether an attempt (this
             // process's or another's) may have gone already.
             let seqs: Vec<i64> = batch.iter().map(|d| d.entry.seq).collect();
-            let fresh = store.begin_attempts_by(&seqs, |entity| match entity {
+            let fresh = store.outbox_mut().begin_attempts_by(&seqs, |entity| match entity {
                 Entity::Partner => apis.partners.as_ref().and_then(|a| a.clock.offset()),
                 Entity::Organization => apis.organizations.as_ref().and_then(|a| a.clock.offset()),
             })?;
@@ -763,7 +763,8 @@ async fn push(
         }
         let Some(joined) = tasks.join_next().await else {
             // Nothing in flight: wait for the next retry if it comes in time.
-            match store.next_retry_at(Utc::now(), paused, settle_window)? {
+            let next_retry = store.outbox().next_retry_at(Utc::now(), paused, settle_window)?;
+            match next_retry {
                 Some(at) => {
                     let wait = (at - Utc::now()).to_std().unwrap_or_default();
                     if wait > deadline.saturating_duration_since(tokio::time::Instant::now()) {
@@ -802,7 +803,7 @@ fn settle(
                  and that request may still arrive there (this computer's clock seems to have jumped ahead).",
                 config.settle().as_secs().max(1)
             );
-            store.wait_by_the_servers_clock(e.seq, Utc::now() + wait, &why)?;
+            store.outbox_mut().wait_by_the_servers_clock(e.seq, Utc::now() + wait, &why)?;
             report.retried += 1;
         }
         Ok(Done::Partner(server)) => {
@@ -828,13 +829,13 @@ fn settle(
                     report.adopted += 1;
                 }
                 plan::Reconcile::Ask(i) => {
-                    store.flag_possible_duplicate(e.seq, e.record_key, &free[i])?;
+                    store.conflicts_mut().flag_possible_duplicate(e.seq, e.record_key, &free[i])?;
                     report.conflicts += 1;
                 }
                 plan::Reconcile::Send => {
                     // Nothing there a settle window after the attempt: it did not arrive. Send it now.
                     reconciled.insert(e.seq);
-                    store.not_there_after_all(e.seq)?;
+                    store.outbox_mut().not_there_after_all(e.seq)?;
                 }
             }
         }
@@ -845,7 +846,7 @@ fn settle(
             };
             let at = config.retry.next_attempt_at(Utc::now(), e.attempts, retry_after);
             if declined {
-                store.declined_change_at(e.seq, Some(at), &format!("Will retry: {passing}"))?;
+                store.outbox_mut().declined_at(e.seq, Some(at), &format!("Will retry: {passing}"))?;
             } else {
                 // It may have arrived: nothing of this record goes again before the settle window has passed.
                 let why = format!(
@@ -853,8 +854,8 @@ fn settle(
                      so nothing of this record is sent again for {} s.",
                     config.settle().as_secs().max(1)
                 );
-                store.retry_change_at(e.seq, Some(at), &why)?;
-                store.remember_unsettled_write(e.seq)?;
+                store.outbox_mut().retry_at(e.seq, Some(at), &why)?;
+                store.outbox_mut().remember_unsettled_write(e.seq)?;
             }
             report.retried += 1;
         }
@@ -867,13 +868,13 @@ fn settle(
                  its partners are read-only until your credentials or sync settings change; your own partners \
                  go on syncing meanwhile."
             );
-            store.mark_read_only(&crate::store::ReadOnlyOrganization {
+            store.access_mut().mark_read_only(&crate::store::ReadOnlyOrganization {
                 org_id: org,
                 reason: reason.clone(),
                 settings_mac: apis.partners_settings.clone(),
                 since: Utc::now(),
             })?;
-            store.hold_change(e.seq, e.entity, e.record_key, &reason)?;
+            store.outbox_mut().hold(e.seq, e.entity, e.record_key, &reason)?;
             report.held += 1;
         }
         Err(Failure::Forbidden(why)) => {
@@ -893,14 +894,14 @@ fn settle(
                 paused.push(e.entity);
                 report.needs_sign_in.push(reason.clone());
             }
-            store.declined_change_at(e.seq, None, &reason)?;
+            store.outbox_mut().declined_at(e.seq, None, &reason)?;
         }
         Err(Failure::SignIn(reason)) => {
             sign_in_refused(store, config, apis, e.entity, &reason, paused, report)?;
-            store.declined_change_at(e.seq, None, &reason)?;
+            store.outbox_mut().declined_at(e.seq, None, &reason)?;
         }
         Err(Failure::Rejected(error)) => {
-            store.reject_change(e.seq, e.entity, e.record_key, &error)?;
+            store.outbox_mut().reject(e.seq, e.entity, e.record_key, &error)?;
             report.rejected += 1;
         }
         Err(Failure::Unsupported) => {
@@ -916,7 +917,7 @@ fn settle(
                 "The server does not accept {what} existing {records} yet. The change is kept here and will be \
                  sent when it does; nothing else is held up."
             );
-            store.hold_change(e.seq, e.entity, e.record_key, &reason)?;
+            store.outbox_mut().hold(e.seq, e.entity, e.record_key, &reason)?;
             report.held += 1;
         }
         Err(Failure::NotFound) => {
@@ -927,7 +928,7 @@ fn settle(
                     .into(),
                 fields: vec![],
             };
-            store.reject_change(e.seq, e.entity, e.record_key, &error)?;
+            store.outbox_mut().reject(e.seq, e.entity, e.record_key, &error)?;
             report.rejected += 1;
         }
     }

@@ -146,7 +146,7 @@ fn org(i: usize) -> OrganizationDraft {
 async fn sync(store: &mut Store, config: &SyncConfig) -> SyncReport {
     let report = sync_once(store, config, |_| {}).await.unwrap();
     assert!(report.errors.is_empty(), "{report:?}");
-    assert_eq!(report.rejected, 0, "{report:?}: {:?}", store.outbox().unwrap());
+    assert_eq!(report.rejected, 0, "{report:?}: {:?}", store.outbox().all().unwrap());
     report
 }
 
@@ -182,7 +182,8 @@ async fn every_call(store: &mut Store, standin: &StandIn, config: &SyncConfig) {
     }
     sync(store, config).await;
     sync(store, config).await;
-    let pending: Vec<_> = store.outbox().unwrap().into_iter().filter(|e| e.state == OutboxState::Pending).collect();
+    let pending: Vec<_> =
+        store.outbox().all().unwrap().into_iter().filter(|e| e.state == OutboxState::Pending).collect();
     assert!(pending.is_empty(), "{pending:#?}");
     if partners.len() > 2 {
         assert_eq!(store.get::<Partners>(partners[2]).unwrap().fields.payment_terms, "net 60");

@@ -62,7 +62,7 @@ async fn databases_of_released_versions_upgrade_keep_everything_and_sync_once() 
         let contacts: Vec<&str> = saigon.fields.contacts.iter().map(|c| c.first_name.as_str()).collect();
         assert_eq!(contacts, ["Lan", "Minh"]);
         // Every waiting change: the edit, the delete, the new partner, the organization's edit.
-        let (waiting, _) = store.outbox_summary().unwrap();
+        let (waiting, _) = store.outbox().summary().unwrap();
         assert_eq!(waiting, 4, "{version}: the changes waiting when the user upgraded");
 
         // Synced with the server as it stood: each change lands once, nothing synced is sent again.
@@ -87,7 +87,7 @@ async fn databases_of_released_versions_upgrade_keep_everything_and_sync_once() 
         };
         let report = sync_once(&mut store, &config, |_| {}).await.unwrap();
         assert_eq!((report.sent, report.rejected, report.conflicts), (4, 0, 0), "{version}: {report:?}");
-        assert_eq!(store.outbox_summary().unwrap().0, 0);
+        assert_eq!(store.outbox().summary().unwrap().0, 0);
         let mut on_server: Vec<(String, String)> = server
             .partners()
             .iter()

@@ -179,7 +179,7 @@ async fn settle_with_cli(setup: &Setup, db: &Path) {
     for _ in 0..6 {
         // Each run waits out the settle window of creates whose answer was lost.
         assert!(setup.cli_with(db, 5, Some(LATEST_MS + 1_000), 8, &[]).status().unwrap().success());
-        if Store::open(db).unwrap().outbox().unwrap().is_empty() {
+        if Store::open(db).unwrap().outbox().all().unwrap().is_empty() {
             break;
         }
     }
@@ -196,7 +196,7 @@ fn assert_exactly_once(setup: &Setup, store: &Store) {
     assert!(local.is_empty(), "duplicates in the local list: {local:?}");
     let live = live_partners(store);
     assert_eq!(setup.standin.partners().len(), live.len(), "server and local list differ in size");
-    let left: Vec<_> = store.outbox().unwrap().into_iter().filter(|e| e.state == OutboxState::Pending).collect();
+    let left: Vec<_> = store.outbox().all().unwrap().into_iter().filter(|e| e.state == OutboxState::Pending).collect();
     assert!(left.is_empty(), "changes left: {left:#?}");
 }
 
@@ -260,7 +260,7 @@ async fn writes_later_than_the_settle_window_are_caught_not_copied() {
     settle_with_cli(&setup, &db).await;
     let twins_there = server_duplicates(&setup.standin).iter().map(|(_, n)| n - 1).sum::<usize>();
     let asked: Vec<_> =
-        store.conflicts().unwrap().into_iter().filter(|c| c.kind == ConflictKind::TwinOnServer).collect();
+        store.conflicts().unresolved().unwrap().into_iter().filter(|c| c.kind == ConflictKind::TwinOnServer).collect();
     eprintln!(
         "later than the settle window: 36 creates, proxy {:?}, extra records on the server {twins_there}, \
          asked about {}",
@@ -274,7 +274,7 @@ async fn writes_later_than_the_settle_window_are_caught_not_copied() {
     assert_eq!(live_partners(&store).len(), 36, "none lost");
     // The user removes each extra one there.
     for c in &asked {
-        store.resolve_conflicts(c.entity, c.record_key, |_| Resolution::Theirs).unwrap();
+        store.conflicts_mut().resolve(c.entity, c.record_key, |_| Resolution::Theirs).unwrap();
     }
     settle_with_cli(&setup, &db).await;
     assert_exactly_once(&setup, &store);
@@ -870,6 +870,7 @@ impl ModelRun {
         let queue: Vec<String> = self
             .store()
             .outbox()
+            .all()
             .unwrap()
             .into_iter()
             .map(|e| format!("{}:{:?}:{}:{:?}", e.seq, e.op, &e.record_key.to_string()[..8], e.state))
@@ -920,7 +921,7 @@ impl ModelRun {
             let mut twins_asked = 0;
             let model = self.model.clone();
             let store = self.store();
-            for c in store.conflicts().unwrap() {
+            for c in store.conflicts().unresolved().unwrap() {
                 // An old body of ours that landed late, with a server edit on
                 // top: its frequency reads as the server's change, against the
                 // one waiting here (see `Expected::old_may_ride`).
@@ -942,23 +943,23 @@ impl ModelRun {
                         panic!("a conflict on {}: the model's two sides never change one field", c.field)
                     }
                 };
-                store.resolve_conflicts(c.entity, c.record_key, |_| choice).unwrap();
+                store.conflicts_mut().resolve(c.entity, c.record_key, |_| choice).unwrap();
             }
             self.twins_asked += twins_asked;
             let store = self.store();
-            for e in store.outbox().unwrap() {
+            for e in store.outbox().all().unwrap() {
                 if e.state == OutboxState::Rejected {
                     let why = e.last_error.clone().unwrap_or_default();
                     assert!(why.contains("deleted on the server"), "refused for another reason: {why}");
-                    store.discard_change(e.seq).unwrap();
+                    store.outbox_mut().discard(e.seq).unwrap();
                 }
             }
-            if store.outbox().unwrap().is_empty() && store.conflicts().unwrap().is_empty() {
+            if store.outbox().all().unwrap().is_empty() && store.conflicts().unresolved().unwrap().is_empty() {
                 sync_once(store, &config, |_| {}).await.unwrap();
                 return;
             }
         }
-        panic!("did not settle: {:#?}", self.store().outbox().unwrap());
+        panic!("did not settle: {:#?}", self.store().outbox().all().unwrap());
     }
 
     /// At rest: the server holds exactly the model's live partners, once each,
@@ -1003,8 +1004,8 @@ impl ModelRun {
             .map(|p| (p.fields.email, (p.fields.frequency, p.fields.payment_terms)))
             .collect();
         assert_eq!(here, expected, "the local list differs from the model");
-        assert!(self.store().outbox().unwrap().is_empty());
-        let left = self.store().conflicts().unwrap();
+        assert!(self.store().outbox().all().unwrap().is_empty());
+        let left = self.store().conflicts().unresolved().unwrap();
         assert!(left.is_empty(), "{left:?}");
         let _ = Entity::Partner;
     }

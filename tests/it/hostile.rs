@@ -427,8 +427,8 @@ fn assert_readable(store: &Store, dir: &tempfile::TempDir) {
     for o in &orgs.items {
         store.get::<Organizations>(o.key).unwrap();
     }
-    store.outbox().unwrap();
-    store.outbox_summary().unwrap();
+    store.outbox().all().unwrap();
+    store.outbox().summary().unwrap();
     let out = dir.path().join("export.csv");
     export_partners(store, &PartnerQuery::default(), &ExportOptions::default(), &out, |_| true).unwrap();
 }
@@ -440,11 +440,11 @@ async fn behave_and_drain(s: &Servers, store: &mut Store, dir: &tempfile::TempDi
     let config = config(s);
     for _ in 0..20 {
         sync(store, &config).await.unwrap();
-        if store.outbox().unwrap().iter().all(|e| e.state != OutboxState::Pending) {
+        if store.outbox().all().unwrap().iter().all(|e| e.state != OutboxState::Pending) {
             break;
         }
     }
-    let left: Vec<_> = store.outbox().unwrap();
+    let left: Vec<_> = store.outbox().all().unwrap();
     assert!(left.is_empty(), "the queue did not drain: {left:#?}");
     assert_readable(store, dir);
     let local =
@@ -469,15 +469,15 @@ async fn retry_after_does_not_jam_the_queue(value: &'static str) {
     let report = sync(&mut store, &config(&s)).await.unwrap();
     assert_eq!(report.sent, 0);
     // The wait is the retry policy's cap at most, whatever the server asked for.
-    let entry = store.outbox().unwrap().remove(0);
+    let entry = store.outbox().all().unwrap().remove(0);
     let at = entry.next_attempt_at.expect("a retry time is set");
     assert!(at <= before + chrono::Duration::seconds(2), "retry parked until {at}");
     // The queue, the list, Retry and Discard all still work.
     assert_readable(&store, &dir);
-    store.retry_change(entry.seq).unwrap();
+    store.outbox_mut().retry(entry.seq).unwrap();
     let second = store.create_partner(&partner(2), None).unwrap();
-    let seq = store.outbox().unwrap().iter().find(|e| e.record_key == second.key).unwrap().seq;
-    store.discard_change(seq).unwrap();
+    let seq = store.outbox().all().unwrap().iter().find(|e| e.record_key == second.key).unwrap().seq;
+    store.outbox_mut().discard(seq).unwrap();
     behave_and_drain(&s, &mut store, &dir).await;
     assert_eq!(s.hostile.partners().len(), 1);
 }
@@ -534,14 +534,14 @@ async fn an_unreadable_retry_time_counts_as_due_now() {
     };
     let mut store = Store::open(&path).unwrap();
     assert_readable(&store, &dir);
-    let outbox = store.outbox().unwrap();
+    let outbox = store.outbox().all().unwrap();
     let entry = |key| outbox.iter().find(|e| e.record_key == key).unwrap().clone();
     assert_eq!(entry(parked).next_attempt_at, None, "an unreadable time is due now");
     assert_eq!(entry(later).next_attempt_at.unwrap().to_rfc3339(), "2999-01-02T03:04:05.678+00:00");
-    store.retry_change(entry(later).seq).unwrap();
+    store.outbox_mut().retry(entry(later).seq).unwrap();
     let doomed = store.create_partner(&partner(3), None).unwrap();
-    let seq = store.outbox().unwrap().iter().find(|e| e.record_key == doomed.key).unwrap().seq;
-    store.discard_change(seq).unwrap();
+    let seq = store.outbox().all().unwrap().iter().find(|e| e.record_key == doomed.key).unwrap().seq;
+    store.outbox_mut().discard(seq).unwrap();
     behave_and_drain(&s, &mut store, &dir).await;
     assert_eq!(s.hostile.partners().len(), 2);
 }
@@ -596,7 +596,7 @@ async fn redirects_are_not_followed_to_another_host() {
         let report = sync(&mut store, &config(&s)).await.unwrap();
         assert_eq!(report.sent, 0);
         assert!(s.elsewhere.seen().is_empty(), "{status}: requests reached another host: {:?}", s.elsewhere.seen());
-        let errors = format!("{:?} {:?}", report.errors, store.outbox().unwrap());
+        let errors = format!("{:?} {:?}", report.errors, store.outbox().all().unwrap());
         assert!(errors.contains("redirect"), "{status}: the user is told the server redirected: {errors}");
         behave_and_drain(&s, &mut store, &dir).await;
     }
@@ -793,7 +793,7 @@ async fn an_update_whose_answer_was_lost_is_no_conflict_with_the_next_edit() {
     store.update_partner(p.key, &d).unwrap();
     s.hostile.set(Mode::Behave);
     let report = sync(&mut store, &c).await.unwrap();
-    assert_eq!(report.conflicts, 0, "{report:?}: {:?}", store.conflicts().unwrap());
+    assert_eq!(report.conflicts, 0, "{report:?}: {:?}", store.conflicts().unresolved().unwrap());
     let id = store.get::<Partners>(p.key).unwrap().server.id.unwrap().to_string();
     let on_server = s.hostile.partners().into_iter().find(|r| r["id"] == id.as_str()).unwrap();
     assert_eq!(on_server["frequency"], "daily");
@@ -825,10 +825,16 @@ async fn a_possible_duplicate_taken_as_the_same_partner_keeps_the_edits_of_both_
     d.frequency = "weekly".into();
     store.update_partner(p.key, &d).unwrap();
     let report = sync(&mut store, &c).await.unwrap();
-    let conflicts = store.conflicts().unwrap();
-    assert_eq!(conflicts.len(), 1, "{report:?} {conflicts:?} {:?} {:?}", store.outbox().unwrap(), s.hostile.seen());
+    let conflicts = store.conflicts().unresolved().unwrap();
+    assert_eq!(
+        conflicts.len(),
+        1,
+        "{report:?} {conflicts:?} {:?} {:?}",
+        store.outbox().all().unwrap(),
+        s.hostile.seen()
+    );
     assert_eq!(conflicts[0].kind, ConflictKind::PossibleDuplicate);
-    store.resolve_conflicts(Entity::Partner, p.key, |_| Resolution::Theirs).unwrap();
+    store.conflicts_mut().resolve(Entity::Partner, p.key, |_| Resolution::Theirs).unwrap();
     sync(&mut store, &c).await.unwrap();
     let here = store.get::<Partners>(p.key).unwrap().fields;
     assert_eq!((here.frequency.as_str(), here.payment_terms.as_str()), ("weekly", "net 90"), "both edits kept here");
@@ -854,11 +860,11 @@ async fn the_deleted_on_the_server_question_closes_when_the_record_comes_back() 
     store.update_partner(p.key, &d).unwrap();
     s.hostile.set(Mode::Hide { id, lookup: 404 });
     sync(&mut store, &c).await.unwrap();
-    let asked = store.conflicts().unwrap();
+    let asked = store.conflicts().unresolved().unwrap();
     assert_eq!(asked.iter().map(|c| c.kind).collect::<Vec<_>>(), [ConflictKind::DeletedRemotely], "{asked:?}");
     s.hostile.set(Mode::Behave);
     let report = sync(&mut store, &c).await.unwrap();
-    assert!(store.conflicts().unwrap().is_empty(), "the question closed: {report:?}");
+    assert!(store.conflicts().unresolved().unwrap().is_empty(), "the question closed: {report:?}");
     assert_eq!(store.get::<Partners>(p.key).unwrap().fields.frequency, "weekly", "the local edit is kept");
     behave_and_drain(&s, &mut store, &dir).await;
     let on_server = s.hostile.partners();
@@ -960,8 +966,8 @@ async fn a_pull_without_the_sending_lock_leaves_a_lost_create_to_the_drainer() {
     let s = servers().await;
     let (dir, mut store) = new_store();
     let p = store.create_partner(&partner(1), None).unwrap();
-    let create = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
-    store.begin_attempts(&[create]).unwrap(); // sent; its answer lost
+    let create = store.outbox().of(Entity::Partner, p.key).unwrap()[0].seq;
+    store.outbox_mut().begin_attempts(&[create]).unwrap(); // sent; its answer lost
     let mut record = serde_json::to_value(&p.fields).unwrap();
     record["id"] = json!(Uuid::new_v4().to_string());
     record["created_at"] = json!(now_text());

@@ -98,7 +98,7 @@ fn export_then_import_gives_identical_records() {
             names.sort();
             assert_eq!(read, names, "JSON Lines did not round-trip");
         }
-        assert_eq!(target.outbox().unwrap().len(), expected.len(), "each import queues its create");
+        assert_eq!(target.outbox().all().unwrap().len(), expected.len(), "each import queues its create");
     }
 }
 
@@ -226,7 +226,7 @@ fn a_large_import_whose_rejects_cannot_be_written_stores_nothing() {
     let err = import_partners(&mut store, &csv_path, false, Some(not_a_file)).unwrap_err();
     assert!(matches!(err, ImportError::Write { .. }), "{err:?}");
     assert_eq!(store.list_partners(&PartnerQuery::default()).unwrap().total, 0);
-    assert!(store.outbox().unwrap().is_empty());
+    assert!(store.outbox().all().unwrap().is_empty());
 
     // With somewhere to write them, the same file imports its 2,500 good rows.
     let report = import_partners(&mut store, &csv_path, false, Some(&dir.path().join("rejects.csv"))).unwrap();

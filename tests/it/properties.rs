@@ -145,7 +145,7 @@ proptest! {
             }
             other => prop_assert!(false, "{field} broken but got {other:?}"),
         }
-        prop_assert_eq!(store.outbox().unwrap().len(), 0);
+        prop_assert_eq!(store.outbox().all().unwrap().len(), 0);
         prop_assert_eq!(store.record_counts().unwrap(), (0, 0));
     }
 
@@ -201,7 +201,7 @@ proptest! {
         };
         for action in actions {
             let newest = |store: &Store, i: usize, keys: &[uuid::Uuid]| {
-                keys.get(i).and_then(|k| store.outbox_for(Entity::Partner, *k).unwrap().last().cloned())
+                keys.get(i).and_then(|k| store.outbox().of(Entity::Partner, *k).unwrap().last().cloned())
             };
             match action {
                 Action::Create => keys.push(store.create_partner(&base, None).unwrap().key),
@@ -214,8 +214,8 @@ proptest! {
                 },
                 Action::Attempt(i) => if let Some(e) = newest(&store, i, &keys) {
                     // What sync does: claim the attempt, then the answer is lost.
-                    if store.begin_attempts(&[e.seq]).unwrap()[0].is_some() {
-                        store.retry_change_at(e.seq, None, "timed out").unwrap();
+                    if store.outbox_mut().begin_attempts(&[e.seq]).unwrap()[0].is_some() {
+                        store.outbox_mut().retry_at(e.seq, None, "timed out").unwrap();
                     }
                     attempted_bodies.push((e.seq, e.payload.clone()));
                 },
@@ -226,7 +226,7 @@ proptest! {
                 },
             }
 
-            let all = store.outbox().unwrap();
+            let all = store.outbox().all().unwrap();
             for (seq, body) in &attempted_bodies {
                 if let Some(e) = all.iter().find(|e| e.seq == *seq) {
                     prop_assert_eq!(&e.payload, body, "attempted entry {} was rewritten", seq);
@@ -239,7 +239,7 @@ proptest! {
 
             for key in &keys {
                 let record = store.get::<Partners>(*key).unwrap();
-                let entries = store.outbox_for(Entity::Partner, *key).unwrap();
+                let entries = store.outbox().of(Entity::Partner, *key).unwrap();
                 let fresh: Vec<_> = entries.iter().filter(|e| e.attempts == 0 && e.state == OutboxState::Pending).collect();
                 prop_assert!(fresh.len() <= 1);
                 if let Some(f) = fresh.first() {

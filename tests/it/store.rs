@@ -45,7 +45,7 @@ fn partner_lifecycle_writes_outbox_in_the_same_transaction() {
     let p = store.create_partner(&draft("Acme", "a@acme.example"), None).unwrap();
     assert_eq!(p.sync_state, SyncState::Pending);
     assert_eq!(p.key.get_version_num(), 7);
-    let outbox = store.outbox().unwrap();
+    let outbox = store.outbox().all().unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].op, Op::Create);
     assert_eq!(outbox[0].payload["company_name"], "Acme");
@@ -54,19 +54,19 @@ fn partner_lifecycle_writes_outbox_in_the_same_transaction() {
     // Editing a create that was never sent keeps one create, with the new body.
     let p2 = store.edit_partner(p.key, &PartnerPatch { sales_amount: Some("5".into()), ..Default::default() }).unwrap();
     assert_eq!(p2.fields.sales_amount, 5);
-    let outbox = store.outbox().unwrap();
+    let outbox = store.outbox().all().unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].op, Op::Create);
     assert_eq!(outbox[0].payload["sales_amount"], 5);
 
     // Saving the same values again queues nothing.
     store.update_partner(p.key, &p2.fields.to_draft()).unwrap();
-    assert_eq!(store.outbox().unwrap().len(), 1);
+    assert_eq!(store.outbox().all().unwrap().len(), 1);
 
     // Deleting a never-sent partner: nothing is left to tell the server.
     let deleted = store.delete::<Partners>(p.key).unwrap();
     assert!(deleted.deleted_at.is_some());
-    assert!(store.outbox().unwrap().is_empty());
+    assert!(store.outbox().all().unwrap().is_empty());
     assert_eq!(deleted.sync_state, SyncState::Synced);
     assert!(store.list_partners(&PartnerQuery::default()).unwrap().items.is_empty());
     let with_deleted =
@@ -80,23 +80,23 @@ fn partner_lifecycle_writes_outbox_in_the_same_transaction() {
 fn a_sent_create_is_never_rewritten() {
     let (_dir, mut store) = store();
     let p = store.create_partner(&draft("Acme", "a@acme.example"), None).unwrap();
-    let seq = store.outbox().unwrap()[0].seq;
-    store.begin_attempts(&[seq]).unwrap();
-    store.retry_change_at(seq, None, "timed out").unwrap();
+    let seq = store.outbox().all().unwrap()[0].seq;
+    store.outbox_mut().begin_attempts(&[seq]).unwrap();
+    store.outbox_mut().retry_at(seq, None, "timed out").unwrap();
     store.edit_partner(p.key, &PartnerPatch { frequency: Some("weekly".into()), ..Default::default() }).unwrap();
-    let outbox = store.outbox_for(Entity::Partner, p.key).unwrap();
+    let outbox = store.outbox().of(Entity::Partner, p.key).unwrap();
     assert_eq!(outbox.iter().map(|e| e.op).collect::<Vec<_>>(), vec![Op::Create, Op::Update]);
     assert_eq!(outbox[0].payload["frequency"], "monthly", "the attempted body stays as sent");
     assert_eq!(outbox[1].payload["frequency"], "weekly");
     assert_ne!(outbox[0].idempotency_key(), outbox[1].idempotency_key());
     // A second edit folds into the unsent update.
     store.edit_partner(p.key, &PartnerPatch { frequency: Some("daily".into()), ..Default::default() }).unwrap();
-    let outbox = store.outbox_for(Entity::Partner, p.key).unwrap();
+    let outbox = store.outbox().of(Entity::Partner, p.key).unwrap();
     assert_eq!(outbox.len(), 2);
     assert_eq!(outbox[1].payload["frequency"], "daily");
     // Delete after a sent create: the delete must be queued.
     store.delete::<Partners>(p.key).unwrap();
-    let ops: Vec<_> = store.outbox_for(Entity::Partner, p.key).unwrap().iter().map(|e| e.op).collect();
+    let ops: Vec<_> = store.outbox().of(Entity::Partner, p.key).unwrap().iter().map(|e| e.op).collect();
     assert_eq!(ops, vec![Op::Create, Op::Delete]);
 }
 
@@ -109,7 +109,7 @@ fn invalid_input_writes_nothing() {
     let StoreError::Invalid(report) = err else { panic!("expected a validation error") };
     let fields: Vec<_> = report.fields.iter().map(|f| f.field.as_str()).collect();
     assert_eq!(fields, ["company_name", "sales_amount", "email"]);
-    assert!(store.outbox().unwrap().is_empty());
+    assert!(store.outbox().all().unwrap().is_empty());
     assert_eq!(store.list_partners(&PartnerQuery::default()).unwrap().total, 0);
 }
 
@@ -136,7 +136,7 @@ fn hostile_strings_are_stored_and_returned_verbatim() {
     }
     assert_eq!(store.list_partners(&PartnerQuery::default()).unwrap().total, hostile.len() as u64);
     // The injection attempts did not touch the schema.
-    assert_eq!(store.outbox().unwrap().len(), hostile.len());
+    assert_eq!(store.outbox().all().unwrap().len(), hostile.len());
 }
 
 #[test]
@@ -268,7 +268,7 @@ fn organizations_keep_contacts_in_order() {
     assert_eq!(back.fields.contacts[1].first_name, "Minh");
     assert_eq!(back.fields.location.unwrap().latitude, 10.7769);
 
-    let entry = &store.outbox().unwrap()[0];
+    let entry = &store.outbox().all().unwrap()[0];
     assert_eq!(entry.payload["id"], o.key.to_string(), "the local key is the client-chosen id");
     assert_eq!(entry.payload["type"], "F");
     assert_eq!(entry.payload["contacts"][0]["firstName"], "Lan");
@@ -282,7 +282,7 @@ fn organizations_keep_contacts_in_order() {
     assert_eq!(o2.fields.contacts.len(), 1);
     assert_eq!(o2.fields.location, None);
     assert_eq!(store.get::<Organizations>(o.key).unwrap().fields.contacts[0].first_name, "Hoa");
-    assert_eq!(store.outbox().unwrap().len(), 1, "still one unsent create");
+    assert_eq!(store.outbox().all().unwrap().len(), 1, "still one unsent create");
 
     // An update that fails validation changes nothing.
     let mut bad = o2.fields.to_draft();
@@ -301,7 +301,7 @@ fn organizations_keep_contacts_in_order() {
 
     store.delete::<Organizations>(o.key).unwrap();
     assert_eq!(store.list_organizations(&OrganizationQuery::default()).unwrap().total, 0);
-    assert!(store.outbox().unwrap().is_empty());
+    assert!(store.outbox().all().unwrap().is_empty());
 }
 
 #[test]
@@ -462,8 +462,14 @@ fn old_sentinel_conflicts_become_kinds() {
         key
     };
     let store = Store::open(&path).unwrap();
-    let found: Vec<(ConflictKind, String)> =
-        store.conflicts().unwrap().into_iter().filter(|c| c.record_key == key).map(|c| (c.kind, c.field)).collect();
+    let found: Vec<(ConflictKind, String)> = store
+        .conflicts()
+        .unresolved()
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.record_key == key)
+        .map(|c| (c.kind, c.field))
+        .collect();
     assert_eq!(
         found,
         vec![
@@ -482,8 +488,8 @@ fn resolving_an_organization_conflict_keeps_its_link() {
     use partnerbook::store::{Organizations, Resolution};
     let (_dir, mut store) = store();
     let org = store.create_organization(&org_draft("Org A")).unwrap();
-    let create = store.outbox_for(Entity::Organization, org.key).unwrap()[0].seq;
-    store.begin_attempts(&[create]).unwrap();
+    let create = store.outbox().of(Entity::Organization, org.key).unwrap()[0].seq;
+    store.outbox_mut().begin_attempts(&[create]).unwrap();
     let on_server = |name: &str| {
         let mut fields = org_draft(name).validate_fields().unwrap();
         fields.linked_to = Some("global-1".into());
@@ -494,8 +500,8 @@ fn resolving_an_organization_conflict_keeps_its_link() {
     // The name changes on both sides.
     store.update_organization(org.key, &org_draft("Org B")).unwrap();
     store.pull_page::<Organizations>(None, &[on_server("Org C")]).unwrap();
-    assert_eq!(store.conflicts().unwrap().len(), 1);
-    store.resolve_conflicts(Entity::Organization, org.key, |_| Resolution::Theirs).unwrap();
+    assert_eq!(store.conflicts().unresolved().unwrap().len(), 1);
+    store.conflicts_mut().resolve(Entity::Organization, org.key, |_| Resolution::Theirs).unwrap();
     let after = store.get::<Organizations>(org.key).unwrap();
     assert_eq!(after.fields.name, "Org C");
     assert_eq!(after.fields.linked_to.as_deref(), Some("global-1"), "the link survives the answer");
@@ -504,8 +510,8 @@ fn resolving_an_organization_conflict_keeps_its_link() {
 /// A partner saved here whose create was sent and whose answer was lost, with that create's seq.
 fn sent_create(store: &mut Store, draft: &PartnerDraft) -> (partnerbook::Partner, i64) {
     let p = store.create_partner(draft, None).unwrap();
-    let create = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
-    store.begin_attempts(&[create]).unwrap();
+    let create = store.outbox().of(Entity::Partner, p.key).unwrap()[0].seq;
+    store.outbox_mut().begin_attempts(&[create]).unwrap();
     (p, create)
 }
 
@@ -533,14 +539,14 @@ fn a_second_server_record_of_a_stored_partner_is_asked_about_not_copied() {
     assert_eq!(pulled, [Pulled::Unchanged, Pulled::Twin]);
     let again = store.pull_page::<Partners>(None, &[on_server(1), on_server(2)]).unwrap();
     assert_eq!(again, [Pulled::Unchanged, Pulled::Unchanged], "asked once");
-    let asked = store.conflicts().unwrap();
+    let asked = store.conflicts().unresolved().unwrap();
     assert_eq!(asked.len(), 1);
     assert_eq!(asked[0].kind, ConflictKind::TwinOnServer);
     assert_eq!(store.count_partners(&PartnerQuery::default()).unwrap(), 1, "not copied");
     // Removing the extra one stores it and deletes it, so the delete goes to the server.
-    store.resolve_conflicts(Entity::Partner, p.key, |_| Resolution::Theirs).unwrap();
+    store.conflicts_mut().resolve(Entity::Partner, p.key, |_| Resolution::Theirs).unwrap();
     assert_eq!(store.count_partners(&PartnerQuery::default()).unwrap(), 1);
-    let waiting = store.outbox().unwrap();
+    let waiting = store.outbox().all().unwrap();
     assert_eq!(waiting.len(), 1);
     assert_eq!(waiting[0].op, Op::Delete);
 }
@@ -558,8 +564,8 @@ fn a_late_copy_of_a_partner_edited_and_deleted_since_is_asked_about_not_copied()
     let as_created = p.fields.clone();
     store.change_done::<Partners>(create, p.key, Some(&on_server(1, &as_created))).unwrap();
     let push = |store: &mut Store, server: Option<&partnerbook::remote::wire::ServerPartner>| {
-        let seq = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
-        store.begin_attempts(&[seq]).unwrap();
+        let seq = store.outbox().of(Entity::Partner, p.key).unwrap()[0].seq;
+        store.outbox_mut().begin_attempts(&[seq]).unwrap();
         store.change_done::<Partners>(seq, p.key, server).unwrap();
     };
     let mut edit = as_created.to_draft();
@@ -576,7 +582,7 @@ fn a_late_copy_of_a_partner_edited_and_deleted_since_is_asked_about_not_copied()
     push(&mut store, None);
     let pulled = store.pull_page::<Partners>(None, &[late(3)]).unwrap();
     assert_eq!(pulled, [Pulled::Twin], "deleted since");
-    let asked: Vec<_> = store.conflicts().unwrap().into_iter().map(|c| (c.kind, c.field)).collect();
+    let asked: Vec<_> = store.conflicts().unresolved().unwrap().into_iter().map(|c| (c.kind, c.field)).collect();
     let id = |n: u128| uuid::Uuid::from_u128(n).to_string();
     assert_eq!(asked, [(ConflictKind::TwinOnServer, id(2)), (ConflictKind::TwinOnServer, id(3))]);
     assert_eq!(store.count_partners(&PartnerQuery::default()).unwrap(), 0, "not copied");
@@ -598,11 +604,11 @@ fn an_old_update_of_ours_landing_over_a_newer_one_is_sent_over_again() {
         let mut d = p.fields.to_draft();
         d.frequency = frequency.into();
         let fields = store.update_partner(p.key, &d).unwrap().fields;
-        let seq = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
-        store.begin_attempts(&[seq]).unwrap();
+        let seq = store.outbox().of(Entity::Partner, p.key).unwrap()[0].seq;
+        store.outbox_mut().begin_attempts(&[seq]).unwrap();
         if lost_first {
-            store.remember_unsettled_write(seq).unwrap(); // timed out; sent again after the window
-            store.begin_attempts(&[seq]).unwrap();
+            store.outbox_mut().remember_unsettled_write(seq).unwrap(); // timed out; sent again after the window
+            store.outbox_mut().begin_attempts(&[seq]).unwrap();
         }
         let answer = partnerbook::remote::wire::ServerPartner { updated_at: version(n), ..on_server(1, &fields) };
         store.change_done::<Partners>(seq, p.key, Some(&answer)).unwrap();
@@ -614,7 +620,7 @@ fn an_old_update_of_ours_landing_over_a_newer_one_is_sent_over_again() {
     let landed = partnerbook::remote::wire::ServerPartner { updated_at: version(3), ..old };
     assert_eq!(store.pull_page::<Partners>(None, &[landed]).unwrap(), [Pulled::Updated]);
     assert_eq!(store.get::<Partners>(p.key).unwrap().fields.frequency, "daily", "the newer edit is kept");
-    let queued = store.outbox().unwrap();
+    let queued = store.outbox().all().unwrap();
     assert_eq!((queued.len(), queued[0].op, queued[0].payload["frequency"].as_str()), (1, Op::Update, Some("daily")));
 }
 
@@ -639,13 +645,13 @@ fn twins_stored_by_an_earlier_version_are_found_and_asked_about_once() {
             None,
         )
         .unwrap();
-    assert!(!store.twins_checked().unwrap());
-    assert_eq!(store.check_for_twins().unwrap(), 1);
-    assert!(store.twins_checked().unwrap());
-    let asked = store.conflicts().unwrap();
+    assert!(!store.conflicts().twins_checked().unwrap());
+    assert_eq!(store.conflicts_mut().check_for_twins().unwrap(), 1);
+    assert!(store.conflicts().twins_checked().unwrap());
+    let asked = store.conflicts().unresolved().unwrap();
     assert_eq!((asked.len(), asked[0].kind, asked[0].record_key), (1, ConflictKind::TwinOnServer, first));
     assert_ne!(asked[0].record_key, other.key);
-    assert_eq!(store.check_for_twins().unwrap(), 0, "asked once");
+    assert_eq!(store.conflicts_mut().check_for_twins().unwrap(), 0, "asked once");
     let out = assert_cmd::Command::cargo_bin("partnerbook")
         .unwrap()
         .args(["--db", dir.path().join("partnerbook.db").to_str().unwrap(), "--json", "doctor"])
@@ -670,14 +676,14 @@ fn a_server_record_older_than_a_lost_create_is_not_taken_for_it() {
     let earlier = made(1, p.created_locally_at - chrono::TimeDelta::hours(1));
     assert_eq!(store.pull_page::<Partners>(None, &[earlier]).unwrap(), [Pulled::Unchanged]);
     assert_eq!(store.get::<Partners>(p.key).unwrap().server.id, None, "not linked");
-    assert_eq!(store.outbox_for(Entity::Partner, p.key).unwrap().len(), 1, "the create still waits");
+    assert_eq!(store.outbox().of(Entity::Partner, p.key).unwrap().len(), 1, "the create still waits");
     assert_eq!(store.count_partners(&PartnerQuery::default()).unwrap(), 1, "not copied either");
     let timed = |id: u128| made(id, chrono::Utc::now());
     let untimed = on_server(2, &p.fields);
     assert_eq!(store.pull_page::<Partners>(None, &[untimed]).unwrap(), [Pulled::Unchanged], "no time, no proof");
     assert_eq!(store.pull_page::<Partners>(None, &[timed(3)]).unwrap(), [Pulled::Adopted]);
     assert_eq!(store.get::<Partners>(p.key).unwrap().server.id, Some(uuid::Uuid::from_u128(3)));
-    assert!(store.outbox_for(Entity::Partner, p.key).unwrap().is_empty());
+    assert!(store.outbox().of(Entity::Partner, p.key).unwrap().is_empty());
 }
 
 /// A page read before another process's change was answered, and applied
@@ -700,15 +706,15 @@ fn a_pulled_version_older_than_the_stored_one_is_a_stale_read() {
     edited.frequency = "weekly".into();
     let edit = store.update_partner(p.key, &edited.to_draft()).unwrap();
     store.change_done::<Partners>(create, p.key, Some(&version(&p.fields, t))).unwrap();
-    let update = store.outbox_for(Entity::Partner, p.key).unwrap()[0].seq;
-    store.begin_attempts(&[update]).unwrap();
+    let update = store.outbox().of(Entity::Partner, p.key).unwrap()[0].seq;
+    store.outbox_mut().begin_attempts(&[update]).unwrap();
     let answer = version(&edit.fields, t + chrono::TimeDelta::seconds(2));
     store.change_done::<Partners>(update, p.key, Some(&answer)).unwrap();
     // This process read the page in between: the version before the edit.
     let stale = version(&p.fields, t + chrono::TimeDelta::seconds(1));
     assert_eq!(store.pull_page::<Partners>(None, &[stale]).unwrap(), [Pulled::Unchanged]);
     assert_eq!(store.get::<Partners>(p.key).unwrap().fields.frequency, "weekly", "the edit stands");
-    assert!(store.conflicts().unwrap().is_empty(), "nothing to ask");
+    assert!(store.conflicts().unresolved().unwrap().is_empty(), "nothing to ask");
     // A later version is news as ever.
     let mut theirs = edit.fields.clone();
     theirs.payment_terms = "net 60".into();
@@ -727,17 +733,17 @@ fn the_outbox_is_read_a_page_at_a_time_by_filter() {
         .map(|i| draft(&format!("Paged {i}"), &format!("p{i}@paged.example")).validate_fields().unwrap())
         .collect();
     store.create_partners(&drafts, None).unwrap();
-    let seqs: Vec<i64> = store.outbox().unwrap().iter().map(|e| e.seq).collect();
+    let seqs: Vec<i64> = store.outbox().all().unwrap().iter().map(|e| e.seq).collect();
     store.connection().execute("UPDATE outbox SET state = 'rejected' WHERE seq = ?1", [seqs[3]]).unwrap();
     store.connection().execute("UPDATE outbox SET hold = 'not yet' WHERE seq IN (?1, ?2)", [seqs[5], seqs[6]]).unwrap();
-    let counts = store.outbox_counts().unwrap();
+    let counts = store.outbox().counts().unwrap();
     assert_eq!((counts.all, counts.waiting, counts.refused, counts.held), (1_050, 1_047, 1, 2));
-    let page = store.outbox_page(None, 200, 1_000).unwrap();
+    let page = store.outbox().page(None, 200, 1_000).unwrap();
     assert_eq!((page.total, page.items.len()), (1_050, 50));
     assert_eq!(page.items[0].seq, seqs[1_000], "oldest first, from the offset");
-    let held = store.outbox_page(Some(OutboxFilter::Held), 200, 0).unwrap();
+    let held = store.outbox().page(Some(OutboxFilter::Held), 200, 0).unwrap();
     assert_eq!(held.items.iter().map(|e| e.seq).collect::<Vec<_>>(), [seqs[5], seqs[6]]);
-    assert_eq!(store.outbox_page(Some(OutboxFilter::Refused), 200, 0).unwrap().items[0].seq, seqs[3]);
+    assert_eq!(store.outbox().page(Some(OutboxFilter::Refused), 200, 0).unwrap().items[0].seq, seqs[3]);
     // A page is at most 1,000, whatever is asked.
-    assert_eq!(store.outbox_page(None, u32::MAX, 0).unwrap().items.len(), 1_000);
+    assert_eq!(store.outbox().page(None, u32::MAX, 0).unwrap().items.len(), 1_000);
 }

@@ -92,7 +92,7 @@ fn a_locked_database_gives_a_clear_error_and_changes_nothing() {
     other.execute_batch("ROLLBACK").unwrap();
 
     assert_eq!(store.list_partners(&Default::default()).unwrap().total, 1);
-    assert_eq!(store.outbox().unwrap().len(), 1);
+    assert_eq!(store.outbox().all().unwrap().len(), 1);
     // Once the lock is gone, saving works again.
     store.create_partner(&draft(), None).unwrap();
     assert_eq!(store.list_partners(&Default::default()).unwrap().total, 2);

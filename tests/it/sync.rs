@@ -81,6 +81,7 @@ async fn sync_until_settled(store: &mut Store, config: &SyncConfig) -> SyncRepor
         total.needs_sign_in.extend(r.needs_sign_in);
         let waiting = store
             .outbox()
+            .all()
             .unwrap()
             .iter()
             .filter(|e| {
@@ -89,13 +90,13 @@ async fn sync_until_settled(store: &mut Store, config: &SyncConfig) -> SyncRepor
             })
             .count();
         if waiting == 0 && r.errors.is_empty() {
-            for e in store.outbox().unwrap().iter().filter(|e| e.state == OutboxState::Rejected) {
+            for e in store.outbox().all().unwrap().iter().filter(|e| e.state == OutboxState::Rejected) {
                 eprintln!("refused: {} {} {:?}", e.entity.as_str(), e.op.as_str(), e.last_error);
             }
             return total;
         }
     }
-    panic!("sync did not settle: {:#?}", store.outbox().unwrap());
+    panic!("sync did not settle: {:#?}", store.outbox().all().unwrap());
 }
 
 /// The server holds exactly the local records, with the same values, once each.
@@ -133,7 +134,8 @@ fn assert_converged(store: &Store, server: &StandIn) {
         assert_eq!(r["name"], o.fields.name);
         assert_eq!(r["contacts"][0]["firstName"], o.fields.contacts[0].first_name);
     }
-    let stuck: Vec<_> = store.outbox().unwrap().into_iter().filter(|e| e.state != OutboxState::Rejected).collect();
+    let stuck: Vec<_> =
+        store.outbox().all().unwrap().into_iter().filter(|e| e.state != OutboxState::Rejected).collect();
     assert!(stuck.is_empty(), "changes left: {stuck:#?}");
 }
 
@@ -252,7 +254,7 @@ async fn expired_tokens_are_renewed_and_revoked_credentials_pause_without_loss()
     let r = sync_once(&mut store, &config, |_| {}).await.unwrap();
     assert_eq!(r.needs_sign_in.len(), 1, "{r:?}");
     assert_eq!((r.sent, r.rejected), (0, 0));
-    assert_eq!(store.outbox().unwrap().len(), 5);
+    assert_eq!(store.outbox().all().unwrap().len(), 5);
     // New credentials: it resumes.
     s.add_client(ClientCredentials::new("pb-new", "n3w", ORG));
     let mut renewed = config.clone();
@@ -288,14 +290,14 @@ async fn a_refused_record_does_not_block_others_and_is_sent_once_fixed() {
     assert_converged(&store, &s); // everything else arrived
 
     // Retry sends it as it is (refused again); discarding a create that never arrived removes the record.
-    let seq = store.outbox_for(Entity::Partner, bad).unwrap()[0].seq;
-    store.retry_change(seq).unwrap();
+    let seq = store.outbox().of(Entity::Partner, bad).unwrap()[0].seq;
+    store.outbox_mut().retry(seq).unwrap();
     assert_eq!(store.get::<Partners>(bad).unwrap().sync_state, SyncState::Pending);
     sync_until_settled(&mut store, &config(&s)).await;
     assert_eq!(store.get::<Partners>(bad).unwrap().sync_state, SyncState::Rejected);
     let other = store.create_partner(&partner(51), None).unwrap().key;
-    let seq = store.outbox_for(Entity::Partner, other).unwrap()[0].seq;
-    store.discard_change(seq).unwrap();
+    let seq = store.outbox().of(Entity::Partner, other).unwrap()[0].seq;
+    store.outbox_mut().discard(seq).unwrap();
     assert!(store.get::<Partners>(other).unwrap().deleted_at.is_some());
     // Discarding an edit of a synced record puts the server's version back.
     let synced =
@@ -305,8 +307,8 @@ async fn a_refused_record_does_not_block_others_and_is_sent_once_fixed() {
     let mut d = synced.fields.to_draft();
     d.frequency = "never".into();
     store.update_partner(synced.key, &d).unwrap();
-    let seq = store.outbox_for(Entity::Partner, synced.key).unwrap()[0].seq;
-    store.discard_change(seq).unwrap();
+    let seq = store.outbox().of(Entity::Partner, synced.key).unwrap()[0].seq;
+    store.outbox_mut().discard(seq).unwrap();
     let back = store.get::<Partners>(synced.key).unwrap();
     assert_eq!((back.fields, back.sync_state), (synced.fields, SyncState::Synced));
 
@@ -349,14 +351,14 @@ async fn edits_on_both_sides_become_conflicts_resolved_either_way() {
         let r = sync_once(&mut store, &config, |_| {}).await.unwrap();
         assert_eq!(r.conflicts, 1, "{r:?}");
         assert_eq!(store.get::<Partners>(key).unwrap().sync_state, SyncState::Conflict);
-        let open = store.conflicts().unwrap();
+        let open = store.conflicts().unresolved().unwrap();
         assert_eq!(open.len(), 1);
         assert_eq!((open[0].local.clone(), open[0].remote.clone()), (json!("Mine Co"), json!("Theirs Co")));
-        store.resolve_conflicts(Entity::Partner, key, |_| resolution).unwrap();
+        store.conflicts_mut().resolve(Entity::Partner, key, |_| resolution).unwrap();
         sync_until_settled(&mut store, &config).await;
         assert_eq!(store.get::<Partners>(key).unwrap().fields.company_name, expected);
         assert_eq!(store.get::<Partners>(key).unwrap().sync_state, SyncState::Synced);
-        assert!(store.conflicts().unwrap().is_empty());
+        assert!(store.conflicts().unresolved().unwrap().is_empty());
         assert_converged(&store, &s);
     }
 
@@ -455,7 +457,7 @@ async fn killing_sync_at_random_moments_loses_and_duplicates_nothing() {
     s.set_faults(Faults::none());
     for _ in 0..5 {
         assert!(sync_process(&db, &s).status().unwrap().success());
-        if store.outbox().unwrap().is_empty() {
+        if store.outbox().all().unwrap().is_empty() {
             break;
         }
     }
@@ -471,9 +473,9 @@ async fn the_command_line_converges_under_random_faults() {
     let db = dir.path().join("cli.db");
     let mut store = Store::open(&db).unwrap();
     make_changes(&mut store, 120, 15);
-    let changes = store.outbox().unwrap().len();
+    let changes = store.outbox().all().unwrap().len();
     let mut runs = 0;
-    while !store.outbox().unwrap().is_empty() && runs < 30 {
+    while !store.outbox().all().unwrap().is_empty() && runs < 30 {
         let out = sync_process(&db, &s).arg("--json").stdout(std::process::Stdio::piped()).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -632,7 +634,7 @@ async fn a_refused_sign_in_stays_paused_until_the_credentials_change_try_again_o
         assert!(process(&[]).status().unwrap().success());
     }
     assert_eq!(s.stats().requests, 0, "a paused API was asked: {:?}", s.stats());
-    assert_eq!(store.outbox().unwrap().len(), 1, "the change waits, kept");
+    assert_eq!(store.outbox().all().unwrap().len(), 1, "the change waits, kept");
 
     // "Try again": one run asks (one token request, refused), and pauses again.
     assert!(process(&["--try-again"]).status().unwrap().success());
@@ -720,9 +722,9 @@ async fn a_refusing_connected_organization_turns_read_only_while_a_writable_one_
     assert_eq!(on_server(&w["id"])["frequency"], "weekly", "the writable organization took the edit");
     assert_eq!(on_server(&r["id"])["frequency"], "monthly");
     assert!(store.get::<Partners>(mine.key).unwrap().server.id.is_some());
-    let why = store.read_only_reason(refusing).unwrap().expect("the refusing organization is read-only");
+    let why = store.access().read_only_reason(refusing).unwrap().expect("the refusing organization is read-only");
     assert!(why.contains("does not let you change"), "{why}");
-    assert_eq!(store.read_only_reason(writable).unwrap(), None);
+    assert_eq!(store.access().read_only_reason(writable).unwrap(), None);
     assert_eq!(store.get::<Partners>(ours_r.key).unwrap().fields.frequency, "weekly", "kept here");
     // The window and the command line refuse further changes there, with the reason; elsewhere they go on.
     let draft = store.get::<Partners>(ours_r.key).unwrap().fields.to_draft();
@@ -739,7 +741,7 @@ async fn a_refusing_connected_organization_turns_read_only_while_a_writable_one_
 
     // Later runs do not knock again while nothing changed.
     let attempts = |store: &Store| {
-        store.outbox().unwrap().iter().find(|e| e.record_key == ours_r.key).map(|e| e.attempts).unwrap()
+        store.outbox().all().unwrap().iter().find(|e| e.record_key == ours_r.key).map(|e| e.attempts).unwrap()
     };
     let before = attempts(&store);
     for _ in 0..2 {
@@ -755,7 +757,7 @@ async fn a_refusing_connected_organization_turns_read_only_while_a_writable_one_
     let again = sync_once(&mut store, &changed, |_| {}).await.unwrap();
     assert_eq!(again.held, 1, "{again:?}");
     assert_eq!(attempts(&store), before + 1);
-    assert!(store.read_only_reason(refusing).unwrap().is_some());
+    assert!(store.access().read_only_reason(refusing).unwrap().is_some());
     // Nothing of anyone's was deleted by another organization's pull.
     let live = store.list_partners(&PartnerQuery::default()).unwrap().items;
     assert_eq!(live.len(), 4, "{live:#?}");
