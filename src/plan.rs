@@ -565,7 +565,7 @@ mod tests {
         let remote = map(json!({"email": "a@x.test", "n": 1}));
         let mine = Unconfirmed { seq: 4, key: 'a', sent: Some(remote.clone()), queued_at: at(60) };
         // A colleague's identical partner, entered an hour before: left to the push, which asks.
-        assert_eq!(unlinked(&[mine.clone()], &[], &remote, Some(at(0)), true), Unlinked::LeaveToPush);
+        assert_eq!(unlinked(std::slice::from_ref(&mine), &[], &remote, Some(at(0)), true), Unlinked::LeaveToPush);
         // No creation time is no proof either.
         assert_eq!(unlinked(&[mine.clone()], &[], &remote, None, true), Unlinked::LeaveToPush);
         // A server clock a few minutes behind this one's is allowed for.

@@ -93,11 +93,11 @@ fn flatten(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
 
 /// Words for a field name, e.g. `contacts[1].firstName` -> "Contact 2 first name".
 pub fn label(field: &str) -> String {
-    if let Some(rest) = field.strip_prefix("contacts[") {
-        if let Some((index, sub)) = rest.split_once("].") {
-            let n = index.parse::<usize>().map(|i| i + 1).unwrap_or(0);
-            return format!("Contact {n} {}", label(sub).to_lowercase());
-        }
+    if let Some(rest) = field.strip_prefix("contacts[")
+        && let Some((index, sub)) = rest.split_once("].")
+    {
+        let n = index.parse::<usize>().map(|i| i + 1).unwrap_or(0);
+        return format!("Contact {n} {}", label(sub).to_lowercase());
     }
     match field {
         "company_name" => "Company name",

@@ -1013,10 +1013,10 @@ async fn push_organization(api: Option<&OrganizationsApi>, due: &Due) -> Result<
     match e.op {
         Op::Create => {
             // The id is ours: look it up first when an earlier attempt may have arrived.
-            if e.attempts > 1 {
-                if let Some(existing) = api.get(&id).await? {
-                    return finish_org_create(api, &id, existing, &e.payload, &key).await;
-                }
+            if e.attempts > 1
+                && let Some(existing) = api.get(&id).await?
+            {
+                return finish_org_create(api, &id, existing, &e.payload, &key).await;
             }
             match api.create(&e.payload, &key).await {
                 Ok(o) => Ok(Done::Organization(Some(o))),

@@ -6,20 +6,17 @@
 //! Prism answers any request or response that breaks its schema with an
 //! error instead, so a violation shows in the sync and in Prism's log.
 
+use crate::support::{self};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use partnerbook::remote::client::{OrganizationsConfig, PartnersConfig};
 use partnerbook::store::{Organizations, OutboxState, Partners};
 use partnerbook::sync::{RetryPolicy, SyncConfig, SyncReport, sync_once};
 use partnerbook::{OrganizationDraft, PartnerDraft, Store};
-use partnerbook_standin::{ClientCredentials, Config, Faults, StandIn};
+use partnerbook_standin::{Faults, StandIn};
 use serde_json::json;
-use uuid::Uuid;
-
-const ORG: Uuid = Uuid::from_u128(0x1111_2222_3333_4444_5555_6666_7777_8888);
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -92,32 +89,16 @@ impl Prism {
 }
 
 async fn standin() -> StandIn {
-    StandIn::start(Config {
-        clients: vec![ClientCredentials::new("pb-test", "s3cret", ORG)],
-        api_keys: vec!["org-key".into()],
-        faults: Faults::none(),
-        ..Config::default()
-    })
-    .await
-    .unwrap()
+    support::standin(Faults::none()).await
 }
 
 fn config(partners: Option<String>, organizations: Option<String>) -> SyncConfig {
     SyncConfig {
-        partners: partners.map(|base_url| PartnersConfig {
-            base_url,
-            client_id: "pb-test".into(),
-            client_secret: "s3cret".into(),
-            requester_org_id: ORG,
-            target_org_ids: vec![],
-            assumed_ops: true,
-        }),
-        organizations: organizations.map(|base_url| OrganizationsConfig { base_url, api_key: "org-key".into() }),
         concurrency: 4,
         retry: RetryPolicy { base: Duration::from_millis(5), cap: Duration::from_millis(20) },
         wait_for_retries: Duration::from_millis(200),
         request_timeout: Duration::from_secs(10),
-        ..SyncConfig::default()
+        ..support::sync_config(partners, organizations)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Exports against real SQLite files: hostile values survive CSV, XLSX and
 //! JSON Lines; filters are respected; a cancelled export leaves no file.
 
+use crate::support;
 use std::path::Path;
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
@@ -164,8 +165,7 @@ fn exports_what_the_list_shows() {
 
 #[test]
 fn a_cancelled_export_leaves_no_file_and_keeps_the_old_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("big.db")).unwrap();
+    let (dir, mut store) = support::temp_store("big.db");
     for i in 0..2500 {
         store.create_partner(&draft(&format!("Company {i}"), i), None).unwrap();
     }
@@ -256,8 +256,7 @@ fn organization_columns_are_chosen_and_ordered() {
         ContactLayout, OrganizationColumn as C, OrganizationExportOptions, export_organizations,
     };
     use partnerbook::store::OrganizationQuery;
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("orgs.db")).unwrap();
+    let (dir, mut store) = support::temp_store("orgs.db");
     store.create_organization(&org_draft("Alpha", &["Ann", "Bob"])).unwrap();
     store.create_organization(&org_draft("Beta", &["Dee"])).unwrap();
 
@@ -300,8 +299,7 @@ fn organization_columns_are_chosen_and_ordered() {
 fn organizations_export_with_contacts_as_columns_or_rows() {
     use partnerbook::export::{ContactLayout, OrganizationExportOptions, export_organizations};
     use partnerbook::store::OrganizationQuery;
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("orgs.db")).unwrap();
+    let (dir, mut store) = support::temp_store("orgs.db");
     store.create_organization(&org_draft("=Alpha, \"Ltd\"", &["Ann", "+Bob", "Cy"])).unwrap();
     store.create_organization(&org_draft("Beta", &["Dee"])).unwrap();
 
@@ -379,8 +377,7 @@ fn an_xlsx_export_that_cannot_hold_a_value_says_so_and_writes_nothing() {
 #[test]
 fn organizations_without_contacts_are_kept_in_the_rows_layout() {
     use partnerbook::export::{ContactLayout, OrganizationExportOptions, export_organizations};
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("orgs.db")).unwrap();
+    let (dir, mut store) = support::temp_store("orgs.db");
     let org = |name: &str| -> partnerbook::OrganizationDraft {
         serde_json::from_value(serde_json::json!({
             "name": name, "type": "F", "address": "1 Le Loi", "country": "VN", "phone": "+84 1",

@@ -7,35 +7,21 @@
 //! Run with `cargo test -p partnerbook --test it harness:: -- --nocapture`
 //! to see the figures each test prints.
 
+use crate::support::{self};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::support::proxy::{FaultProxy, ProxyFaults};
-use partnerbook::remote::client::{OrganizationsConfig, PartnersConfig};
 use partnerbook::store::{ConflictKind, Entity, OutboxState, Paging, PartnerQuery, Partners, Resolution};
 use partnerbook::sync::{RetryPolicy, SyncConfig, sync_once};
 use partnerbook::{PartnerDraft, Store};
-use partnerbook_standin::{ClientCredentials, Config, Faults, StandIn};
+use partnerbook_standin::{Faults, StandIn};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-const ORG: Uuid = Uuid::from_u128(0x1111_2222_3333_4444_5555_6666_7777_8888);
-
-async fn standin() -> StandIn {
-    StandIn::start(Config {
-        clients: vec![ClientCredentials::new("pb-test", "s3cret", ORG)],
-        api_keys: vec!["org-key".into()],
-        faults: Faults::none(),
-        seed: fastrand::u64(..),
-        ..Config::default()
-    })
-    .await
-    .unwrap()
-}
 
 /// The stand-in behind the fault proxy.
 struct Setup {
@@ -45,7 +31,7 @@ struct Setup {
 
 impl Setup {
     async fn start() -> Setup {
-        let standin = standin().await;
+        let standin = support::standin(Faults::none()).await;
         let proxy = FaultProxy::start(&format!("http://{}", standin.addr())).await;
         Setup { standin, proxy }
     }
@@ -60,21 +46,12 @@ impl Setup {
 
     fn config(&self, timeout: Duration) -> SyncConfig {
         SyncConfig {
-            partners: Some(PartnersConfig {
-                base_url: self.partners_url(),
-                client_id: "pb-test".into(),
-                client_secret: "s3cret".into(),
-                requester_org_id: ORG,
-                target_org_ids: vec![],
-                assumed_ops: true,
-            }),
-            organizations: Some(OrganizationsConfig { base_url: self.organizations_url(), api_key: "org-key".into() }),
             concurrency: 4,
             retry: RetryPolicy { base: Duration::from_millis(5), cap: Duration::from_millis(30) },
             wait_for_retries: Duration::from_millis(300),
             request_timeout: timeout,
             read: partnerbook::sync::cadence::Read::Full,
-            ..SyncConfig::default()
+            ..support::sync_config(Some(self.partners_url()), Some(self.organizations_url()))
         }
     }
 
@@ -92,23 +69,11 @@ impl Setup {
         wait_secs: u64,
         extra: &[&str],
     ) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_partnerbook"));
-        c.arg("--db")
-            .arg(db)
-            .args(["sync", "--once", "--retry-base-ms", "5", "--retry-cap-ms", "50", "--wait", &wait_secs.to_string()])
+        let mut c = support::cli_for(db, &self.partners_url(), &self.organizations_url());
+        c.args(["sync", "--once", "--retry-base-ms", "5", "--retry-cap-ms", "50", "--wait", &wait_secs.to_string()])
             .args(["--timeout", &timeout_secs.to_string()])
             .args(settle_ms.map(|ms| ["--settle-ms".to_string(), ms.to_string()]).into_iter().flatten())
-            .args(extra)
-            .env("PARTNERBOOK_PARTNERS_URL", self.partners_url())
-            .env("PARTNERBOOK_CLIENT_ID", "pb-test")
-            .env("PARTNERBOOK_CLIENT_SECRET", "s3cret")
-            .env("PARTNERBOOK_REQUESTER_ORG", ORG.to_string())
-            .env("PARTNERBOOK_ASSUMED_OPS", "1")
-            .env("PARTNERBOOK_ORGS_URL", self.organizations_url())
-            .env("PARTNERBOOK_ORGS_API_KEY", "org-key")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .args(extra);
         c
     }
 }

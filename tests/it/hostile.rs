@@ -6,6 +6,7 @@
 //! queue drains, every local record reads back, and nothing went to a host
 //! other than the one configured.
 
+use crate::support::{self, ORG};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -24,11 +25,9 @@ use partnerbook::store::{
     ConflictKind, Entity, Organizations, OutboxState, Paging, PartnerQuery, Partners, Resolution,
 };
 use partnerbook::sync::{RetryPolicy, SyncConfig, SyncFailure, SyncReport, sync_once};
-use partnerbook::{OrganizationDraft, PartnerDraft, Store};
+use partnerbook::{OrganizationDraft, PartnerDraft, PartnerPatch, Store};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-const ORG: Uuid = Uuid::from_u128(0x1111_2222_3333_4444_5555_6666_7777_8888);
 
 /// What the server does wrong; `Behave` is an honest, minimal API.
 #[derive(Clone, Debug, Default)]
@@ -387,6 +386,24 @@ fn config(s: &Servers) -> SyncConfig {
     }
 }
 
+/// [`config`] with updates sent too: this server takes every operation it is sent.
+fn config_with_updates(s: &Servers) -> SyncConfig {
+    let mut c = config(s);
+    c.partners.as_mut().unwrap().assumed_ops = true;
+    c
+}
+
+/// The partner's id on the server, once it was sent.
+fn server_id(store: &Store, key: Uuid) -> String {
+    store.get::<Partners>(key).unwrap().server.id.expect("sent").to_string()
+}
+
+/// A user's edit here: the partner is now visited weekly.
+fn weekly_here(store: &mut Store, key: Uuid) {
+    let change = PartnerPatch { frequency: Some("weekly".into()), ..PartnerPatch::default() };
+    store.edit_partner(key, &change).unwrap();
+}
+
 fn partner(i: usize) -> PartnerDraft {
     PartnerDraft {
         company_name: format!("Hostile test {i}"),
@@ -402,12 +419,6 @@ fn org(i: usize) -> OrganizationDraft {
     serde_json::from_value(json!({"name": format!("Org {i}"), "type": "F", "address": "1 Main St", "country": "VN",
         "phone": "+84 1", "contacts": [{"firstName": "Lan"}]}))
     .unwrap()
-}
-
-fn new_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("h.db")).unwrap();
-    (dir, store)
 }
 
 /// One sync that must end within a minute (a hostile server must not keep it going for ever).
@@ -462,7 +473,7 @@ async fn behave_and_drain(s: &Servers, store: &mut Store, dir: &tempfile::TempDi
 
 async fn retry_after_does_not_jam_the_queue(value: &'static str) {
     let s = servers().await;
-    let (dir, mut store) = new_store();
+    let (dir, mut store) = support::temp_store("h.db");
     store.create_partner(&partner(1), None).unwrap();
     s.hostile.set(Mode::RetryAfter(value));
     let before = Utc::now();
@@ -549,7 +560,7 @@ async fn an_unreadable_retry_time_counts_as_due_now() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_records_from_the_server_are_left_out_and_the_push_goes_on() {
     let s = servers().await;
-    let (dir, mut store) = new_store();
+    let (dir, mut store) = support::temp_store("h.db");
     let bad_amount = Uuid::new_v4().to_string();
     let bad_time = Uuid::new_v4().to_string();
     let bad_country = Uuid::new_v4().to_string();
@@ -589,7 +600,7 @@ async fn invalid_records_from_the_server_are_left_out_and_the_push_goes_on() {
 async fn redirects_are_not_followed_to_another_host() {
     for status in [301, 302, 307, 308] {
         let s = servers().await;
-        let (dir, mut store) = new_store();
+        let (dir, mut store) = support::temp_store("h.db");
         store.create_partner(&partner(1), None).unwrap();
         store.create_organization(&org(1)).unwrap();
         s.hostile.set(Mode::Redirect(status));
@@ -605,7 +616,7 @@ async fn redirects_are_not_followed_to_another_host() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_with_a_user_name_is_refused_before_anything_is_sent() {
     let s = servers().await;
-    let (_dir, mut store) = new_store();
+    let (_dir, mut store) = support::temp_store("h.db");
     store.create_partner(&partner(1), None).unwrap();
     let elsewhere = s.elsewhere.base.trim_start_matches("http://").to_string();
     // Parsed by a URL library these go to `elsewhere`, not to localhost.
@@ -626,7 +637,7 @@ async fn an_address_with_a_user_name_is_refused_before_anything_is_sent() {
 
 async fn paging_stops(mode: Mode, partners: bool) -> SyncReport {
     let s = servers().await;
-    let (dir, mut store) = new_store();
+    let (dir, mut store) = support::temp_store("h.db");
     store.create_partner(&partner(1), None).unwrap();
     s.hostile.set(mode);
     let mut c = config(&s);
@@ -666,7 +677,7 @@ async fn an_organization_list_whose_total_keeps_growing_stops() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_that_never_ends_is_cut_off() {
     let s = servers().await;
-    let (dir, mut store) = new_store();
+    let (dir, mut store) = support::temp_store("h.db");
     store.create_partner(&partner(1), None).unwrap();
     s.hostile.set(Mode::EndlessBody);
     let report = sync(&mut store, &config(&s)).await.unwrap();
@@ -679,7 +690,7 @@ async fn an_answer_that_never_ends_is_cut_off() {
 async fn a_token_lifetime_near_2_pow_64_does_not_panic() {
     for expires_in in [json!(u64::MAX), json!(u64::MAX - 1), json!(0), json!(-5), json!(1e300)] {
         let s = servers().await;
-        let (dir, mut store) = new_store();
+        let (dir, mut store) = support::temp_store("h.db");
         store.create_partner(&partner(1), None).unwrap();
         s.hostile.set(Mode::TokenExpiresIn(expires_in.clone()));
         let report = sync(&mut store, &config(&s)).await.unwrap();
@@ -691,7 +702,7 @@ async fn a_token_lifetime_near_2_pow_64_does_not_panic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_400_on_an_organization_lookup_is_not_a_deletion() {
     let s = servers().await;
-    let (dir, mut store) = new_store();
+    let (dir, mut store) = support::temp_store("h.db");
     let o = store.create_organization(&org(1)).unwrap();
     sync(&mut store, &config(&s)).await.unwrap();
     assert!(s.hostile.world.lock().unwrap().organizations.contains_key(&o.key.to_string()));
@@ -705,7 +716,7 @@ async fn a_400_on_an_organization_lookup_is_not_a_deletion() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_organization_that_reappears_on_the_server_is_restored() {
     let s = servers().await;
-    let (dir, mut store) = new_store();
+    let (dir, mut store) = support::temp_store("h.db");
     let o = store.create_organization(&org(1)).unwrap();
     sync(&mut store, &config(&s)).await.unwrap();
     s.hostile.set(Mode::Hide { id: o.key.to_string(), lookup: 404 });
@@ -723,10 +734,10 @@ async fn an_organization_that_reappears_on_the_server_is_restored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partner_that_reappears_on_the_server_is_restored() {
     let s = servers().await;
-    let (dir, mut store) = new_store();
+    let (dir, mut store) = support::temp_store("h.db");
     let p = store.create_partner(&partner(1), None).unwrap();
     sync(&mut store, &config(&s)).await.unwrap();
-    let id = store.get::<Partners>(p.key).unwrap().server.id.unwrap().to_string();
+    let id = server_id(&store, p.key);
     s.hostile.set(Mode::Hide { id: id.clone(), lookup: 404 });
     let report = sync(&mut store, &config(&s)).await.unwrap();
     assert_eq!(report.deleted_remotely, 1, "{report:?}");
@@ -742,20 +753,17 @@ async fn a_partner_that_reappears_on_the_server_is_restored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_pull_that_stopped_part_way_updates_wait_and_creates_go() {
     let s = servers().await;
-    let (dir, mut store) = new_store();
-    let mut c = config(&s);
-    c.partners.as_mut().unwrap().assumed_ops = true;
+    let (dir, mut store) = support::temp_store("h.db");
+    let c = config_with_updates(&s);
     let p = store.create_partner(&partner(1), None).unwrap();
     sync(&mut store, &c).await.unwrap();
-    let id = store.get::<Partners>(p.key).unwrap().server.id.unwrap().to_string();
+    let id = server_id(&store, p.key);
     // Someone changes the payment terms on the server; here the frequency changes.
     for r in s.hostile.world.lock().unwrap().partners.iter_mut().filter(|r| r["id"] == id.as_str()) {
         r["payment_terms"] = json!("net 90");
         r["updated_at"] = json!(now_text());
     }
-    let mut d = p.fields.to_draft();
-    d.frequency = "weekly".into();
-    store.update_partner(p.key, &d).unwrap();
+    weekly_here(&mut store, p.key);
     store.create_partner(&partner(2), None).unwrap();
     s.hostile.set(Mode::EndlessBody);
     let report = sync(&mut store, &c).await.unwrap();
@@ -777,24 +785,21 @@ async fn after_a_pull_that_stopped_part_way_updates_wait_and_creates_go() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_whose_answer_was_lost_is_no_conflict_with_the_next_edit() {
     let s = servers().await;
-    let (dir, mut store) = new_store();
-    let mut c = config(&s);
-    c.partners.as_mut().unwrap().assumed_ops = true;
+    let (dir, mut store) = support::temp_store("h.db");
+    let mut c = config_with_updates(&s);
     c.request_timeout = Duration::from_millis(300);
     let p = store.create_partner(&partner(1), None).unwrap();
     sync(&mut store, &c).await.unwrap();
-    let mut d = p.fields.to_draft();
-    d.frequency = "weekly".into();
-    store.update_partner(p.key, &d).unwrap();
+    weekly_here(&mut store, p.key);
     s.hostile.set(Mode::SlowUpdates);
     let report = sync(&mut store, &c).await.unwrap();
     assert_eq!(report.sent, 0, "the answer was lost: {report:?}");
-    d.frequency = "daily".into();
-    store.update_partner(p.key, &d).unwrap();
+    let daily = PartnerPatch { frequency: Some("daily".into()), ..PartnerPatch::default() };
+    store.edit_partner(p.key, &daily).unwrap();
     s.hostile.set(Mode::Behave);
     let report = sync(&mut store, &c).await.unwrap();
     assert_eq!(report.conflicts, 0, "{report:?}: {:?}", store.conflicts().unresolved().unwrap());
-    let id = store.get::<Partners>(p.key).unwrap().server.id.unwrap().to_string();
+    let id = server_id(&store, p.key);
     let on_server = s.hostile.partners().into_iter().find(|r| r["id"] == id.as_str()).unwrap();
     assert_eq!(on_server["frequency"], "daily");
     behave_and_drain(&s, &mut store, &dir).await;
@@ -806,9 +811,8 @@ async fn an_update_whose_answer_was_lost_is_no_conflict_with_the_next_edit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_possible_duplicate_taken_as_the_same_partner_keeps_the_edits_of_both_sides() {
     let s = servers().await;
-    let (dir, mut store) = new_store();
-    let mut c = config(&s);
-    c.partners.as_mut().unwrap().assumed_ops = true;
+    let (dir, mut store) = support::temp_store("h.db");
+    let mut c = config_with_updates(&s);
     c.request_timeout = Duration::from_millis(300);
     c.organizations = None;
     let p = store.create_partner(&partner(1), None).unwrap();
@@ -821,9 +825,7 @@ async fn a_possible_duplicate_taken_as_the_same_partner_keeps_the_edits_of_both_
     for r in s.hostile.world.lock().unwrap().partners.iter_mut() {
         r["payment_terms"] = json!("net 90");
     }
-    let mut d = p.fields.to_draft();
-    d.frequency = "weekly".into();
-    store.update_partner(p.key, &d).unwrap();
+    weekly_here(&mut store, p.key);
     let report = sync(&mut store, &c).await.unwrap();
     let conflicts = store.conflicts().unresolved().unwrap();
     assert_eq!(
@@ -849,15 +851,12 @@ async fn a_possible_duplicate_taken_as_the_same_partner_keeps_the_edits_of_both_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deleted_on_the_server_question_closes_when_the_record_comes_back() {
     let s = servers().await;
-    let (dir, mut store) = new_store();
-    let mut c = config(&s);
-    c.partners.as_mut().unwrap().assumed_ops = true;
+    let (dir, mut store) = support::temp_store("h.db");
+    let c = config_with_updates(&s);
     let p = store.create_partner(&partner(1), None).unwrap();
     sync(&mut store, &c).await.unwrap();
-    let id = store.get::<Partners>(p.key).unwrap().server.id.unwrap().to_string();
-    let mut d = p.fields.to_draft();
-    d.frequency = "weekly".into();
-    store.update_partner(p.key, &d).unwrap();
+    let id = server_id(&store, p.key);
+    weekly_here(&mut store, p.key);
     s.hostile.set(Mode::Hide { id, lookup: 404 });
     sync(&mut store, &c).await.unwrap();
     let asked = store.conflicts().unresolved().unwrap();
@@ -876,11 +875,11 @@ async fn the_deleted_on_the_server_question_closes_when_the_record_comes_back() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lookup_that_ignores_its_filter_deletes_nothing() {
     let s = servers().await;
-    let (dir, mut store) = new_store();
+    let (dir, mut store) = support::temp_store("h.db");
     let p = store.create_partner(&partner(1), None).unwrap();
     store.create_partner(&partner(2), None).unwrap();
     sync(&mut store, &config(&s)).await.unwrap();
-    let id = store.get::<Partners>(p.key).unwrap().server.id.unwrap().to_string();
+    let id = server_id(&store, p.key);
     s.hostile.set(Mode::HideIgnoringIdFilter(id));
     let report = sync(&mut store, &config(&s)).await.unwrap();
     assert_eq!(report.deleted_remotely, 0, "{report:?}");
@@ -894,7 +893,7 @@ async fn a_lookup_that_ignores_its_filter_deletes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_claimed_twice_is_reconciled_not_sent_twice() {
     let s = servers().await;
-    let (dir, mut store) = new_store();
+    let (dir, mut store) = support::temp_store("h.db");
     let p = store.create_partner(&partner(1), None).unwrap();
     // The first process's create has arrived on the server already.
     let mut arrived = serde_json::to_value(&p.fields).unwrap();
@@ -936,7 +935,7 @@ async fn a_clock_running_ahead_of_the_servers_does_not_cut_the_settle_window_sho
         w.commit_delay = Duration::from_secs(4);
         w.slow_clock_since = Some(Utc::now());
     }
-    let (dir, mut store) = new_store();
+    let (dir, mut store) = support::temp_store("h.db");
     store.create_partner(&partner(1), None).unwrap();
     let config = SyncConfig {
         request_timeout: Duration::from_millis(500),
@@ -964,7 +963,7 @@ async fn a_clock_running_ahead_of_the_servers_does_not_cut_the_settle_window_sho
 async fn a_pull_without_the_sending_lock_leaves_a_lost_create_to_the_drainer() {
     use partnerbook::sync::drainer::SendingLock;
     let s = servers().await;
-    let (dir, mut store) = new_store();
+    let (dir, mut store) = support::temp_store("h.db");
     let p = store.create_partner(&partner(1), None).unwrap();
     let create = store.outbox().of(Entity::Partner, p.key).unwrap()[0].seq;
     store.outbox_mut().begin_attempts(&[create]).unwrap(); // sent; its answer lost
@@ -1002,7 +1001,7 @@ async fn a_scheduled_read_spreads_its_pages_out() {
     }
     let mut most = Vec::new();
     for pages_in_flight in [2, 8] {
-        let (_dir, mut store) = new_store();
+        let (_dir, mut store) = support::temp_store("h.db");
         let c = SyncConfig { organizations: None, pages_in_flight, ..config(&s) };
         s.hostile.world.lock().unwrap().most_lists_waiting = 0;
         let r = sync(&mut store, &c).await.unwrap();
@@ -1020,7 +1019,7 @@ async fn a_scheduled_read_spreads_its_pages_out() {
 async fn a_list_without_a_total_is_no_answer_to_the_cheap_check() {
     let s = servers().await;
     s.hostile.world.lock().unwrap().partners = (0..5).map(fake_partner).collect();
-    let (dir, mut store) = new_store();
+    let (dir, mut store) = support::temp_store("h.db");
     let full = SyncConfig { organizations: None, ..config(&s) };
     sync(&mut store, &full).await.unwrap();
     s.hostile.set(Mode::NoTotals);

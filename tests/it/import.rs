@@ -1,6 +1,7 @@
 //! Import: the export's own files round-trip exactly (hostile values too); a
 //! mixed file writes exactly its valid, non-duplicate rows; a dry run writes nothing.
 
+use crate::support;
 use partnerbook::export::{ExportFormat, ExportOptions, export_partners};
 use partnerbook::import::{ImportError, import_partners};
 use partnerbook::store::PartnerQuery;
@@ -48,8 +49,7 @@ fn all_fields(store: &Store) -> Vec<PartnerFields> {
 
 #[test]
 fn export_then_import_gives_identical_records() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut source = Store::open(dir.path().join("source.db")).unwrap();
+    let (dir, mut source) = support::temp_store("source.db");
     for (i, name) in HOSTILE.iter().enumerate() {
         source.create_partner(&draft(name, i), None).unwrap();
     }
@@ -104,8 +104,7 @@ fn export_then_import_gives_identical_records() {
 
 #[test]
 fn a_mixed_file_writes_exactly_the_valid_unique_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("mixed.db")).unwrap();
+    let (dir, mut store) = support::temp_store("mixed.db");
     store.create_partner(&draft("Existing Co", 1), None).unwrap(); // email p1@hostile.example
     let file = dir.path().join("mixed.csv");
     std::fs::write(
@@ -156,8 +155,7 @@ fn a_mixed_file_writes_exactly_the_valid_unique_rows() {
 
 #[test]
 fn a_file_without_the_required_columns_is_refused_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("x.db")).unwrap();
+    let (dir, mut store) = support::temp_store("x.db");
     let file = dir.path().join("wrong.csv");
     std::fs::write(&file, "name,email\nAcme,a@acme.example\n").unwrap();
     let err = import_partners(&mut store, &file, false, None).unwrap_err();
@@ -265,8 +263,7 @@ fn a_file_with_nothing_to_write_is_answered_while_another_process_writes() {
 /// merely similar name is imported (the form warns; a file cannot ask).
 #[test]
 fn an_import_compares_names_as_the_duplicate_warning_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("names.db")).unwrap();
+    let (dir, mut store) = support::temp_store("names.db");
     let mut existing = draft("Müller Maschinenbau GmbH", 1);
     existing.email = "info@mueller.example".into();
     store.create_partner(&existing, None).unwrap();
@@ -291,8 +288,7 @@ fn an_import_compares_names_as_the_duplicate_warning_does() {
 #[test]
 fn an_import_reports_progress_and_stopping_it_saves_nothing() {
     use partnerbook::import::import_partners_with;
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("stop.db")).unwrap();
+    let (dir, mut store) = support::temp_store("stop.db");
     let file = dir.path().join("big.csv");
     let mut text = String::from("email,company_name,sales_amount,partner_type,frequency,payment_terms\n");
     for i in 0..5_000 {

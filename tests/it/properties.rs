@@ -1,6 +1,7 @@
 //! Property tests: valid records round-trip unchanged, invalid ones are always
 //! rejected, and outbox coalescing keeps its promises under any edit sequence.
 
+use crate::support;
 use partnerbook::store::{Entity, Op, Organizations, OutboxState, Partners};
 use partnerbook::{
     Contact, LocationDraft, OrganizationDraft, PartnerDraft, PartnerPatch, Store, StoreError, countries,
@@ -319,8 +320,7 @@ proptest! {
     fn the_search_index_follows_every_write_path(writes in prop::collection::vec(indexed_write(), 1..25)) {
         use partnerbook::store::PartnerQuery;
         use partnerbook::remote::wire::ServerPartner;
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(dir.path().join("p.db")).unwrap();
+        let (_dir, mut store) = support::temp_store("p.db");
         let mut serial = 0;
         let mut keys: Vec<uuid::Uuid> = Vec::new();
         let mut linked: Vec<ServerPartner> = Vec::new();

@@ -1,17 +1,11 @@
 //! The store against real SQLite files: records, outbox, search, hostile values.
 
+use crate::support;
 use partnerbook::store::{Entity, Op, OrganizationQuery, Organizations, Paging, PartnerQuery, PartnerSort, Partners};
 use partnerbook::{
     Contact, LocationDraft, OrgType, OrganizationDraft, PartnerDraft, PartnerPatch, PartnerType, Store, StoreError,
     SyncState,
 };
-use tempfile::TempDir;
-
-fn store() -> (TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("partnerbook.db")).unwrap();
-    (dir, store)
-}
 
 fn draft(name: &str, email: &str) -> PartnerDraft {
     PartnerDraft {
@@ -41,7 +35,7 @@ fn org_draft(name: &str) -> OrganizationDraft {
 
 #[test]
 fn partner_lifecycle_writes_outbox_in_the_same_transaction() {
-    let (_dir, mut store) = store();
+    let (_dir, mut store) = support::temp_store("partnerbook.db");
     let p = store.create_partner(&draft("Acme", "a@acme.example"), None).unwrap();
     assert_eq!(p.sync_state, SyncState::Pending);
     assert_eq!(p.key.get_version_num(), 7);
@@ -78,7 +72,7 @@ fn partner_lifecycle_writes_outbox_in_the_same_transaction() {
 
 #[test]
 fn a_sent_create_is_never_rewritten() {
-    let (_dir, mut store) = store();
+    let (_dir, mut store) = support::temp_store("partnerbook.db");
     let p = store.create_partner(&draft("Acme", "a@acme.example"), None).unwrap();
     let seq = store.outbox().all().unwrap()[0].seq;
     store.outbox_mut().begin_attempts(&[seq]).unwrap();
@@ -102,7 +96,7 @@ fn a_sent_create_is_never_rewritten() {
 
 #[test]
 fn invalid_input_writes_nothing() {
-    let (_dir, mut store) = store();
+    let (_dir, mut store) = support::temp_store("partnerbook.db");
     let mut bad = draft("", "not-an-email");
     bad.sales_amount = "-1".into();
     let err = store.create_partner(&bad, None).unwrap_err();
@@ -115,7 +109,7 @@ fn invalid_input_writes_nothing() {
 
 #[test]
 fn hostile_strings_are_stored_and_returned_verbatim() {
-    let (_dir, mut store) = store();
+    let (_dir, mut store) = support::temp_store("partnerbook.db");
     let hostile = [
         "'); DROP TABLE partners;--",
         "<img src=x onerror=alert(1)>",
@@ -141,7 +135,7 @@ fn hostile_strings_are_stored_and_returned_verbatim() {
 
 #[test]
 fn non_ascii_lengths_count_characters() {
-    let (_dir, mut store) = store();
+    let (_dir, mut store) = support::temp_store("partnerbook.db");
     for (text, ok) in [
         ("é".repeat(100), true),
         ("é".repeat(101), false),
@@ -159,7 +153,7 @@ fn non_ascii_lengths_count_characters() {
 
 #[test]
 fn search_is_prefix_on_words_of_name_and_email() {
-    let (_dir, mut store) = store();
+    let (_dir, mut store) = support::temp_store("partnerbook.db");
     for (name, email) in [
         ("Acme Corporation", "sales@acme.example"),
         ("Café Müller GmbH", "info@mueller.example"),
@@ -197,7 +191,7 @@ fn search_is_prefix_on_words_of_name_and_email() {
 
 #[test]
 fn lists_page_sort_and_filter() {
-    let (_dir, mut store) = store();
+    let (_dir, mut store) = support::temp_store("partnerbook.db");
     let org = uuid::Uuid::now_v7();
     for i in 0..25 {
         let mut d = draft(&format!("Company {i:02}"), &format!("c{i}@x.example"));
@@ -241,7 +235,7 @@ fn lists_page_sort_and_filter() {
 
 #[test]
 fn key_prefixes_resolve_like_git_hashes() {
-    let (_dir, mut store) = store();
+    let (_dir, mut store) = support::temp_store("partnerbook.db");
     let p = store.create_partner(&draft("Acme", "a@acme.example"), None).unwrap();
     let text = p.key.to_string();
     assert_eq!(store.resolve_key::<Partners>(&text[..8]).unwrap(), p.key);
@@ -255,7 +249,7 @@ fn key_prefixes_resolve_like_git_hashes() {
 
 #[test]
 fn organizations_keep_contacts_in_order() {
-    let (_dir, mut store) = store();
+    let (_dir, mut store) = support::temp_store("partnerbook.db");
     let mut d = org_draft("Saigon Textiles");
     d.location = Some(LocationDraft { latitude: "10.7769".into(), longitude: "106.7009".into() });
     d.billing_email = Some("  billing@saigon.example ".into());
@@ -325,8 +319,7 @@ fn data_survives_reopen() {
 #[test]
 fn a_broad_search_is_capped_and_a_narrow_one_sorted() {
     use partnerbook::store::SEARCH_COUNT_CAP;
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("broad.db")).unwrap();
+    let (_dir, store) = support::temp_store("broad.db");
     let n = SEARCH_COUNT_CAP + 2_000;
     store
         .connection()
@@ -486,7 +479,7 @@ fn old_sentinel_conflicts_become_kinds() {
 fn resolving_an_organization_conflict_keeps_its_link() {
     use partnerbook::remote::wire::ServerOrganization;
     use partnerbook::store::{Organizations, Resolution};
-    let (_dir, mut store) = store();
+    let (_dir, mut store) = support::temp_store("partnerbook.db");
     let org = store.create_organization(&org_draft("Org A")).unwrap();
     let create = store.outbox().of(Entity::Organization, org.key).unwrap()[0].seq;
     store.outbox_mut().begin_attempts(&[create]).unwrap();
@@ -531,7 +524,7 @@ fn on_server(id: u128, fields: &partnerbook::PartnerFields) -> partnerbook::remo
 #[test]
 fn a_second_server_record_of_a_stored_partner_is_asked_about_not_copied() {
     use partnerbook::store::{ConflictKind, Partners, Pulled, Resolution};
-    let (_dir, mut store) = store();
+    let (_dir, mut store) = support::temp_store("partnerbook.db");
     let (p, create) = sent_create(&mut store, &draft("Twin Co", "twin@x.example"));
     let on_server = |id: u128| on_server(id, &p.fields);
     store.change_done::<Partners>(create, p.key, Some(&on_server(1))).unwrap();
@@ -559,7 +552,7 @@ fn a_second_server_record_of_a_stored_partner_is_asked_about_not_copied() {
 #[test]
 fn a_late_copy_of_a_partner_edited_and_deleted_since_is_asked_about_not_copied() {
     use partnerbook::store::{ConflictKind, Partners, Pulled};
-    let (_dir, mut store) = store();
+    let (_dir, mut store) = support::temp_store("partnerbook.db");
     let (p, create) = sent_create(&mut store, &draft("Late Co", "late@x.example"));
     let as_created = p.fields.clone();
     store.change_done::<Partners>(create, p.key, Some(&on_server(1, &as_created))).unwrap();
@@ -596,7 +589,7 @@ fn a_late_copy_of_a_partner_edited_and_deleted_since_is_asked_about_not_copied()
 #[test]
 fn an_old_update_of_ours_landing_over_a_newer_one_is_sent_over_again() {
     use partnerbook::store::{Partners, Pulled};
-    let (_dir, mut store) = store();
+    let (_dir, mut store) = support::temp_store("partnerbook.db");
     let (p, create) = sent_create(&mut store, &draft("Late Co", "late@x.example"));
     store.change_done::<Partners>(create, p.key, Some(&on_server(1, &p.fields))).unwrap();
     let version = |n: i64| Some(chrono::Utc::now() + chrono::TimeDelta::seconds(n));
@@ -630,7 +623,7 @@ fn an_old_update_of_ours_landing_over_a_newer_one_is_sent_over_again() {
 #[test]
 fn twins_stored_by_an_earlier_version_are_found_and_asked_about_once() {
     use partnerbook::store::{ConflictKind, Partners};
-    let (dir, mut store) = store();
+    let (dir, mut store) = support::temp_store("partnerbook.db");
     let link = |store: &mut Store, id: u128| {
         let (p, create) = sent_create(store, &draft("Copied Co", "copied@x.example"));
         store.change_done::<Partners>(create, p.key, Some(&on_server(id, &p.fields))).unwrap();
@@ -667,7 +660,7 @@ fn twins_stored_by_an_earlier_version_are_found_and_asked_about_once() {
 #[test]
 fn a_server_record_older_than_a_lost_create_is_not_taken_for_it() {
     use partnerbook::store::{Partners, Pulled};
-    let (_dir, mut store) = store();
+    let (_dir, mut store) = support::temp_store("partnerbook.db");
     let (p, _) = sent_create(&mut store, &draft("Same Co", "same@x.example"));
     let made = |id: u128, at: chrono::DateTime<chrono::Utc>| partnerbook::remote::wire::ServerPartner {
         created_at: Some(at),
@@ -693,7 +686,7 @@ fn a_server_record_older_than_a_lost_create_is_not_taken_for_it() {
 #[test]
 fn a_pulled_version_older_than_the_stored_one_is_a_stale_read() {
     use partnerbook::store::{Partners, Pulled};
-    let (_dir, mut store) = store();
+    let (_dir, mut store) = support::temp_store("partnerbook.db");
     let (p, create) = sent_create(&mut store, &draft("Fresh Co", "fresh@x.example"));
     let t = chrono::Utc::now();
     let version = |fields: &partnerbook::PartnerFields, at| partnerbook::remote::wire::ServerPartner {

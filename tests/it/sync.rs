@@ -3,10 +3,10 @@
 //! local records (same values), no duplicates, and the outbox is empty or holds
 //! only refused changes.
 
+use crate::support::{self, ORG};
 use std::collections::HashMap;
 use std::time::Duration;
 
-use partnerbook::remote::client::{OrganizationsConfig, PartnersConfig};
 use partnerbook::store::{Entity, Organizations, OutboxState, Paging, PartnerQuery, Partners, Resolution};
 use partnerbook::sync::{RetryPolicy, SyncConfig, SyncReport, sync_once};
 use partnerbook::{OrganizationDraft, PartnerDraft, Store, SyncState};
@@ -14,37 +14,18 @@ use partnerbook_standin::{ClientCredentials, Config, Faults, IdempotencyMode, St
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-const ORG: Uuid = Uuid::from_u128(0x1111_2222_3333_4444_5555_6666_7777_8888);
-
 async fn server(faults: Faults) -> StandIn {
-    StandIn::start(Config {
-        clients: vec![ClientCredentials::new("pb-test", "s3cret", ORG)],
-        api_keys: vec!["org-key".into()],
-        faults,
-        seed: fastrand::u64(..),
-        ..Config::default()
-    })
-    .await
-    .unwrap()
+    support::standin(faults).await
 }
 
 fn config(s: &StandIn) -> SyncConfig {
     SyncConfig {
-        partners: Some(PartnersConfig {
-            base_url: s.partners_url(),
-            client_id: "pb-test".into(),
-            client_secret: "s3cret".into(),
-            requester_org_id: ORG,
-            target_org_ids: vec![],
-            assumed_ops: true,
-        }),
-        organizations: Some(OrganizationsConfig { base_url: s.organizations_url(), api_key: "org-key".into() }),
         concurrency: 8,
         retry: RetryPolicy { base: Duration::from_millis(5), cap: Duration::from_millis(50) },
         wait_for_retries: Duration::from_secs(5),
         request_timeout: Duration::from_millis(800),
         read: partnerbook::sync::cadence::Read::Full,
-        ..SyncConfig::default()
+        ..support::sync_config(Some(s.partners_url()), Some(s.organizations_url()))
     }
 }
 
@@ -161,8 +142,7 @@ fn make_changes(store: &mut Store, partners: usize, orgs: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creates_edits_and_deletes_reach_the_server_once() {
     let s = server(Faults::none()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("a.db")).unwrap();
+    let (_dir, mut store) = support::temp_store("a.db");
     make_changes(&mut store, 30, 5);
     let r = sync_until_settled(&mut store, &config(&s)).await;
     assert!(r.sent >= 30, "{r:?}");
@@ -199,8 +179,7 @@ async fn every_fault_on_its_own_converges_without_duplicates() {
     ];
     for (name, f) in faults {
         let s = server(f).await;
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(dir.path().join("f.db")).unwrap();
+        let (_dir, mut store) = support::temp_store("f.db");
         make_changes(&mut store, 20, 4);
         let r = sync_until_settled(&mut store, &config(&s)).await;
         assert!(r.needs_sign_in.is_empty(), "{name}: {r:?}");
@@ -217,8 +196,7 @@ async fn every_fault_on_its_own_converges_without_duplicates() {
 async fn all_faults_at_random_for_hundreds_of_changes() {
     let chaos = Faults { timeout_hold_secs: 2, retry_after_secs: 0, ..Faults::chaos() };
     let s = server(chaos).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("c.db")).unwrap();
+    let (_dir, mut store) = support::temp_store("c.db");
     make_changes(&mut store, 200, 30);
     let r = sync_until_settled(&mut store, &config(&s)).await;
     s.set_faults(Faults::none());
@@ -231,8 +209,7 @@ async fn all_faults_at_random_for_hundreds_of_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_tokens_are_renewed_and_revoked_credentials_pause_without_loss() {
     let s = server(Faults::none()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("t.db")).unwrap();
+    let (_dir, mut store) = support::temp_store("t.db");
     make_changes(&mut store, 10, 0);
     let config = config(&s);
     sync_until_settled(&mut store, &config).await;
@@ -246,7 +223,7 @@ async fn expired_tokens_are_renewed_and_revoked_credentials_pause_without_loss()
     assert_converged(&store, &s);
 
     // Revoked: the queue pauses, nothing is lost or refused.
-    s.revoke_client("pb-test");
+    s.revoke_client(support::CLIENT_ID);
     s.expire_tokens();
     for i in 200..205 {
         store.create_partner(&partner(i), None).unwrap();
@@ -269,8 +246,7 @@ async fn expired_tokens_are_renewed_and_revoked_credentials_pause_without_loss()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_record_does_not_block_others_and_is_sent_once_fixed() {
     let s = server(Faults::none()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("r.db")).unwrap();
+    let (_dir, mut store) = support::temp_store("r.db");
     make_changes(&mut store, 6, 1);
     // The server's rules may be stricter than ours: simulate one it refuses.
     let bad = store.create_partner(&partner(50), None).unwrap().key;
@@ -324,8 +300,7 @@ async fn a_refused_record_does_not_block_others_and_is_sent_once_fixed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_on_both_sides_become_conflicts_resolved_either_way() {
     let s = server(Faults::none()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("m.db")).unwrap();
+    let (_dir, mut store) = support::temp_store("m.db");
     let a = store.create_partner(&partner(1), None).unwrap().key;
     let b = store.create_partner(&partner(2), None).unwrap().key;
     let config = config(&s);
@@ -379,8 +354,7 @@ async fn edits_on_both_sides_become_conflicts_resolved_either_way() {
 async fn without_partner_update_on_the_server_changes_wait_and_others_flow() {
     let s = server(Faults::none()).await;
     s.set_assumed_partner_ops(false);
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("h.db")).unwrap();
+    let (_dir, mut store) = support::temp_store("h.db");
     let a = store.create_partner(&partner(1), None).unwrap().key;
     let mut config = config(&s);
     sync_until_settled(&mut store, &config).await;
@@ -403,20 +377,8 @@ async fn without_partner_update_on_the_server_changes_wait_and_others_flow() {
 
 /// `partnerbook sync` as its own process, against the stand-in.
 fn sync_process(db: &std::path::Path, s: &StandIn) -> std::process::Command {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_partnerbook"));
-    c.arg("--db")
-        .arg(db)
-        .args(["sync", "--once", "--retry-base-ms", "5", "--retry-cap-ms", "50", "--wait", "5", "--timeout", "2"])
-        .env("PARTNERBOOK_PARTNERS_URL", s.partners_url())
-        .env("PARTNERBOOK_CLIENT_ID", "pb-test")
-        .env("PARTNERBOOK_CLIENT_SECRET", "s3cret")
-        .env("PARTNERBOOK_REQUESTER_ORG", ORG.to_string())
-        .env("PARTNERBOOK_ASSUMED_OPS", "1")
-        .env("PARTNERBOOK_ORGS_URL", s.organizations_url())
-        .env("PARTNERBOOK_ORGS_API_KEY", "org-key")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+    let mut c = support::cli_for(db, &s.partners_url(), &s.organizations_url());
+    c.args(["sync", "--once", "--retry-base-ms", "5", "--retry-cap-ms", "50", "--wait", "5", "--timeout", "2"]);
     c
 }
 
@@ -499,20 +461,20 @@ async fn test_connection_says_what_works_and_what_does_not() {
     let client = http_client();
     let partners = PartnersApiSettings {
         base_url: s.partners_url(),
-        client_id: "pb-test".into(),
+        client_id: support::CLIENT_ID.into(),
         requester_org_id: Some(ORG),
         ..Default::default()
     };
-    let good = check_partners(&client, &partners, Some("s3cret")).await;
+    let good = check_partners(&client, &partners, Some(support::CLIENT_SECRET)).await;
     assert!(good.ok, "{good:?}");
     assert!(good.message.contains("0 partners on the server"), "{good:?}");
     let wrong = check_partners(&client, &partners, Some("nope")).await;
     assert!(!wrong.ok && wrong.message.contains("refused the client ID or secret"), "{wrong:?}");
     let stranger = PartnersApiSettings { requester_org_id: Some(Uuid::from_u128(7)), ..partners.clone() };
-    let refused = check_partners(&client, &stranger, Some("s3cret")).await;
+    let refused = check_partners(&client, &stranger, Some(support::CLIENT_SECRET)).await;
     assert!(!refused.ok && refused.message.contains("organization ID"), "{refused:?}");
     let orgs = OrganizationsApiSettings { base_url: s.organizations_url() };
-    let good = check_organizations(&client, &orgs, Some("org-key")).await;
+    let good = check_organizations(&client, &orgs, Some(support::API_KEY)).await;
     assert!(good.ok, "{good:?}");
     let wrong = check_organizations(&client, &orgs, Some("nope")).await;
     assert!(!wrong.ok && wrong.message.contains("refused the API key"), "{wrong:?}");
@@ -528,12 +490,9 @@ async fn connected_to(connected: Uuid) -> (StandIn, SyncConfig) {
 /// and also change `writable`'s, and a sync set-up that reads all of them.
 async fn connected_to_both(read_only: &[Uuid], writable: &[Uuid]) -> (StandIn, SyncConfig) {
     let s = StandIn::start(Config {
-        clients: vec![ClientCredentials::new("pb-test", "s3cret", ORG)],
-        api_keys: vec!["org-key".into()],
         connections: read_only.iter().map(|o| (ORG, *o)).collect(),
         writable_connections: writable.iter().map(|o| (ORG, *o)).collect(),
-        seed: fastrand::u64(..),
-        ..Config::default()
+        ..support::standin_config()
     })
     .await
     .unwrap();
@@ -612,7 +571,7 @@ async fn a_refused_sign_in_stays_paused_until_the_credentials_change_try_again_o
     sync_until_settled(&mut store, &config).await;
 
     // Revoked with nothing to send: the pull meets it, and the report says so.
-    s.revoke_client("pb-test");
+    s.revoke_client(support::CLIENT_ID);
     s.expire_tokens();
     let r = sync_once(&mut store, &config, |_| {}).await.unwrap();
     assert_eq!(r.needs_sign_in.len(), 1, "{r:?}");
@@ -655,7 +614,7 @@ async fn a_refused_sign_in_stays_paused_until_the_credentials_change_try_again_o
     let r = sync_once(&mut store, &probing, |_| {}).await.unwrap();
     assert_eq!((s.stats().requests, r.needs_sign_in.len()), (asked + 1, 1), "one probe request, refused: {r:?}");
     // IT re-enables the client: the next probe finds it working and everything flows.
-    s.add_client(ClientCredentials::new("pb-test", "s3cret", ORG));
+    s.add_client(ClientCredentials::new(support::CLIENT_ID, support::CLIENT_SECRET, ORG));
     tokio::time::sleep(Duration::from_millis(400)).await;
     let r = sync_once(&mut store, &probing, |_| {}).await.unwrap();
     assert!(r.needs_sign_in.is_empty(), "{r:?}");
@@ -663,7 +622,7 @@ async fn a_refused_sign_in_stays_paused_until_the_credentials_change_try_again_o
     assert!(partnerbook::app::sync::needs_sign_in(&store, &config).unwrap().is_empty());
 
     // Revoked again, then new credentials: they are tried at once, no Try again needed.
-    s.revoke_client("pb-test");
+    s.revoke_client(support::CLIENT_ID);
     s.expire_tokens();
     store.create_partner(&partner(3), None).unwrap();
     let r = sync_once(&mut store, &config, |_| {}).await.unwrap();
