@@ -567,9 +567,12 @@ mod tests {
         // A colleague's identical partner, entered an hour before: left to the push, which asks.
         assert_eq!(unlinked(std::slice::from_ref(&mine), &[], &remote, Some(at(0)), true), Unlinked::LeaveToPush);
         // No creation time is no proof either.
-        assert_eq!(unlinked(&[mine.clone()], &[], &remote, None, true), Unlinked::LeaveToPush);
+        assert_eq!(unlinked(std::slice::from_ref(&mine), &[], &remote, None, true), Unlinked::LeaveToPush);
         // A server clock a few minutes behind this one's is allowed for.
-        assert_eq!(unlinked(&[mine.clone()], &[], &remote, Some(at(57)), true), Unlinked::Adopt { seq: 4, key: 'a' });
+        assert_eq!(
+            unlinked(std::slice::from_ref(&mine), &[], &remote, Some(at(57)), true),
+            Unlinked::Adopt { seq: 4, key: 'a' }
+        );
         // Only the process holding the sending lock finishes the create.
         assert_eq!(unlinked(&[mine], &[], &remote, Some(at(57)), false), Unlinked::LeaveToPush);
         let sent = remote.clone();

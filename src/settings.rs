@@ -250,6 +250,38 @@ impl RemoteSettingsDraft {
     }
 }
 
+impl RemoteSettings {
+    /// What sync needs from these settings and the two secrets; an API with
+    /// something missing is left out (its changes wait).
+    pub fn sync_config(&self, client_secret: Option<String>, api_key: Option<String>) -> crate::sync::SyncConfig {
+        use crate::remote::client::{OrganizationsConfig, PartnersConfig};
+        let p = &self.partners;
+        let partners = match (p.base_url.is_empty(), p.client_id.is_empty(), client_secret, p.requester_org_id) {
+            (false, false, Some(secret), Some(requester)) if !secret.is_empty() => Some(PartnersConfig {
+                base_url: p.base_url.clone(),
+                client_id: p.client_id.clone(),
+                client_secret: secret,
+                requester_org_id: requester,
+                target_org_ids: p.target_org_ids.clone(),
+                assumed_ops: p.assumed_ops,
+            }),
+            _ => None,
+        };
+        let organizations = match (self.organizations.base_url.is_empty(), api_key) {
+            (false, Some(key)) if !key.is_empty() => {
+                Some(OrganizationsConfig { base_url: self.organizations.base_url.clone(), api_key: key })
+            }
+            _ => None,
+        };
+        crate::sync::SyncConfig {
+            partners,
+            organizations,
+            settle_window: self.sync.settle_seconds.map(std::time::Duration::from_secs),
+            ..Default::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,37 +388,5 @@ mod tests {
         );
         assert_eq!(settle("").validate().unwrap().sync.settle_seconds, None);
         assert!(settle("3601").validate().is_err() && settle("1.5").validate().is_err());
-    }
-}
-
-impl RemoteSettings {
-    /// What sync needs from these settings and the two secrets; an API with
-    /// something missing is left out (its changes wait).
-    pub fn sync_config(&self, client_secret: Option<String>, api_key: Option<String>) -> crate::sync::SyncConfig {
-        use crate::remote::client::{OrganizationsConfig, PartnersConfig};
-        let p = &self.partners;
-        let partners = match (p.base_url.is_empty(), p.client_id.is_empty(), client_secret, p.requester_org_id) {
-            (false, false, Some(secret), Some(requester)) if !secret.is_empty() => Some(PartnersConfig {
-                base_url: p.base_url.clone(),
-                client_id: p.client_id.clone(),
-                client_secret: secret,
-                requester_org_id: requester,
-                target_org_ids: p.target_org_ids.clone(),
-                assumed_ops: p.assumed_ops,
-            }),
-            _ => None,
-        };
-        let organizations = match (self.organizations.base_url.is_empty(), api_key) {
-            (false, Some(key)) if !key.is_empty() => {
-                Some(OrganizationsConfig { base_url: self.organizations.base_url.clone(), api_key: key })
-            }
-            _ => None,
-        };
-        crate::sync::SyncConfig {
-            partners,
-            organizations,
-            settle_window: self.sync.settle_seconds.map(std::time::Duration::from_secs),
-            ..Default::default()
-        }
     }
 }
