@@ -567,6 +567,14 @@ async fn scenario(app: &App) {
     .await;
     app.shot("06-organizations-list").await;
     app.check_accessibility("organizations-list").await;
+    // The Sync filter narrows the list as on the partners screen: nothing is synced here, the one organization waits.
+    app.css("#org-state-filter").await.select_by_value("synced").await.unwrap();
+    app.until("no synced organization", "document.querySelector('#org-count').textContent === '0 organizations'").await;
+    assert_eq!(app.text("#org-empty").await, "No organizations match your search.");
+    app.css("#org-state-filter").await.select_by_value("pending").await.unwrap();
+    app.until("the waiting organization", "document.querySelector('#org-count').textContent === '1 organization'")
+        .await;
+    app.css("#org-state-filter").await.select_by_value("").await.unwrap();
     // Its export dialog offers the organization's columns: every field and the contacts, in the API's order.
     app.click("#org-export").await;
     app.until("the organization export dialog", "document.querySelector('#export-dialog').open").await;

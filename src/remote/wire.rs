@@ -29,26 +29,35 @@ pub struct ServerOrganization {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// What every server record carries beside its fields: when the server made
-/// it and when it last changed it (its version).
-pub trait Stamped {
+/// What the store and the planner need of either kind of server record:
+/// when the server made it and last changed it (its version), its fields as
+/// compared and sent, and how it reads back from the JSON a question keeps.
+pub trait ServerRecord: Sized {
     fn created_at(&self) -> Option<DateTime<Utc>>;
     fn updated_at(&self) -> Option<DateTime<Utc>>;
+    fn field_map(&self) -> Map<String, Value>;
+    fn read(value: &Value) -> Result<Self, Invalid>;
 }
 
-macro_rules! stamped {
-    ($($record:ty),+) => {$(
-        impl Stamped for $record {
+macro_rules! server_record {
+    ($($record:ty => $fields:ident),+) => {$(
+        impl ServerRecord for $record {
             fn created_at(&self) -> Option<DateTime<Utc>> {
                 self.created_at
             }
             fn updated_at(&self) -> Option<DateTime<Utc>> {
                 self.updated_at
             }
+            fn field_map(&self) -> Map<String, Value> {
+                $fields(&self.fields)
+            }
+            fn read(value: &Value) -> Result<Self, Invalid> {
+                Self::from_json(value)
+            }
         }
     )+};
 }
-stamped!(ServerPartner, ServerOrganization);
+server_record!(ServerPartner => partner_fields, ServerOrganization => organization_fields);
 
 /// A record from the server that breaks the rules a typed one must meet. It
 /// is left out of the pull on its own; `id` and `reason` are for the report.

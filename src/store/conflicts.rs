@@ -16,7 +16,7 @@ use super::{Result, Store, now_text};
 use crate::merge::FieldConflict;
 use crate::model::SyncState;
 use crate::plan::{self, ConflictKind, Resolution};
-use crate::remote::wire::{self, ServerPartner};
+use crate::remote::wire::{self, ServerPartner, ServerRecord};
 
 /// An open question for the user: a field changed on both sides, or a whole-record one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,7 +43,7 @@ fn settle<R: Record>(
     let (entity, key_text) = (R::ENTITY, key.to_string());
     let candidates: Vec<Option<R::Server>> = open
         .iter()
-        .map(|c| (c.kind == ConflictKind::PossibleDuplicate).then(|| R::read_server(&c.remote)).flatten())
+        .map(|c| (c.kind == ConflictKind::PossibleDuplicate).then(|| R::Server::read(&c.remote).ok()).flatten())
         .collect();
     let answers: Vec<plan::Answered> = open
         .iter()
@@ -53,7 +53,7 @@ fn settle<R: Record>(
             kind: c.kind,
             field: c.field.clone(),
             remote: c.remote.clone(),
-            candidate: candidate.as_ref().map(R::remote_fields),
+            candidate: candidate.as_ref().map(ServerRecord::field_map),
             resolution: choice(&c.field),
         })
         .collect();
@@ -97,7 +97,7 @@ fn settle<R: Record>(
     for &(answer, remove) in &plan.extras {
         // The extra server record is a partner of its own here (stored now,
         // unless an earlier version stored it): kept, or deleted, there too.
-        let Some(server) = R::read_server(&open[answer].remote) else { continue };
+        let Ok(server) = R::Server::read(&open[answer].remote) else { continue };
         let extra = match R::locate(tx, &server)? {
             Located::Stored(extra) => extra,
             Located::New(key_there) => R::insert_pulled(tx, R::scope_of(tx, key)?, key_there, &server)?,

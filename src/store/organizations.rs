@@ -285,14 +285,6 @@ impl Record for Organizations {
         serde_json::json!({ "id": key }).to_string()
     }
 
-    fn remote_fields(server: &ServerOrganization) -> Fields {
-        wire::organization_fields(&server.fields)
-    }
-
-    fn read_server(value: &Value) -> Option<ServerOrganization> {
-        ServerOrganization::from_json(value).ok()
-    }
-
     /// An organization's id is the key it was created with here.
     fn locate(conn: &Connection, server: &ServerOrganization) -> Result<Located> {
         let Ok(key) = Uuid::parse_str(&server.id) else { return Ok(Located::Unusable) };

@@ -395,14 +395,6 @@ impl Record for Partners {
         "{}".into()
     }
 
-    fn remote_fields(server: &ServerPartner) -> Fields {
-        wire::partner_fields(&server.fields)
-    }
-
-    fn read_server(value: &Value) -> Option<ServerPartner> {
-        ServerPartner::from_json(value).ok()
-    }
-
     fn locate(conn: &Connection, server: &ServerPartner) -> Result<Located> {
         let key: Option<String> = conn
             .prepare_cached("SELECT key FROM partners WHERE server_id = ?1")?

@@ -19,7 +19,7 @@ use super::outbox::Entity;
 use super::{Result, StoreError, time_text};
 use crate::model::Saved;
 use crate::plan::{Fields, Twin, Unconfirmed};
-use crate::remote::wire::Stamped;
+use crate::remote::wire::ServerRecord;
 
 /// Where a server record belongs here.
 #[doc(hidden)]
@@ -42,7 +42,7 @@ pub trait Record {
     /// Its fields, validated.
     type Fields: PartialEq;
     /// The record as the server returns it.
-    type Server: Stamped;
+    type Server: ServerRecord;
 
     /// A stored record, deleted or not.
     #[doc(hidden)]
@@ -57,10 +57,6 @@ pub trait Record {
     #[doc(hidden)]
     fn payload(key: Uuid, fields: &Self::Fields) -> String;
 
-    /// The server record's fields as compared and sent.
-    fn remote_fields(server: &Self::Server) -> Fields;
-    /// A server record kept as JSON (a question's candidate), read back.
-    fn read_server(value: &Value) -> Option<Self::Server>;
     /// The stored record a server record is linked to, if any.
     #[doc(hidden)]
     fn locate(conn: &Connection, server: &Self::Server) -> Result<Located>;

@@ -20,7 +20,7 @@ use super::{Result, Store};
 use crate::merge::FieldConflict;
 use crate::model::SyncState;
 use crate::plan::{self, ConflictKind, Pulled, Queued};
-use crate::remote::wire::{self, Stamped};
+use crate::remote::wire::{self, ServerRecord};
 
 use super::now_text;
 
@@ -219,7 +219,7 @@ fn pull_one<R: Record>(
     server: &R::Server,
     may_adopt: bool,
 ) -> Result<Pulled> {
-    let remote = R::remote_fields(server);
+    let remote = server.field_map();
     let key = match R::locate(tx, server)? {
         Located::Unusable => return Ok(Pulled::Unchanged),
         Located::Stored(key) => key,

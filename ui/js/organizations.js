@@ -160,14 +160,20 @@ async function afterChange(saved) {
 }
 
 function query(offset, limit) {
-  return { search: $('#org-search').value.trim() || null, org_type: $('#org-type-filter').value || null, limit, offset };
+  return {
+    search: $('#org-search').value.trim() || null,
+    org_type: $('#org-type-filter').value || null,
+    sync_state: $('#org-state-filter').value || null,
+    limit,
+    offset,
+  };
 }
 
 let shown = 0; // how many organizations the list holds with the current filters
 
 function loaded(total) {
   shown = total;
-  const filtered = Boolean($('#org-search').value.trim() || $('#org-type-filter').value);
+  const filtered = Boolean($('#org-search').value.trim() || $('#org-type-filter').value || $('#org-state-filter').value);
   $('#org-count').textContent = `${total} organization${total === 1 ? '' : 's'}`;
   const empty = $('#org-empty');
   empty.hidden = total > 0;
@@ -230,6 +236,7 @@ export function initOrganizations() {
   const search = debounce(reload, 150);
   for (const event of ['input', 'search', 'change']) $('#org-search').addEventListener(event, search);
   $('#org-type-filter').addEventListener('change', reload);
+  $('#org-state-filter').addEventListener('change', reload);
   for (const field of ['#org-name', '#org-billing_email']) $(field).addEventListener('change', checkDuplicates);
   onDuplicateChosen($('#org-duplicates'), form, 'organization', openByKey);
   fillCountries();
