@@ -42,6 +42,12 @@ export function debounce(fn, ms) {
 
 const SYNC_LABELS = { pending: 'Pending', synced: 'Synced', rejected: 'Rejected', conflict: 'Conflict' };
 
+/** Fills a list's Sync filter with the states, named as their badges are; a choice calls `onChange`. */
+export function syncStateFilter(select, onChange) {
+  for (const [value, label] of Object.entries(SYNC_LABELS)) select.append(el('option', { text: label, attrs: { value } }));
+  select.addEventListener('change', onChange);
+}
+
 /** A sync badge; a rejected one carries the server's reason. */
 export function badge(state, error) {
   const b = el('span', { className: `badge badge-${state}`, text: SYNC_LABELS[state] || state });

@@ -1,7 +1,7 @@
 // The organizations screen: list, form and the contacts editor.
 
 import { call } from './api.js';
-import { $, focusRow, $$, el, badge, debounce, notice } from './dom.js';
+import { $, focusRow, $$, el, badge, debounce, notice, syncStateFilter } from './dom.js';
 import { RecordForm, deleteRecord, onDuplicateChosen, saveRecord, showDuplicates, syncInfo } from './form.js';
 import { refreshStatus, syncSaved } from './status.js';
 import { openExport } from './transfer.js';
@@ -236,7 +236,7 @@ export function initOrganizations() {
   const search = debounce(reload, 150);
   for (const event of ['input', 'search', 'change']) $('#org-search').addEventListener(event, search);
   $('#org-type-filter').addEventListener('change', reload);
-  $('#org-state-filter').addEventListener('change', reload);
+  syncStateFilter($('#org-state-filter'), reload);
   for (const field of ['#org-name', '#org-billing_email']) $(field).addEventListener('change', checkDuplicates);
   onDuplicateChosen($('#org-duplicates'), form, 'organization', openByKey);
   fillCountries();

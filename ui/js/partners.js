@@ -1,7 +1,7 @@
 // The partners screen: virtual list with search and filters, and the form.
 
 import { call } from './api.js';
-import { $, focusRow, el, badge, debounce, notice } from './dom.js';
+import { $, focusRow, el, badge, debounce, notice, syncStateFilter } from './dom.js';
 import { RecordForm, deleteRecord, onDuplicateChosen, saveRecord, showDuplicates, syncInfo } from './form.js';
 import { openExport, openImport } from './transfer.js';
 import { VirtualList } from './virtual-list.js';
@@ -218,7 +218,7 @@ export function initPartners() {
   const search = debounce(reload, 150);
   for (const event of ['input', 'search', 'change']) $('#partner-search').addEventListener(event, search);
   $('#partner-type-filter').addEventListener('change', reload);
-  $('#partner-state-filter').addEventListener('change', reload);
+  syncStateFilter($('#partner-state-filter'), reload);
   $('#partner-org-filter').addEventListener('change', reload);
   for (const field of ['#partner-company_name', '#partner-email']) $(field).addEventListener('change', checkDuplicates);
   onDuplicateChosen($('#partner-duplicates'), form, 'partner', (key) => openByKey({ key }));
