@@ -3,11 +3,11 @@
 //! organizations that refused a write. The store only keeps these rows; when
 //! one stops applying is decided by the sync engine (`sync/access.rs`).
 
+use std::ops::{Deref, DerefMut};
+
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
-use std::ops::{Deref, DerefMut};
-
 use uuid::Uuid;
 
 use super::{Entity, Result, Store};

@@ -3,11 +3,11 @@
 //! while it changed here. Each is a row of `conflicts` with its kind; the
 //! answers are planned by [`crate::plan::settle`] and applied here.
 
+use std::ops::{Deref, DerefMut};
+
 use rusqlite::{Transaction, params};
 use serde::Serialize;
 use serde_json::Value;
-use std::ops::{Deref, DerefMut};
-
 use uuid::Uuid;
 
 use super::outbox::{self, Entity, Op};

@@ -5,14 +5,13 @@
 //! place. A rejected entry is replaced by a new one at a new `seq`, so its
 //! `Idempotency-Key` (record key + seq) is never reused for a different body.
 
+use std::ops::{Deref, DerefMut};
+
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
-use std::ops::{Deref, DerefMut};
-
-use uuid::Uuid;
-
 use serde_json::Value;
+use uuid::Uuid;
 
 use super::record::{Record, for_entity};
 use super::{
@@ -265,8 +264,8 @@ impl<S: Deref<Target = Store>> Outbox<S> {
     /// record in conflict, and not for a backend in `paused`. For a backend in
     /// `stale` (its records were not all pulled this run) updates of records
     /// the server has wait too: sent as whole records, they could overwrite
-    /// changes made there that were not merged yet. A partner create whose
-    /// A change whose last attempt's outcome is unknown waits until `settle`
+    /// changes made there that were not merged yet. A change whose last
+    /// attempt's outcome is unknown waits until `settle`
     /// has passed since that attempt began (see `SETTLING`).
     pub fn due(
         &self,
