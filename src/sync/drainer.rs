@@ -4,7 +4,7 @@
 //! Two processes pushing one outbox at once (the window and a cron job, two
 //! windows) race: both claim, one searches while the other's create is still
 //! in flight, and a lost race is a duplicate on the server. The atomic claim
-//! (`store.outbox_mut().begin_attempts`) still decides who reconciles; the lock makes the
+//! ([`crate::store::Outbox::begin_attempts_by`]) still decides who reconciles; the lock makes the
 //! race impossible. It is an advisory lock of the OS (`flock` on Unix,
 //! `LockFileEx` on Windows): it goes with its process, even one killed with
 //! SIGKILL, so a crash never leaves the queue locked. A process stopped with

@@ -18,7 +18,7 @@
 //! never touch it.
 //!
 //! Where each part lives: this file holds the set-up, the report and one
-//! run's order of steps (sign-in pauses, read-back, push, pull);
+//! run's order of steps (sign-in pauses, pull, read-back, push);
 //! `push.rs` sends the outbox and settles each attempt; `pull.rs` reads the
 //! lists, the totals and the read-back; `cadence.rs` decides when a list is
 //! read and `access.rs` when a pause or a read-only organization stops

@@ -6,12 +6,12 @@
 //! Prism answers any request or response that breaks its schema with an
 //! error instead, so a violation shows in the sync and in Prism's log.
 
-use crate::support::{self};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support;
 use partnerbook::store::{Organizations, OutboxState, Partners};
 use partnerbook::sync::{RetryPolicy, SyncConfig, SyncReport, sync_once};
 use partnerbook::{OrganizationDraft, PartnerDraft, Store};

@@ -7,12 +7,12 @@
 //! Run with `cargo test -p partnerbook --test it harness:: -- --nocapture`
 //! to see the figures each test prints.
 
-use crate::support::{self};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::support;
 use crate::support::proxy::{FaultProxy, ProxyFaults};
 use partnerbook::store::{ConflictKind, Entity, OutboxState, Paging, PartnerQuery, Partners, Resolution};
 use partnerbook::sync::{RetryPolicy, SyncConfig, sync_once};

@@ -6,12 +6,12 @@
 //! queue drains, every local record reads back, and nothing went to a host
 //! other than the one configured.
 
-use crate::support::{self, ORG};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{self, ORG};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;

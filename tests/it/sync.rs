@@ -3,10 +3,10 @@
 //! local records (same values), no duplicates, and the outbox is empty or holds
 //! only refused changes.
 
-use crate::support::{self, ORG};
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::support::{self, ORG};
 use partnerbook::store::{Entity, Organizations, OutboxState, Paging, PartnerQuery, Partners, Resolution};
 use partnerbook::sync::{RetryPolicy, SyncConfig, SyncReport, sync_once};
 use partnerbook::{OrganizationDraft, PartnerDraft, Store, SyncState};
