@@ -238,10 +238,31 @@ crate::text_enum::text_enum!(
     }
 );
 
+/// How many of an organization's own fields an export can hold: every column but `contacts`.
+const OWN_FIELDS: usize = OrganizationColumn::ALL.len() - 1;
+
 impl OrganizationColumn {
-    /// The organization's own field at this position of [`ORG_COLUMNS`] (none for the contacts block).
+    /// The field's place in `org_cells` (the order of [`OrganizationColumn::ALL`]); none for the contacts block.
     fn own_index(self) -> Option<usize> {
-        Self::ALL.iter().position(|&c| c == self).filter(|&i| i < ORG_COLUMNS.len())
+        Self::ALL.iter().position(|&c| c == self).filter(|&i| i < OWN_FIELDS)
+    }
+
+    /// Its spreadsheet width, in characters (the contacts block's columns have their own).
+    fn width(self) -> f64 {
+        use OrganizationColumn::*;
+        match self {
+            Key => 38.0,
+            Name | Address => 36.0,
+            Description => 40.0,
+            BillingEmail => 30.0,
+            Address2 => 24.0,
+            City => 20.0,
+            Phone => 18.0,
+            Province | OfficeId | LinkedTo => 16.0,
+            Postal | Latitude | Longitude => 12.0,
+            Type | Country => 8.0,
+            Contacts => 18.0,
+        }
     }
 }
 
@@ -260,29 +281,11 @@ pub struct OrganizationExportOptions {
     pub bom: bool,
 }
 
-/// An organization's own columns, in the API's order (that of [`OrganizationColumn`]), with their widths.
-const ORG_COLUMNS: [(&str, f64); 16] = [
-    ("key", 38.0),
-    ("name", 36.0),
-    ("type", 8.0),
-    ("address", 36.0),
-    ("address2", 24.0),
-    ("city", 20.0),
-    ("province", 16.0),
-    ("postal", 12.0),
-    ("country", 8.0),
-    ("phone", 18.0),
-    ("billing_email", 30.0),
-    ("office_id", 16.0),
-    ("linked_to", 16.0),
-    ("description", 40.0),
-    ("latitude", 12.0),
-    ("longitude", 12.0),
-];
+/// A contact's columns, with their spreadsheet widths (in characters).
 const CONTACT_COLUMNS: [(&str, f64); 5] =
     [("first_name", 18.0), ("last_name", 18.0), ("email", 30.0), ("phone", 18.0), ("work_phone", 18.0)];
 
-fn org_cells(o: &Organization) -> [Cell<'static>; ORG_COLUMNS.len()] {
+fn org_cells(o: &Organization) -> [Cell<'static>; OWN_FIELDS] {
     let f = &o.fields;
     let coordinate = |v: Option<f64>| v.map(Cell::Number).unwrap_or(Cell::Empty);
     [
@@ -331,9 +334,9 @@ pub fn export_organizations(
     // Each chosen column as its field's place in `org_cells`, or `None` for the contact block: worked out once, not per row.
     let places: Vec<Option<usize>> = columns.iter().map(|c| c.own_index()).collect();
     let mut headers: Vec<Column> = Vec::new();
-    for &place in &places {
+    for (&column, &place) in columns.iter().zip(&places) {
         match place {
-            Some(i) => headers.push(Column::new(ORG_COLUMNS[i].0, ORG_COLUMNS[i].1)),
+            Some(_) => headers.push(Column::new(column.as_str(), column.width())),
             None => match options.contacts {
                 ContactLayout::Rows => headers
                     .extend(CONTACT_COLUMNS.iter().map(|&(name, width)| Column::new(format!("contact_{name}"), width))),
