@@ -11,11 +11,19 @@ use serde::{Deserialize, Serialize};
 /// The longest an app waits between two update checks of its own accord.
 pub const CHECK_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
-/// Whether a check is due: never checked, a day passed, or the clock went back.
-pub fn check_due(last_checked: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
-    match last_checked {
+/// Whether a check is due without the user asking: never while this run
+/// holds a verified download waiting for the click (`holding`); otherwise
+/// when never checked, a day passed, the clock went back, or the last check
+/// offered an update this app installs itself, whose download went with the
+/// run that made it (checked again, an offer comes with its Install button).
+pub fn check_due(last: Option<&UpdateCheck>, holding: bool, now: DateTime<Utc>) -> bool {
+    if holding {
+        return false;
+    }
+    match last {
         None => true,
-        Some(then) => then > now || now - then >= CHECK_EVERY,
+        Some(UpdateCheck { status: UpdateStatus::Available { installer: Installer::InApp, .. }, .. }) => true,
+        Some(UpdateCheck { checked_at, .. }) => *checked_at > now || now - *checked_at >= CHECK_EVERY,
     }
 }
 
@@ -153,10 +161,27 @@ mod tests {
     #[test]
     fn a_check_is_due_once_a_day_or_when_the_clock_went_back() {
         let now = Utc::now();
-        assert!(check_due(None, now));
-        assert!(!check_due(Some(now - chrono::TimeDelta::hours(23)), now));
-        assert!(check_due(Some(now - CHECK_EVERY), now));
-        assert!(check_due(Some(now + chrono::TimeDelta::hours(1)), now), "a check from the future is not trusted");
+        let up_to_date = |at| UpdateCheck { checked_at: at, status: UpdateStatus::UpToDate };
+        assert!(check_due(None, false, now));
+        assert!(!check_due(Some(&up_to_date(now - chrono::TimeDelta::hours(23))), false, now));
+        assert!(check_due(Some(&up_to_date(now - CHECK_EVERY)), false, now));
+        assert!(
+            check_due(Some(&up_to_date(now + chrono::TimeDelta::hours(1))), false, now),
+            "a check from the future is not trusted"
+        );
+    }
+
+    #[test]
+    fn an_offer_whose_download_went_with_its_run_is_checked_again_and_a_held_one_is_not() {
+        let now = Utc::now();
+        let offered = |installer| UpdateCheck {
+            checked_at: now - chrono::TimeDelta::minutes(5),
+            status: UpdateStatus::Available { version: "0.2.0".into(), notes: None, installer },
+        };
+        assert!(check_due(Some(&offered(Installer::InApp)), false, now), "fetched again, to be installable");
+        assert!(!check_due(Some(&offered(Installer::InApp)), true, now), "this run holds it");
+        assert!(!check_due(Some(&offered(Installer::PackageManager)), false, now), "nothing to fetch");
+        assert!(!check_due(None, true, now));
     }
 
     #[test]

@@ -436,16 +436,8 @@ pub async fn check_for_updates<R: tauri::Runtime>(
     let Ok(Some(address)) = check_address(&address) else {
         return update_view(&state);
     };
-    let waiting = state.pending_update.lock().unwrap_or_else(|p| p.into_inner()).is_some();
-    // An offer from an earlier run, whose verified download went with that run, is
-    // checked (and downloaded) again at once rather than shown without an Install button.
-    let offer_without_download = !waiting
-        && matches!(
-            last.as_ref().map(|c| &c.status),
-            Some(partnerbook::update::UpdateStatus::Available { installer: partnerbook::update::Installer::InApp, .. })
-        );
-    let due = offer_without_download || check_due(last.map(|c| c.checked_at), chrono::Utc::now());
-    if !now && (waiting || !due) {
+    let holding = state.pending_update.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+    if !now && !check_due(last.as_ref(), holding, chrono::Utc::now()) {
         return update_view(&state);
     }
     let source = crate::updates::Source { address, root_certificate: None };
