@@ -96,6 +96,18 @@ impl App {
     }
 
     /// Waits until `expr` (a JS expression) is truthy.
+    /// Clicks `button` and waits for the `<dialog>` `dialog` to be open.
+    async fn opens_dialog(&self, button: &str, dialog: &str) {
+        self.click(button).await;
+        self.until(&format!("{dialog} to open"), &format!("document.querySelector('{dialog}').open")).await;
+    }
+
+    /// Clicks `button` and waits for the `<dialog>` `dialog` to be closed.
+    async fn closes_dialog(&self, button: &str, dialog: &str) {
+        self.click(button).await;
+        self.until(&format!("{dialog} to close"), &format!("!document.querySelector('{dialog}').open")).await;
+    }
+
     async fn until(&self, what: &str, expr: &str) {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -388,11 +400,9 @@ async fn scenario(app: &App) {
     app.shot("03-partners-list").await;
     app.check_accessibility("partners-list").await;
     // The import dialog, before a file is chosen (the native file dialog cannot be driven).
-    app.click("#partner-import").await;
-    app.until("the import dialog", "document.querySelector('#import-dialog').open").await;
+    app.opens_dialog("#partner-import", "#import-dialog").await;
     app.check_accessibility("import-dialog").await;
-    app.click("#import-close").await;
-    app.until("the import dialog to close", "!document.querySelector('#import-dialog').open").await;
+    app.closes_dialog("#import-close", "#import-dialog").await;
 
     // Open the hostile record: values are shown verbatim in the form.
     let key = app
@@ -458,8 +468,7 @@ async fn scenario(app: &App) {
     app.shot("03b-duplicate-warning").await;
     app.check_accessibility("duplicate-warning").await;
     // Its link opens the partner it names (after asking, since something was typed).
-    app.click("#partner-duplicates button.link").await;
-    app.until("the question", "document.querySelector('#confirm-dialog').open").await;
+    app.opens_dialog("#partner-duplicates button.link", "#confirm-dialog").await;
     app.click("#confirm-yes").await;
     app.until("Acme opened", "document.querySelector('#partner-company_name').value === 'Acme Corporation'").await;
     app.click("#partner-cancel").await;
@@ -468,8 +477,7 @@ async fn scenario(app: &App) {
     // Export: the dialog offers the formats; the native save dialog cannot be
     // driven through WebDriver, so the file is written through the same IPC
     // command the dialog's path goes to, from inside the page.
-    app.click("#partner-export").await;
-    app.until("the export dialog", "document.querySelector('#export-dialog').open").await;
+    app.opens_dialog("#partner-export", "#export-dialog").await;
     assert!(app.text("#export-what").await.starts_with("2 partners"));
     app.shot("04-export-dialog").await;
     app.check_accessibility("export-partners").await;
@@ -481,17 +489,14 @@ async fn scenario(app: &App) {
     // Clicked from the page: the dialog's list scrolls, and WebDriver will not click what it cannot see.
     app.js("document.querySelector(\"#export-columns li[data-name='email'] button[data-move='-1']\").click();").await;
     app.js("document.querySelector('#export-column-sales_amount').click();").await;
-    app.click("#export-cancel").await;
-    app.until("the export dialog to close", "!document.querySelector('#export-dialog').open").await;
-    app.click("#partner-export").await;
-    app.until("the export dialog again", "document.querySelector('#export-dialog').open").await;
+    app.closes_dialog("#export-cancel", "#export-dialog").await;
+    app.opens_dialog("#partner-export", "#export-dialog").await;
     let again = app.js("return [...document.querySelectorAll('#export-columns li')].slice(0, 4).map(li => [li.dataset.name, li.querySelector('input').checked]);").await;
     assert_eq!(
         again,
         json!([["company_name", true], ["sales_amount", false], ["email", true], ["partner_type", true]])
     );
-    app.click("#export-cancel").await;
-    app.until("the export dialog to close", "!document.querySelector('#export-dialog').open").await;
+    app.closes_dialog("#export-cancel", "#export-dialog").await;
     // Two chosen columns, in the chosen order, read back with the csv crate.
     let two = app.files.join("two-columns.csv");
     let written = app
@@ -529,8 +534,7 @@ async fn scenario(app: &App) {
     // Delete asks first.
     app.click(&format!("#partner-list .partner-row[data-key='{key}']")).await;
     app.css("#partner-form").await;
-    app.click("#partner-delete").await;
-    app.until("the confirmation", "document.querySelector('#confirm-dialog').open").await;
+    app.opens_dialog("#partner-delete", "#confirm-dialog").await;
     app.shot("04-confirm-delete").await;
     app.check_accessibility("confirm-delete").await;
     app.click("#confirm-yes").await;
@@ -576,8 +580,7 @@ async fn scenario(app: &App) {
         .await;
     app.css("#org-state-filter").await.select_by_value("").await.unwrap();
     // Its export dialog offers the organization's columns: every field and the contacts, in the API's order.
-    app.click("#org-export").await;
-    app.until("the organization export dialog", "document.querySelector('#export-dialog').open").await;
+    app.opens_dialog("#org-export", "#export-dialog").await;
     let offered = app.js("return [...document.querySelectorAll('#export-columns li')].map(li => [li.dataset.name, li.querySelector('input').checked]);").await;
     let offered = offered.as_array().unwrap();
     assert_eq!(offered.len(), 17, "{offered:?}");
@@ -586,8 +589,7 @@ async fn scenario(app: &App) {
         (&json!(["name", true]), &json!(["contacts", true]), &json!(["key", false]))
     );
     app.check_accessibility("export-organizations").await;
-    app.click("#export-cancel").await;
-    app.until("the export dialog to close", "!document.querySelector('#export-dialog').open").await;
+    app.closes_dialog("#export-cancel", "#export-dialog").await;
     // The organization form warns of a likely duplicate too.
     app.click("#org-new").await;
     app.css("#org-form").await;
