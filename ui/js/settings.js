@@ -3,7 +3,7 @@
 
 import { call } from './api.js';
 import { refreshStatus, syncNow } from './status.js';
-import { $, $$, ago, notice } from './dom.js';
+import { $, $$, ago, el, notice } from './dom.js';
 
 const TEXT_FIELDS = [
   ['partners', 'base_url'], ['partners', 'client_id'], ['partners', 'requester_org_id'], ['organizations', 'base_url'],
@@ -50,10 +50,7 @@ function showManaged(managed) {
     const noteId = `${input.id}-managed`;
     let note = document.getElementById(noteId);
     if (locked && !note) {
-      note = document.createElement('p');
-      note.id = noteId;
-      note.className = 'hint managed';
-      note.textContent = 'Managed by your organization';
+      note = el('p', { className: 'hint managed', text: 'Managed by your organization', attrs: { id: noteId } });
       input.after(note);
       input.setAttribute('aria-describedby', `${input.getAttribute('aria-describedby') || ''} ${noteId}`.trim());
     } else if (!locked && note) {
@@ -169,12 +166,7 @@ async function test() {
   result.textContent = 'Testing…';
   try {
     const report = await call('test_connection');
-    const line = (label, check) => {
-      const p = document.createElement('p');
-      p.className = check.ok ? 'ok' : 'fail';
-      p.textContent = `${label}: ${check.message}`;
-      return p;
-    };
+    const line = (label, check) => el('p', { className: check.ok ? 'ok' : 'fail', text: `${label}: ${check.message}` });
     result.replaceChildren(line('Partners API', report.partners), line('Organizations API', report.organizations));
   } catch (error) {
     result.textContent = error.message;
