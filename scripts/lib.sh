@@ -57,31 +57,32 @@ ensure_tauri_driver() {
     fi
 }
 
-# Prism's validating proxy (npm), which the contract test runs every sync
-# request and answer through; pinned by tests/contract/package-lock.json.
+# Installs an npm tool pinned by <dir>/package-lock.json into <dir>, unless
+# <file> (a path under <dir>/node_modules) is there already.
+ensure_npm_pinned() {
+    local dir=$1 file=$2 what=$3
+    [ -e "$dir/node_modules/$file" ] && return 0
+    command -v npm >/dev/null 2>&1 || ensure_packages nodejs npm
+    say "Installing $what (from npm)"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+}
+
+# Prism's validating proxy, which the contract test runs every sync request
+# and answer through.
 ensure_contract_checker() {
-    [ -x tests/contract/node_modules/.bin/prism ] && return 0
-    command -v npm >/dev/null 2>&1 || ensure_packages nodejs npm
-    say "Installing the contract checker (Prism, from npm)"
-    npm ci --prefix tests/contract --no-audit --no-fund --loglevel=error
+    ensure_npm_pinned tests/contract .bin/prism "the contract checker (Prism)"
 }
 
-# The Tauri CLI, prebuilt from the npm registry (no long compile), pinned to 2.x
-# by packaging/package-lock.json: it bundles the built app into .deb and .rpm.
+# The Tauri CLI, prebuilt (no long compile), pinned to 2.x: it bundles the
+# built app into .deb and .rpm.
 ensure_tauri_cli() {
-    [ -x packaging/node_modules/.bin/tauri ] && return 0
-    command -v npm >/dev/null 2>&1 || ensure_packages nodejs npm
-    say "Installing the Tauri CLI (@tauri-apps/cli, from npm)"
-    npm ci --prefix packaging --no-audit --no-fund --loglevel=error
+    ensure_npm_pinned packaging .bin/tauri "the Tauri CLI (@tauri-apps/cli)"
 }
 
-# axe-core (npm), which the end-to-end test injects into the window to check
-# accessibility; pinned by tests/a11y/package-lock.json, never shipped.
+# axe-core, which the end-to-end test injects into the window to check
+# accessibility; never shipped.
 ensure_accessibility_checker() {
-    [ -f tests/a11y/node_modules/axe-core/axe.min.js ] && return 0
-    command -v npm >/dev/null 2>&1 || ensure_packages nodejs npm
-    say "Installing the accessibility checker (axe-core, from npm)"
-    npm ci --prefix tests/a11y --no-audit --no-fund --loglevel=error
+    ensure_npm_pinned tests/a11y axe-core/axe.min.js "the accessibility checker (axe-core)"
 }
 
 setup_tests() {
