@@ -361,6 +361,55 @@ mod tests {
         assert_eq!(view.prefilled, ["organizations.base_url", "partners.requester_org_id"]);
     }
 
+    /// The field names stand in three places (`FIELDS`, what the file gives,
+    /// what `over` lays down): a lock on each must win over the user's own value.
+    #[test]
+    fn every_field_the_file_may_lock_is_applied_when_locked() {
+        let m = managed(&format!(
+            r#"
+            locked = {locked:?}
+            [partners]
+            base_url = "https://partners.it.example/v1"
+            client_id = "it-client"
+            requester_org_id = "{ORG}"
+            connected_organizations = ["{CONNECTED} Hanoi Traders"]
+            assumed_ops = true
+            [organizations]
+            base_url = "https://orgs.it.example"
+            [sync]
+            settle_seconds = 120
+            read_every_minutes = 30
+            [updates]
+            address = "https://updates.it.example/latest.json"
+            "#,
+            locked = FIELDS
+        ));
+        assert_eq!(m.problem, None);
+        let mut mine = RemoteSettings::default();
+        mine.partners.base_url = "https://mine.example/v1".into();
+        mine.partners.client_id = "my-client".into();
+        mine.partners.requester_org_id = Some(uuid::Uuid::from_u128(1));
+        mine.partners.target_org_ids = vec![uuid::Uuid::from_u128(2)];
+        mine.partners.assumed_ops = false;
+        mine.organizations.base_url = "https://orgs.mine.example".into();
+        mine.sync.settle_seconds = Some(60);
+        mine.updates.address = "https://updates.mine.example/latest.json".into();
+        let applied = m.over(mine);
+        let p = &applied.partners;
+        assert_eq!((p.base_url.as_str(), p.client_id.as_str()), ("https://partners.it.example/v1", "it-client"));
+        assert_eq!(p.requester_org_id.unwrap().to_string(), ORG);
+        assert_eq!(p.target_org_ids.iter().map(|o| o.to_string()).collect::<Vec<_>>(), [CONNECTED]);
+        assert!(p.assumed_ops);
+        assert_eq!(applied.organizations.base_url, "https://orgs.it.example");
+        assert_eq!(applied.sync.settle_seconds, Some(120));
+        assert_eq!(applied.updates.address, "https://updates.it.example/latest.json");
+        assert_eq!(m.cadence().interval, Duration::from_secs(1800));
+        let mut all = FIELDS.to_vec();
+        all.sort();
+        assert_eq!(m.view().locked, all);
+        assert!(m.view().prefilled.is_empty());
+    }
+
     #[test]
     fn a_file_with_a_secret_or_a_bad_value_is_not_applied_and_says_why() {
         for (text, why) in [
