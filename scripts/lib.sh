@@ -63,7 +63,7 @@ ensure_npm_pinned() {
     local dir=$1 file=$2 what=$3
     [ -e "$dir/node_modules/$file" ] && return 0
     command -v npm >/dev/null 2>&1 || ensure_packages nodejs npm
-    say "Installing $what (from npm)"
+    say "Installing $what from npm"
     npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
 }
 
